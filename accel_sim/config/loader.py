@@ -1,0 +1,209 @@
+"""Read, override and validate configs; every problem is collected and reported.
+
+YAML is read with a strict loader: duplicate keys are errors (PyYAML silently
+keeps the last one), `1e7` is a float (PyYAML reads it as a string) and only
+true/false are booleans (not yes/no/on/off). Validation errors carry the dotted
+path of the key and, for unknown keys, a "did you mean".
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from .schema import Config
+
+__all__ = ["ConfigError", "load_config", "parse_config", "read_yaml", "apply_overrides",
+           "config_to_dict", "dump_config"]
+
+
+class ConfigError(ValueError):
+    """A bad config or input; `problems` holds one line per problem."""
+
+    def __init__(self, problems: Iterable[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__("\n".join(prefix + p for p in self.problems))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2-style floats and booleans and duplicate-key detection."""
+
+
+_StrictLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", __import__("re").compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"))
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    __import__("re").compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""", __import__("re").X),
+    list("-+0123456789."))
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            loader.duplicates.append(f"line {line}: duplicate key {key!r} (first on line {seen[key]})")
+        else:
+            seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(text: str, source: str | None = None) -> Any:
+    """Parse YAML text strictly; raises ConfigError on syntax errors or duplicate keys."""
+    data, duplicates = _read_yaml(text, source)
+    if duplicates:
+        raise ConfigError(duplicates, source)
+    return data
+
+
+def _read_yaml(text: str, source: str | None) -> tuple[Any, list[str]]:
+    loader = _StrictLoader(text)
+    loader.duplicates = []
+    try:
+        data = loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"invalid YAML: {exc}".replace("\n", " ")], source) from None
+    finally:
+        loader.dispose()
+    return data, loader.duplicates
+
+
+def _model_at(path: tuple) -> type[BaseModel] | None:
+    model: Any = Config
+    for part in path:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        ann = field.annotation
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def _did_you_mean(path: tuple, key: str) -> str:
+    model = _model_at(path)
+    if model is None:
+        return ""
+    names = list(model.model_fields)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean '{close[0]}'?"
+    return f"; known keys: {', '.join(names)}"
+
+
+def _format(err: dict) -> str:
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{dotted}: unknown key{_did_you_mean(loc[:-1], str(loc[-1]))}"
+    msg = err["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = err.get("input")
+    if err["type"] not in ("missing",) and not isinstance(got, (dict, list)):
+        msg += f" (got {got!r})"
+    return f"{dotted}: {msg}"
+
+
+def parse_config(data: Any, source: str | None = None) -> Config:
+    """Validate a plain dict; raises ConfigError listing every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"a config is a mapping of sections, got {type(data).__name__}"], source)
+    if "version" not in data:
+        raise ConfigError(["version: missing; add 'version: 1' at the top"], source)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_format(e) for e in exc.errors()], source) from None
+
+
+def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
+    """Apply `a.b.c=value` overrides (value parsed as YAML, so typed) to a nested dict."""
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected KEY=VALUE, e.g. network.n_excitatory=400")
+            continue
+        try:
+            value = read_yaml(raw, None) if raw.strip() else None
+        except ConfigError as exc:
+            problems.append(f"--set {key}: {exc.problems[0]}")
+            continue
+        parts = key.split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                problems.append(f"--set {key}: {'.'.join(parts[:depth + 1])} is not a section")
+                break
+            node = child
+        else:
+            node[parts[-1]] = value
+    if problems:
+        raise ConfigError(problems)
+    return data
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Load a YAML config file (None: all defaults), apply overrides and validate."""
+    source = str(path) if path is not None else None
+    data: Any = {"version": 1}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError([f"config file not found: {p}"])
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([f"cannot read config: {exc}"], source) from None
+        data, duplicates = _read_yaml(text, source)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError([f"a config is a mapping of sections, got {type(data).__name__}"], source)
+    else:
+        duplicates = []
+    data = apply_overrides(data, overrides)
+    try:
+        cfg = parse_config(data, source)
+    except ConfigError as exc:
+        raise ConfigError(duplicates + exc.problems, source) from None
+    if duplicates:
+        raise ConfigError(duplicates, source)
+    return cfg
+
+
+def config_to_dict(cfg: Config) -> dict:
+    return cfg.model_dump(mode="json")
+
+
+def dump_config(cfg: Config) -> str:
+    """The resolved config as YAML (all defaults filled in), loadable again."""
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=False, width=100)

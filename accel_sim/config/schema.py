@@ -1,0 +1,147 @@
+"""The config schema: what a run is (describe), not how it runs (implement).
+
+Frozen pydantic models with `extra="forbid"` and strict types; every default is
+the Diehl & Cook 2015 reference-code value (../docs/equations.md lists the
+sources). Units live in the key names.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Config", "DataConfig", "EncodingConfig", "NetworkConfig", "ExcConfig", "InhConfig",
+    "SynapseConfig", "LearningConfig", "RunConfig", "PHASES",
+]
+
+PHASES = ("train", "label", "infer")
+
+Pos = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+PosInt = Annotated[int, Field(gt=0)]
+Millivolt = Annotated[float, Field(ge=-1000, le=1000)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+
+
+class DataConfig(_Section):
+    dataset: Literal["digits", "mnist", "fashion_mnist"] = "digits"
+    root: Optional[str] = None  # else $ACCEL_SIM_DATA, else the user cache folder
+    train_samples: Optional[PosInt] = None  # None: the whole training split
+    label_samples: Optional[PosInt] = None  # None: the same samples as training
+    test_samples: Optional[PosInt] = None  # None: the whole test split
+    classes: Optional[list[Annotated[int, Field(ge=0)]]] = None  # None: all classes
+    shuffle: bool = False  # training order: reshuffled each epoch with the run seed (D&C: file order)
+
+
+class EncodingConfig(_Section):
+    scheme: Literal["poisson"] = "poisson"
+    max_rate_hz: Pos = 63.75  # pixel 255 -> 63.75 Hz (D&C: pixel/8 * intensity 2)
+    present_ms: Pos = 350.0
+    rest_ms: NonNeg = 150.0
+    dt_ms: Annotated[float, Field(gt=0, le=10)] = 0.5
+    retry_min_spikes: Annotated[int, Field(ge=0)] = 5  # re-present if fewer exc spikes
+    retry_rate_step_hz: NonNeg = 31.875  # D&C: intensity += 1
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 10
+
+    @model_validator(mode="after")
+    def _whole_steps(self):
+        for key in ("present_ms", "rest_ms"):
+            steps = getattr(self, key) / self.dt_ms
+            if abs(steps - round(steps)) > 1e-9:
+                raise ValueError(f"{key} must be a whole number of dt_ms steps ({steps:g} steps)")
+        return self
+
+
+class ExcConfig(_Section):
+    v_rest_mv: Millivolt = -65.0
+    v_reset_mv: Millivolt = -65.0
+    v_thresh_mv: Millivolt = -52.0
+    tau_ms: Pos = 100.0
+    refractory_ms: NonNeg = 5.0
+    lockout_ms: NonNeg = 50.0  # D&C 'timer' quirk: dtimer/dt = 0.1, spike needs timer > 5 ms
+    e_inh_mv: Millivolt = -100.0
+    theta_init_mv: Millivolt = 20.0
+    theta_plus_mv: NonNeg = 0.05
+    tau_theta_ms: Pos = 1e7
+    theta_offset_mv: Millivolt = 20.0
+
+
+class InhConfig(_Section):
+    v_rest_mv: Millivolt = -60.0
+    v_reset_mv: Millivolt = -45.0
+    v_thresh_mv: Millivolt = -40.0
+    tau_ms: Pos = 10.0
+    refractory_ms: NonNeg = 2.0
+
+
+class SynapseConfig(_Section):
+    tau_ge_ms: Pos = 1.0
+    tau_gi_ms: Pos = 2.0
+    e_exc_mv: Millivolt = 0.0
+    w_exc_inh: NonNeg = 10.4
+    w_inh_exc: NonNeg = 17.0
+    w_init_min: NonNeg = 0.003  # D&C: (U[0,1) + 0.01) * 0.3
+    w_init_max: NonNeg = 0.303
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.w_init_max <= self.w_init_min:
+            raise ValueError("w_init_max must be greater than w_init_min")
+        return self
+
+
+class NetworkConfig(_Section):
+    model: Literal["diehl_cook"] = "diehl_cook"
+    n_excitatory: Annotated[int, Field(gt=0, le=100_000)] = 100
+    state_reset: bool = True  # reset v, g, traces at each presentation (False: integrate the rest)
+    exc: ExcConfig = ExcConfig()
+    inh: InhConfig = InhConfig()
+    synapse: SynapseConfig = SynapseConfig()
+
+
+class LearningConfig(_Section):
+    rule: Literal["triplet_stdp"] = "triplet_stdp"
+    epochs: Annotated[int, Field(ge=1, le=1000)] = 1
+    nu_pre: NonNeg = 1e-4
+    nu_post: NonNeg = 1e-2
+    tau_pre_ms: Pos = 20.0
+    tau_post1_ms: Pos = 20.0
+    tau_post2_ms: Pos = 40.0
+    w_max: Pos = 1.0
+    normalise: bool = True
+    norm_total: Optional[Pos] = None  # None: 78 * n_inputs / 784 (D&C: 78 for MNIST)
+
+
+class RunConfig(_Section):
+    phases: list[Literal["train", "label", "infer"]] = list(PHASES)
+    backend: Literal["auto", "cython", "numpy"] = "auto"
+    threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0: all cores (inference phases)
+    checkpoint_every: Annotated[int, Field(ge=0)] = 1000  # training samples; 0: off
+    trace_phases: list[Literal["train", "label", "infer"]] = ["infer"]
+    progress: Optional[bool] = None  # None: a bar when stderr is a terminal
+
+    @model_validator(mode="after")
+    def _phases(self):
+        if len(set(self.phases)) != len(self.phases):
+            raise ValueError("phases must not repeat")
+        order = [p for p in PHASES if p in self.phases]
+        if list(self.phases) != order:
+            raise ValueError(f"phases must keep the order {list(PHASES)}")
+        if "infer" in self.phases and "label" not in self.phases and "train" in self.phases:
+            raise ValueError("'infer' needs 'label' (neurons are labelled before testing)")
+        return self
+
+
+class Config(_Section):
+    version: Literal[1] = 1
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")] = "run"
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 0
+    data: DataConfig = DataConfig()
+    encoding: EncodingConfig = EncodingConfig()
+    network: NetworkConfig = NetworkConfig()
+    learning: LearningConfig = LearningConfig()
+    run: RunConfig = RunConfig()

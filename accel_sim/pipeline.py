@@ -1,0 +1,294 @@
+"""One run, end to end: load data -> train (STDP) -> label -> infer -> run directory.
+
+`run_experiment(cfg, out_dir)` is the library entry point behind `accel-sim run`.
+Training writes a checkpoint every `run.checkpoint_every` samples (weights,
+thresholds, network state, counts, position); `resume_experiment(run_dir)`
+continues from it and ends with the same weights as an uninterrupted run,
+because the input spikes of every presentation come from a counter-based RNG
+keyed by (seed, sample, attempt) and the whole state is in the checkpoint.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from snn_frontend.counts import FrontendCounts
+from snn_frontend.datasets import Dataset, load_dataset, select
+from snn_frontend.labelling import assign_labels, predict
+from snn_frontend.network import DiehlCookNetwork
+from snn_frontend.state import DCState
+from snn_frontend.trace import SpikeTrace, TraceBuilder
+
+from .config import Config, dump_config, load_config
+from .errors import RunError
+from .memory import dc_memory
+from .report import format_summary, write_json, write_text
+
+__all__ = ["run_experiment", "resume_experiment", "default_run_dir", "load_data", "RunData"]
+
+_PHASE_UID = {"train": 1, "label": 2, "infer": 3}
+CHECKPOINT = "checkpoint.npz"
+
+
+def _uid(phase: str, epoch: int, index: int) -> int:
+    return (_PHASE_UID[phase] << 48) | (epoch << 32) | index
+
+
+@dataclass
+class RunData:
+    train: Dataset
+    label: Dataset
+    test: Dataset
+    n_classes: int
+
+    @property
+    def n_in(self) -> int:
+        return self.train.n_pixels
+
+
+def load_data(cfg: Config) -> RunData:
+    d = cfg.data
+    train_full = load_dataset(d.dataset, "train", d.root)
+    test_full = load_dataset(d.dataset, "test", d.root)
+    train = select(train_full, n=d.train_samples, classes=d.classes)
+    label = train if d.label_samples is None else select(train, n=d.label_samples)
+    test = select(test_full, n=d.test_samples, classes=d.classes)
+    n_classes = int(max(train_full.labels.max(), test_full.labels.max())) + 1
+    return RunData(train, label, test, n_classes)
+
+
+def default_run_dir(cfg: Config, root: str | os.PathLike = "runs") -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{cfg.name}-{stamp}"
+
+
+def _progress_enabled(cfg: Config, progress: bool | None) -> bool:
+    if progress is not None:
+        return progress
+    if cfg.run.progress is not None:
+        return cfg.run.progress
+    return sys.stderr.isatty()
+
+
+class _Run:
+    def __init__(self, cfg: Config, out_dir: Path, progress: bool | None):
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        self.show = _progress_enabled(cfg, progress)
+        self.timing: dict[str, float] = {}
+        self.counts: dict[str, FrontendCounts] = {}
+        self.resumed = False
+
+    # --------------------------------------------------------------- stages
+    def execute(self, checkpoint: dict | None = None) -> dict:
+        cfg = self.cfg
+        started = datetime.now(timezone.utc).isoformat()
+        t0 = time.perf_counter()
+        data = load_data(cfg)
+        self.timing["load"] = time.perf_counter() - t0
+        net = DiehlCookNetwork.from_config(cfg, data.n_in)
+        rest_steps = int(round(cfg.encoding.rest_ms / cfg.encoding.dt_ms))
+        net.set_idle_rest_steps(rest_steps if cfg.network.state_reset else 0)
+        self._write_run_json(net, data, started, None)
+        meta = self._trace_meta(net)
+        stats: dict = {"accuracy": {}, "frontend": {}}
+
+        if "train" in cfg.run.phases:
+            self._train(net, data, meta, checkpoint)
+        assignments = None
+        if "label" in cfg.run.phases:
+            resp = self._infer("label", net, data.label, meta)
+            assignments = assign_labels(resp, data.label.labels, data.n_classes)
+            pred = predict(resp, assignments, data.n_classes)
+            stats["accuracy"]["label_set"] = float((pred == data.label.labels).mean())
+        if "infer" in cfg.run.phases:
+            resp = self._infer("infer", net, data.test, meta)
+            if assignments is not None:
+                pred = predict(resp, assignments, data.n_classes)
+                stats["accuracy"]["test"] = float((pred == data.test.labels).mean())
+                stats["accuracy"]["n_test"] = len(data.test)
+        for phase, c in self.counts.items():
+            stats["frontend"][phase] = dict(c.as_dict(), per_sample=c.per_sample())
+        stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory)
+        theta = net.state.theta
+        stats["model"] = {
+            "n_input": data.n_in, "n_excitatory": cfg.network.n_excitatory,
+            "n_classes": data.n_classes,
+            "assigned_neurons": int((assignments >= 0).sum()) if assignments is not None else 0,
+            "theta_mv": {"min": float(theta.min()), "mean": float(theta.mean()),
+                         "max": float(theta.max())},
+        }
+        self._save_model(net, assignments)
+        write_json(self.out / "stats.json", stats)
+        run = self._write_run_json(net, data, started, datetime.now(timezone.utc).isoformat())
+        write_text(self.out / "summary.txt", format_summary(stats, run))
+        return stats
+
+    def _train(self, net: DiehlCookNetwork, data: RunData, meta: dict, ckpt: dict | None) -> None:
+        cfg, n = self.cfg, len(data.train)
+        total = cfg.learning.epochs * n
+        counts = FrontendCounts()
+        trace = (TraceBuilder(dict(meta, phase="train", learn=True),
+                              {"row_update": "input", "col_update": "exc"})
+                 if "train" in cfg.run.trace_phases else None)
+        start, elapsed = 0, 0.0
+        if ckpt is not None:
+            start, elapsed = self._restore(net, counts, trace, ckpt)
+        t0 = time.perf_counter()
+        every = cfg.run.checkpoint_every
+        orders: dict[int, np.ndarray] = {}
+        with tqdm(total=total, initial=start, desc="train", unit="sample",
+                  disable=not self.show, dynamic_ncols=True) as bar:
+            for g in range(start, total):
+                epoch, k = divmod(g, n)
+                if epoch not in orders:
+                    orders = {epoch: (np.random.default_rng([cfg.seed, 1, epoch]).permutation(n)
+                                      if cfg.data.shuffle else np.arange(n))}
+                idx = int(orders[epoch][k])
+                net.train_sample(data.train.images[idx], _uid("train", epoch, idx), sample=g,
+                                 counts=counts, trace=trace)
+                bar.update(1)
+                if every and (g + 1) % every == 0 and g + 1 < total:
+                    self._checkpoint(net, counts, trace, g + 1,
+                                     elapsed + time.perf_counter() - t0)
+        elapsed += time.perf_counter() - t0
+        self._checkpoint(net, counts, trace, total, elapsed)
+        self.timing["train"] = elapsed
+        self.counts["train"] = counts
+        if trace is not None:
+            trace.build().save(self.out / "trace_train.npz")
+
+    def _infer(self, phase: str, net: DiehlCookNetwork, ds: Dataset, meta: dict) -> np.ndarray:
+        cfg = self.cfg
+        counts = FrontendCounts()
+        trace = (TraceBuilder(dict(meta, phase=phase, learn=False))
+                 if phase in cfg.run.trace_phases else None)
+        t0 = time.perf_counter()
+        with tqdm(total=len(ds), desc=phase, unit="sample", disable=not self.show,
+                  dynamic_ncols=True) as bar:
+            resp = net.infer(ds.images, _uid(phase, 0, 0), threads=cfg.run.threads,
+                             counts=counts, trace=trace, on_sample=bar.update)
+        self.timing[phase] = time.perf_counter() - t0
+        self.counts[phase] = counts
+        if trace is not None:
+            trace.build().save(self.out / f"trace_{phase}.npz")
+        return resp
+
+    # ---------------------------------------------------------- checkpoints
+    def _checkpoint(self, net, counts, trace, position, elapsed) -> None:
+        arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
+        arrays.update(weights=net.weights, position=np.int64(position),
+                      elapsed_s=np.float64(elapsed),
+                      counts_json=np.array(__import__("json").dumps(counts.as_dict())))
+        path = self.out / CHECKPOINT
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            if trace is not None:
+                trace.build().save(self.out / "trace_train.partial.npz")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+
+    def _restore(self, net, counts, trace, ckpt) -> tuple[int, float]:
+        import json
+
+        net.weights[...] = ckpt["weights"]
+        st = DCState.from_arrays({k[len("state_"):]: v for k, v in ckpt.items()
+                                  if k.startswith("state_")})
+        net.state = st
+        for k, v in json.loads(str(ckpt["counts_json"])).items():
+            setattr(counts, k, v)
+        if trace is not None:
+            part = self.out / "trace_train.partial.npz"
+            if part.exists():
+                for pres in SpikeTrace.load(part):
+                    trace.add(pres.sample, pres.attempt, pres.normalised, pres.n_steps,
+                              pres.counts, pres.indices)
+        self.resumed = True
+        return int(ckpt["position"]), float(ckpt["elapsed_s"])
+
+    # ---------------------------------------------------------------- files
+    def _trace_meta(self, net: DiehlCookNetwork) -> dict:
+        p = net.params
+        return {"model": self.cfg.network.model, "n_input": p.n_in, "n_exc": p.n_exc,
+                "n_inh": p.n_exc, "dt_ms": p.dt_ms, "steps_present": p.steps_present,
+                "steps_rest": p.steps_rest, "idle_rest_steps": net._idle_rest_steps,
+                "seed": self.cfg.seed}
+
+    def _save_model(self, net, assignments) -> None:
+        path = self.out / "model.npz"
+        try:
+            with open(path, "wb") as fh:
+                np.savez(fh, weights=net.weights, theta=net.state.theta,
+                         assignments=assignments if assignments is not None else np.zeros(0))
+        except OSError as exc:
+            raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def _write_run_json(self, net, data: RunData, started: str, ended: str | None) -> dict:
+        import numpy
+        import pydantic
+
+        from . import __version__
+
+        run = {
+            "name": self.cfg.name, "seed": self.cfg.seed, "backend": net.backend,
+            "threads": self.cfg.run.threads or os.cpu_count(),
+            "versions": {"neuro_accel_sim": __version__, "python": platform.python_version(),
+                         "numpy": numpy.__version__, "pydantic": pydantic.__version__},
+            "platform": platform.platform(), "command": sys.argv,
+            "start_time": started, "end_time": ended, "resumed": self.resumed,
+            "timing_s": self.timing,
+            "samples": {"train": len(data.train) * self.cfg.learning.epochs
+                        if "train" in self.cfg.run.phases else 0,
+                        "label": len(data.label) if "label" in self.cfg.run.phases else 0,
+                        "infer": len(data.test) if "infer" in self.cfg.run.phases else 0},
+        }
+        write_json(self.out / "run.json", run)
+        return run
+
+
+def _prepare_dir(out_dir: Path, cfg: Config) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create run directory {out_dir}: {exc.strerror or exc}") from None
+    write_text(out_dir / "config.resolved.yaml", dump_config(cfg))
+
+
+def run_experiment(cfg: Config, out_dir: str | os.PathLike, *, progress: bool | None = None) -> dict:
+    """Run every configured phase and write the run directory; returns stats."""
+    out = Path(out_dir)
+    if (out / "stats.json").exists() or (out / CHECKPOINT).exists():
+        raise RunError(f"{out} already holds a run; choose another --out or use --resume {out}")
+    _prepare_dir(out, cfg)
+    return _Run(cfg, out, progress).execute()
+
+
+def resume_experiment(run_dir: str | os.PathLike, *, progress: bool | None = None) -> dict:
+    """Continue a killed run from its last checkpoint (same result as uninterrupted)."""
+    out = Path(run_dir)
+    cfg_path = out / "config.resolved.yaml"
+    if not cfg_path.is_file():
+        raise RunError(f"{out} is not a run directory (no config.resolved.yaml)")
+    cfg = load_config(cfg_path)
+    ckpt_path = out / CHECKPOINT
+    ckpt = None
+    if ckpt_path.is_file():
+        try:
+            with np.load(ckpt_path, allow_pickle=False) as z:
+                ckpt = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise RunError(f"checkpoint {ckpt_path} is unreadable: {exc}") from None
+    return _Run(cfg, out, progress).execute(ckpt)
+
+

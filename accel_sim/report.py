@@ -1,0 +1,89 @@
+"""Files of a run directory: atomic JSON, the resolved config, summary.txt."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import RunError
+
+__all__ = ["write_json", "write_text", "read_json", "format_summary"]
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename); a full disk is a clear RunError."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path} not found: is this a run directory?") from None
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read {path}: {exc}") from None
+
+
+_DESCRIPTIONS = {
+    "samples": "samples presented",
+    "presentations": "presentations incl. re-presentations of silent samples",
+    "time_steps": "simulated time steps",
+    "idle_rest_steps": "rest steps replaced by a state reset",
+    "input_spikes": "input (Poisson) spikes",
+    "exc_spikes": "excitatory spikes",
+    "inh_spikes": "inhibitory spikes",
+    "synaptic_events": "spike x fan-out deliveries",
+    "neuron_updates": "neuron state updates (exc + inh)",
+    "weight_updates": "STDP weight read-modify-writes",
+    "normalisation_ops": "weights rescaled by column normalisation",
+    "trace_updates": "STDP trace decays and sets",
+    "theta_updates": "adaptive threshold decays and increments",
+}
+
+
+def _line(key: str, value: Any, comment: str = "") -> str:
+    if isinstance(value, float):
+        v = f"{value:.6g}"
+    else:
+        v = str(value)
+    return f"{key:<48} {v:>16}" + (f"   # {comment}" if comment else "")
+
+
+def format_summary(stats: dict, run: dict) -> str:
+    """A gem5-style table: one `dotted.name   value   # meaning` per line."""
+    out = ["---------- Begin Simulation Statistics ----------",
+           _line("run.name", run.get("name", "")),
+           _line("run.backend", run.get("backend", ""), "frontend kernels"),
+           _line("run.threads", run.get("threads", ""), "threads for inference phases")]
+    for stage, sec in run.get("timing_s", {}).items():
+        out.append(_line(f"run.timing_s.{stage}", float(sec), "wall-clock seconds"))
+    acc = stats.get("accuracy", {})
+    for k, v in acc.items():
+        if isinstance(v, (int, float)):
+            out.append(_line(f"accuracy.{k}", float(v)))
+    for phase, counts in stats.get("frontend", {}).items():
+        for k, v in counts.items():
+            if k == "per_sample":
+                continue
+            out.append(_line(f"frontend.{phase}.{k}", v, _DESCRIPTIONS.get(k, "")))
+        for k, v in counts.get("per_sample", {}).items():
+            out.append(_line(f"frontend.{phase}.per_sample.{k}", float(v)))
+    mem = stats.get("memory", {})
+    for k, v in mem.get("weight_bytes", {}).items():
+        out.append(_line(f"memory.weight_bytes.{k}", v, f"{mem.get('weight_bits')}-bit weights"))
+    for k, v in mem.get("state_bytes", {}).items():
+        out.append(_line(f"memory.state_bytes.{k}", v, f"{mem.get('state_bits')}-bit state"))
+    if mem:
+        out.append(_line("memory.total_bytes", mem.get("total_bytes")))
+    out.append("---------- End Simulation Statistics   ----------")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,224 @@
+# cython: language_level=3
+"""Compiled Diehl & Cook kernels (snn_frontend._dc_kernels).
+
+Mirror of snn_frontend/_reference.py, operation for operation, so results are
+bit-identical (no fused multiply-add: built with -ffp-contract=off). The whole
+presentation runs without the GIL: an input spike touches one weight row, an
+excitatory spike one weight column, inhibition is O(N) per step ("total minus
+self"), and the Poisson input is drawn in place by a counter-based RNG.
+"""
+import numpy as np
+from libc.stdint cimport int32_t, uint8_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc
+
+cdef uint64_t GAMMA = 0x9E3779B97F4A7C15ULL
+
+
+cdef struct Params:
+    int n_in, n_exc, steps_present, steps_total
+    double v_rest_e, v_reset_e, v_thresh_e, theta_offset, e_exc_e, e_inh_e, a_e
+    int refrac_steps_e, lockout_steps_e
+    double theta_plus, decay_theta
+    double v_rest_i, v_reset_i, v_thresh_i, e_exc_i, a_i
+    int refrac_steps_i
+    double decay_ge, decay_gi, w_ei, w_ie
+    double decay_pre, decay_post1, decay_post2, nu_pre, nu_post, w_max
+
+
+cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
+    return z ^ (z >> 31)
+
+
+cdef Params _params(p):
+    cdef Params c
+    c.n_in = p.n_in
+    c.n_exc = p.n_exc
+    c.steps_present = p.steps_present
+    c.steps_total = p.steps_present + p.steps_rest
+    c.v_rest_e = p.v_rest_e
+    c.v_reset_e = p.v_reset_e
+    c.v_thresh_e = p.v_thresh_e
+    c.theta_offset = p.theta_offset
+    c.e_exc_e = p.e_exc_e
+    c.e_inh_e = p.e_inh_e
+    c.a_e = p.a_e
+    c.refrac_steps_e = p.refrac_steps_e
+    c.lockout_steps_e = p.lockout_steps_e
+    c.theta_plus = p.theta_plus
+    c.decay_theta = p.decay_theta
+    c.v_rest_i = p.v_rest_i
+    c.v_reset_i = p.v_reset_i
+    c.v_thresh_i = p.v_thresh_i
+    c.e_exc_i = p.e_exc_i
+    c.a_i = p.a_i
+    c.refrac_steps_i = p.refrac_steps_i
+    c.decay_ge = p.decay_ge
+    c.decay_gi = p.decay_gi
+    c.w_ei = p.w_ei
+    c.w_ie = p.w_ie
+    c.decay_pre = p.decay_pre
+    c.decay_post1 = p.decay_post1
+    c.decay_post2 = p.decay_post2
+    c.nu_pre = p.nu_pre
+    c.nu_post = p.nu_post
+    c.w_max = p.w_max
+    return c
+
+
+def normalise_columns(float[:, ::1] W, double total):
+    """Scale each column of W so that it sums to `total` (float64 accumulation)."""
+    cdef Py_ssize_t n_in = W.shape[0], n = W.shape[1], i, j
+    cdef double[::1] s = np.zeros(n)
+    with nogil:
+        for i in range(n_in):
+            for j in range(n):
+                s[j] += W[i, j]
+        for j in range(n):
+            s[j] = total / s[j] if s[j] > 0 else 1.0
+        for i in range(n_in):
+            for j in range(n):
+                W[i, j] = <float>(<double>W[i, j] * s[j])
+
+
+def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
+            double rate_scale, bint learn, buf):
+    """One presentation (input phase + rest steps) in place; see _reference.present."""
+    cdef Params c = _params(p)
+    cdef double[::1] v_e = st.v_e, ge_e = st.ge_e, gi_e = st.gi_e, theta = st.theta
+    cdef int32_t[::1] refrac_e = st.refrac_e, lockout_e = st.lockout_e
+    cdef double[::1] v_i = st.v_i, ge_i = st.ge_i
+    cdef int32_t[::1] refrac_i = st.refrac_i
+    cdef double[::1] pre = st.pre, post1 = st.post1, post2 = st.post2
+    cdef int32_t[::1] in_cnt = buf.in_cnt, exc_cnt = buf.exc_cnt, inh_cnt = buf.inh_cnt
+    cdef int32_t[::1] in_idx = buf.in_idx, exc_idx = buf.exc_idx, inh_idx = buf.inh_idx
+    cdef int32_t[::1] response = buf.response
+    if W.shape[0] != c.n_in or W.shape[1] != c.n_exc or image.shape[0] != c.n_in:
+        raise ValueError("weight or image shape does not match the parameters")
+    if in_cnt.shape[0] < c.steps_total or exc_idx.shape[0] < c.steps_total * c.n_exc:
+        raise ValueError("output buffers too small for these parameters")
+
+    cdef int n_in = c.n_in, n = c.n_exc
+    cdef int32_t* active = <int32_t*>malloc(n_in * sizeof(int32_t))
+    cdef uint64_t* thr = <uint64_t*>malloc(n_in * sizeof(uint64_t))
+    cdef int32_t* spk_e = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef int32_t* spk_i = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef int32_t* spk_in = <int32_t*>malloc(n_in * sizeof(int32_t))
+    cdef int32_t* is_i = <int32_t*>calloc(n, sizeof(int32_t))
+    if not active or not thr or not spk_e or not spk_i or not spk_in or not is_i:
+        free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
+        raise MemoryError()
+
+    cdef int n_active = 0, t, i, j, k, a, ne, ni, nin
+    cdef long n_in_tot = 0, n_exc_tot = 0, n_inh_tot = 0
+    cdef double v, ge, gi, x, col_gain
+    cdef uint64_t ctr, z
+    with nogil:
+        for i in range(n_in):
+            if image[i] != 0:
+                active[n_active] = i
+                thr[n_active] = <uint64_t>(<double>image[i] * rate_scale * 4294967296.0)
+                n_active += 1
+        for j in range(n):
+            response[j] = 0
+        for t in range(c.steps_total):
+            # 1-2. excitatory integrate, decay, threshold, reset
+            ne = 0
+            for j in range(n):
+                ge = ge_e[j]
+                gi = gi_e[j]
+                if refrac_e[j] > 0:
+                    refrac_e[j] -= 1
+                else:
+                    v_e[j] = (v_e[j] + c.a_e * (c.v_rest_e + ge * c.e_exc_e + gi * c.e_inh_e)) / (
+                        1.0 + c.a_e * (1.0 + ge + gi))
+                ge_e[j] = ge * c.decay_ge
+                gi_e[j] = gi * c.decay_gi
+                if lockout_e[j] > 0:
+                    lockout_e[j] -= 1
+                if learn:
+                    theta[j] = theta[j] * c.decay_theta
+                if refrac_e[j] == 0 and lockout_e[j] == 0 and v_e[j] > (theta[j] - c.theta_offset + c.v_thresh_e):
+                    v_e[j] = c.v_reset_e
+                    refrac_e[j] = c.refrac_steps_e
+                    lockout_e[j] = c.lockout_steps_e
+                    if learn:
+                        theta[j] = theta[j] + c.theta_plus
+                    spk_e[ne] = j
+                    ne += 1
+            # inhibitory
+            ni = 0
+            for j in range(n):
+                ge = ge_i[j]
+                if refrac_i[j] > 0:
+                    refrac_i[j] -= 1
+                else:
+                    v_i[j] = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
+                ge_i[j] = ge * c.decay_ge
+                if refrac_i[j] == 0 and v_i[j] > c.v_thresh_i:
+                    v_i[j] = c.v_reset_i
+                    refrac_i[j] = c.refrac_steps_i
+                    spk_i[ni] = j
+                    ni += 1
+            # 3. input spikes (counter-based RNG, integer compare)
+            nin = 0
+            if t < c.steps_present:
+                for a in range(n_active):
+                    i = active[a]
+                    ctr = (<uint64_t>t * <uint64_t>n_in + <uint64_t>i + 1) * GAMMA
+                    z = mix64(key + ctr)
+                    if (z >> 32) < thr[a]:
+                        spk_in[nin] = i
+                        nin += 1
+                for k in range(ne):
+                    response[spk_e[k]] += 1
+            # 4. traces
+            if learn:
+                for i in range(n_in):
+                    pre[i] = pre[i] * c.decay_pre
+                for j in range(n):
+                    post1[j] = post1[j] * c.decay_post1
+                    post2[j] = post2[j] * c.decay_post2
+            # 5. delivery and plasticity
+            for k in range(nin):
+                i = spk_in[k]
+                for j in range(n):
+                    ge_e[j] = ge_e[j] + W[i, j]
+                if learn:
+                    pre[i] = 1.0
+                    for j in range(n):
+                        x = <double>W[i, j] - c.nu_pre * post1[j]
+                        W[i, j] = <float>(x if x > 0.0 else 0.0)
+            for k in range(ne):
+                j = spk_e[k]
+                ge_i[j] = ge_i[j] + c.w_ei
+                if learn:
+                    col_gain = post2[j]
+                    for i in range(n_in):
+                        x = <double>W[i, j] + c.nu_post * pre[i] * col_gain
+                        W[i, j] = <float>(x if x < c.w_max else c.w_max)
+                    post1[j] = 1.0
+                    post2[j] = 1.0
+            if ni > 0:  # every other excitatory neuron: (ni - self) spikes of weight w_ie
+                for k in range(ni):
+                    is_i[spk_i[k]] = 1
+                for j in range(n):
+                    gi_e[j] = gi_e[j] + <double>(ni - is_i[j]) * c.w_ie
+                for k in range(ni):
+                    is_i[spk_i[k]] = 0
+            # record
+            in_cnt[t] = nin
+            exc_cnt[t] = ne
+            inh_cnt[t] = ni
+            for k in range(nin):
+                in_idx[n_in_tot + k] = spk_in[k]
+            for k in range(ne):
+                exc_idx[n_exc_tot + k] = spk_e[k]
+            for k in range(ni):
+                inh_idx[n_inh_tot + k] = spk_i[k]
+            n_in_tot += nin
+            n_exc_tot += ne
+            n_inh_tot += ni
+    free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
+    return n_in_tot, n_exc_tot, n_inh_tot

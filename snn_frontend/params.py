@@ -1,0 +1,126 @@
+"""Numeric parameters of the Diehl & Cook network, resolved for one time step.
+
+`DCParams` is what the kernels read: every time constant is already turned into
+a per-step factor, every duration into a whole number of steps. It is built
+from the config section values (`from_config`) and is backend independent: the
+compiled kernel and the NumPy reference read exactly the same numbers, so they
+produce bit-identical results.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["DCParams", "RNG_GAMMA", "mix64", "sample_key"]
+
+#: splitmix64 increment (golden ratio); the encoder's counter-based RNG uses it.
+RNG_GAMMA = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+
+
+def mix64(x: int) -> int:
+    """splitmix64 finaliser on a Python int (the kernels inline the same mix)."""
+    z = x & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def sample_key(seed: int, uid: int, attempt: int) -> int:
+    """RNG key of one presentation: a hash of (seed, sample uid, attempt).
+
+    Input spikes of step t and input i are drawn from mix64(key + (t*n_in + i + 1)*GAMMA),
+    so every presentation is reproducible on its own, whatever thread runs it.
+    """
+    return mix64(mix64(seed & _MASK64) ^ mix64((uid * 1_000_003 + attempt) & _MASK64))
+
+
+def _steps(ms: float, dt_ms: float) -> int:
+    return int(round(ms / dt_ms))
+
+
+@dataclass(frozen=True)
+class DCParams:
+    """Per-step constants of the D&C network (see docs/equations.md)."""
+
+    n_in: int
+    n_exc: int
+    dt_ms: float
+    steps_present: int
+    steps_rest: int  # 0 when the state is reset between presentations
+    # excitatory (conductance LIF, adaptive threshold)
+    v_rest_e: float
+    v_reset_e: float
+    v_thresh_e: float
+    theta_offset: float
+    e_exc_e: float
+    e_inh_e: float
+    a_e: float  # dt / tau_m
+    refrac_steps_e: int
+    lockout_steps_e: int
+    theta_plus: float
+    decay_theta: float
+    # inhibitory
+    v_rest_i: float
+    v_reset_i: float
+    v_thresh_i: float
+    e_exc_i: float
+    a_i: float
+    refrac_steps_i: int
+    # synapses
+    decay_ge: float
+    decay_gi: float
+    w_ei: float
+    w_ie: float
+    # STDP
+    decay_pre: float
+    decay_post1: float
+    decay_post2: float
+    nu_pre: float
+    nu_post: float
+    w_max: float
+
+    @classmethod
+    def from_config(cls, cfg, n_in: int) -> "DCParams":
+        """Build from a validated `accel_sim.config.Config`."""
+        enc, net, lr = cfg.encoding, cfg.network, cfg.learning
+        dt = enc.dt_ms
+        ex, ih, syn = net.exc, net.inh, net.synapse
+        return cls(
+            n_in=n_in,
+            n_exc=net.n_excitatory,
+            dt_ms=dt,
+            steps_present=_steps(enc.present_ms, dt),
+            steps_rest=0 if net.state_reset else _steps(enc.rest_ms, dt),
+            v_rest_e=ex.v_rest_mv,
+            v_reset_e=ex.v_reset_mv,
+            v_thresh_e=ex.v_thresh_mv,
+            theta_offset=ex.theta_offset_mv,
+            e_exc_e=syn.e_exc_mv,
+            e_inh_e=ex.e_inh_mv,
+            a_e=dt / ex.tau_ms,
+            refrac_steps_e=_steps(ex.refractory_ms, dt),
+            lockout_steps_e=_steps(ex.lockout_ms, dt),
+            theta_plus=ex.theta_plus_mv,
+            decay_theta=math.exp(-dt / ex.tau_theta_ms),
+            v_rest_i=ih.v_rest_mv,
+            v_reset_i=ih.v_reset_mv,
+            v_thresh_i=ih.v_thresh_mv,
+            e_exc_i=syn.e_exc_mv,
+            a_i=dt / ih.tau_ms,
+            refrac_steps_i=_steps(ih.refractory_ms, dt),
+            decay_ge=math.exp(-dt / syn.tau_ge_ms),
+            decay_gi=math.exp(-dt / syn.tau_gi_ms),
+            w_ei=syn.w_exc_inh,
+            w_ie=syn.w_inh_exc,
+            decay_pre=math.exp(-dt / lr.tau_pre_ms),
+            decay_post1=math.exp(-dt / lr.tau_post1_ms),
+            decay_post2=math.exp(-dt / lr.tau_post2_ms),
+            nu_pre=lr.nu_pre,
+            nu_post=lr.nu_post,
+            w_max=lr.w_max,
+        )
+
+    @property
+    def steps_per_attempt(self) -> int:
+        return self.steps_present + self.steps_rest

@@ -1,0 +1,82 @@
+"""Mutable state of the D&C network and the per-presentation output buffers."""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .params import DCParams
+
+__all__ = ["DCState", "PresentBuffers"]
+
+
+@dataclass
+class DCState:
+    """Neuron, conductance and trace state (float64; counters int32).
+
+    Weights and the adaptive threshold `theta` are learned; everything else is
+    dynamical state that `reset()` returns to rest.
+    """
+
+    v_e: np.ndarray
+    ge_e: np.ndarray
+    gi_e: np.ndarray
+    theta: np.ndarray
+    refrac_e: np.ndarray
+    lockout_e: np.ndarray
+    v_i: np.ndarray
+    ge_i: np.ndarray
+    refrac_i: np.ndarray
+    pre: np.ndarray
+    post1: np.ndarray
+    post2: np.ndarray
+
+    @classmethod
+    def initial(cls, p: DCParams, theta_init_mv: float) -> "DCState":
+        n, m = p.n_exc, p.n_in
+        f = np.zeros
+        st = cls(
+            v_e=f(n), ge_e=f(n), gi_e=f(n), theta=np.full(n, float(theta_init_mv)),
+            refrac_e=f(n, np.int32), lockout_e=f(n, np.int32),
+            v_i=f(n), ge_i=f(n), refrac_i=f(n, np.int32),
+            pre=f(m), post1=f(n), post2=f(n),
+        )
+        st.reset(p)
+        return st
+
+    def reset(self, p: DCParams) -> None:
+        """Return every dynamical variable to rest (theta is kept)."""
+        self.v_e.fill(p.v_rest_e)
+        self.v_i.fill(p.v_rest_i)
+        for a in (self.ge_e, self.gi_e, self.ge_i, self.pre, self.post1, self.post2,
+                  self.refrac_e, self.lockout_e, self.refrac_i):
+            a.fill(0)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def copy(self) -> "DCState":
+        return DCState(**{k: v.copy() for k, v in self.arrays().items()})
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "DCState":
+        return cls(**{f.name: np.array(arrays[f.name]) for f in fields(cls)})
+
+
+class PresentBuffers:
+    """Output buffers of one presentation, sized to exact worst-case bounds.
+
+    Per step: number of input / excitatory / inhibitory spikes (`*_cnt`), and
+    the spiking indices in step order (`*_idx`). `response` holds the
+    excitatory spike count of each neuron during the input phase.
+    """
+
+    def __init__(self, p: DCParams):
+        steps = p.steps_per_attempt
+        self.in_cnt = np.zeros(steps, np.int32)
+        self.exc_cnt = np.zeros(steps, np.int32)
+        self.inh_cnt = np.zeros(steps, np.int32)
+        self.in_idx = np.zeros(p.steps_present * p.n_in, np.int32)
+        self.exc_idx = np.zeros(steps * p.n_exc, np.int32)
+        self.inh_idx = np.zeros(steps * p.n_exc, np.int32)
+        self.response = np.zeros(p.n_exc, np.int32)

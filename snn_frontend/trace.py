@@ -1,0 +1,174 @@
+"""SpikeTrace: the contract between the frontend and the chip simulator.
+
+A trace covers one phase (train, label or infer) and holds, for every
+presentation (a sample, or a re-presentation of it after a silent attempt) and
+every simulated time step, which neurons of each population spiked, plus the
+learning events. Storage is CSR-like and compact:
+
+- per presentation: `sample` (index within the phase), `attempt`, `normalised`
+  (weights normalised before it), and `step_ptr` (offsets into the step axis);
+- per step and population: spike counts `<pop>_cnt`;
+- per population: flat spiking indices `<pop>_idx` in step order, with
+  `<pop>_ptr` = offsets derived from the counts.
+
+Populations are "input", "exc" and "inh". Learning events of a training trace
+are named event types (`row_update`: a weight row read-modify-written,
+`col_update`: a weight column); `events` maps each to the population whose
+spikes trigger it (D&C: every input spike updates its row, every excitatory
+spike its column), so the trace stays small without losing anything.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "POPULATIONS"]
+
+POPULATIONS = ("input", "exc", "inh")
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Presentation:
+    """One presentation, as the simulator iterates it."""
+
+    sample: int
+    attempt: int
+    normalised: bool
+    n_steps: int
+    counts: dict[str, np.ndarray]  # population -> spikes per step (n_steps,)
+    indices: dict[str, np.ndarray]  # population -> spiking indices, step order
+
+    def step_spikes(self, population: str, step: int) -> np.ndarray:
+        c = self.counts[population]
+        start = int(c[:step].sum())
+        return self.indices[population][start:start + int(c[step])]
+
+
+@dataclass
+class SpikeTrace:
+    meta: dict
+    sample: np.ndarray
+    attempt: np.ndarray
+    normalised: np.ndarray
+    step_ptr: np.ndarray
+    counts: dict[str, np.ndarray]
+    indices: dict[str, np.ndarray]
+    events: dict[str, str] = field(default_factory=dict)
+
+    # ---- shape -------------------------------------------------------------
+    @property
+    def n_presentations(self) -> int:
+        return len(self.sample)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.sample.max()) + 1 if len(self.sample) else 0
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.step_ptr[-1])
+
+    def spike_ptr(self, population: str) -> np.ndarray:
+        """Offsets of each presentation's spikes in `indices[population]`."""
+        per_step = np.concatenate([[0], np.cumsum(self.counts[population], dtype=np.int64)])
+        return per_step[self.step_ptr]
+
+    def total(self, population: str) -> int:
+        return int(self.counts[population].sum(dtype=np.int64))
+
+    def event_counts(self, event: str) -> np.ndarray:
+        """Per-step counts of a learning event type (e.g. 'row_update')."""
+        return self.counts[self.events[event]]
+
+    def __iter__(self) -> Iterator[Presentation]:
+        ptrs = {p: self.spike_ptr(p) for p in POPULATIONS}
+        for k in range(self.n_presentations):
+            a, b = int(self.step_ptr[k]), int(self.step_ptr[k + 1])
+            yield Presentation(
+                sample=int(self.sample[k]), attempt=int(self.attempt[k]),
+                normalised=bool(self.normalised[k]), n_steps=b - a,
+                counts={p: self.counts[p][a:b] for p in POPULATIONS},
+                indices={p: self.indices[p][ptrs[p][k]:ptrs[p][k + 1]] for p in POPULATIONS},
+            )
+
+    # ---- files -------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an uncompressed .npz (atomically: temp file + rename)."""
+        path = Path(path)
+        arrays = {"sample": self.sample, "attempt": self.attempt, "normalised": self.normalised,
+                  "step_ptr": self.step_ptr}
+        for p in POPULATIONS:
+            arrays[f"{p}_cnt"] = self.counts[p]
+            arrays[f"{p}_idx"] = self.indices[p]
+        meta = dict(self.meta, format_version=FORMAT_VERSION, events=self.events)
+        arrays["meta_json"] = np.array(__import__("json").dumps(meta))
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SpikeTrace":
+        import json
+
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta_json"]))
+            if meta.get("format_version") != FORMAT_VERSION:
+                raise ValueError(f"{path}: unsupported trace format {meta.get('format_version')}")
+            events = meta.pop("events", {})
+            return cls(
+                meta=meta, sample=z["sample"], attempt=z["attempt"], normalised=z["normalised"],
+                step_ptr=z["step_ptr"],
+                counts={p: z[f"{p}_cnt"] for p in POPULATIONS},
+                indices={p: z[f"{p}_idx"] for p in POPULATIONS},
+                events=events,
+            )
+
+
+class TraceBuilder:
+    """Collects presentations in order and freezes them into a SpikeTrace."""
+
+    def __init__(self, meta: dict, events: dict[str, str] | None = None):
+        self.meta = dict(meta)
+        self.events = dict(events or {})
+        n_max = max(int(meta.get("n_input", 0)), int(meta.get("n_exc", 0)))
+        self._idx_dtype = np.uint16 if n_max <= np.iinfo(np.uint16).max else np.int32
+        self._rows: list[tuple[int, int, bool, int]] = []
+        self._cnt: dict[str, list[np.ndarray]] = {p: [] for p in POPULATIONS}
+        self._idx: dict[str, list[np.ndarray]] = {p: [] for p in POPULATIONS}
+
+    def add(self, sample: int, attempt: int, normalised: bool, n_steps: int,
+            counts: dict[str, np.ndarray], indices: dict[str, np.ndarray]) -> None:
+        self._rows.append((sample, attempt, normalised, n_steps))
+        for p in POPULATIONS:
+            self._cnt[p].append(np.asarray(counts[p][:n_steps], dtype=self._idx_dtype))
+            self._idx[p].append(np.asarray(indices[p], dtype=self._idx_dtype))
+
+    def add_buffers(self, sample: int, attempt: int, normalised: bool, n_steps: int, buf,
+                    totals: tuple[int, int, int]) -> None:
+        """Add a presentation straight from a kernel's PresentBuffers."""
+        n_in, n_exc, n_inh = totals
+        self.add(sample, attempt, normalised, n_steps,
+                 {"input": buf.in_cnt, "exc": buf.exc_cnt, "inh": buf.inh_cnt},
+                 {"input": buf.in_idx[:n_in], "exc": buf.exc_idx[:n_exc], "inh": buf.inh_idx[:n_inh]})
+
+    def build(self) -> SpikeTrace:
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 4)
+        step_ptr = np.concatenate([[0], np.cumsum(rows[:, 3])]).astype(np.int64)
+
+        def cat(parts, dtype):
+            return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
+
+        return SpikeTrace(
+            meta=self.meta, sample=rows[:, 0].astype(np.int32), attempt=rows[:, 1].astype(np.int16),
+            normalised=rows[:, 2].astype(bool), step_ptr=step_ptr,
+            counts={p: cat(self._cnt[p], self._idx_dtype) for p in POPULATIONS},
+            indices={p: cat(self._idx[p], self._idx_dtype) for p in POPULATIONS},
+            events=self.events,
+        )
