@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -35,22 +36,43 @@ class _StrictLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2-style floats and booleans and duplicate-key detection."""
 
 
+_DROP = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float", "tag:yaml.org,2002:int")
 _StrictLoader.yaml_implicit_resolvers = {
-    k: [(tag, rx) for tag, rx in v if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")]
+    k: [(tag, rx) for tag, rx in v if tag not in _DROP]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.2 core schema: true/false only; decimal (or 0x/0o) integers, no octal-by-leading-zero
+# and no sexagesimal 1:30; floats with or without a dot (1e7, -.5, .inf, .nan).
 _StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", __import__("re").compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"))
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+)$"),
+    list("-+0123456789"))
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    __import__("re").compile(
-        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
-        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
-        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    re.compile(r"""^(?:[-+]?(?:[0-9]+)\.[0-9]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?[0-9]+[eE][-+]?[0-9]+
+        |[-+]?\.[0-9]+(?:[eE][-+]?[0-9]+)?
         |[-+]?\.(?:inf|Inf|INF)
-        |\.(?:nan|NaN|NAN))$""", __import__("re").X),
+        |\.(?:nan|NaN|NAN))$""", re.X),
     list("-+0123456789."))
+
+
+def _int_1_2(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    return int(text, 0) if text.startswith("0x") else int(text, 10)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _int_1_2)
+
+
+class _StrictDumper(yaml.SafeDumper):
+    """Quotes exactly the strings that _StrictLoader would read as something else."""
+
+
+_StrictDumper.yaml_implicit_resolvers = _StrictLoader.yaml_implicit_resolvers
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
@@ -206,4 +228,5 @@ def config_to_dict(cfg: Config) -> dict:
 
 def dump_config(cfg: Config) -> str:
     """The resolved config as YAML (all defaults filled in), loadable again."""
-    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=False, width=100)
+    return yaml.dump(config_to_dict(cfg), Dumper=_StrictDumper, sort_keys=False,
+                     default_flow_style=False, width=100)

@@ -24,7 +24,8 @@ Millivolt = Annotated[float, Field(ge=-1000, le=1000)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True,
+                              allow_inf_nan=False)
 
 
 class DataConfig(_Section):

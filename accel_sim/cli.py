@@ -1,0 +1,119 @@
+"""`accel-sim` command line: run, validate, show-config.
+
+Exit codes: 0 success, 2 bad config or input (one line per problem, no
+traceback), 1 internal error (traceback, please report), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import USER_ERRORS
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(
+        prog="accel-sim",
+        description="Train and run a spiking neural network and price it on a neuromorphic chip.")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_overrides(p):
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override any config key, e.g. --set network.n_excitatory=400 "
+                            "(value parsed as YAML; repeatable)")
+
+    run = sub.add_parser("run", help="train, label and test; write a run directory")
+    run.add_argument("config", nargs="?", help="YAML config file")
+    with_overrides(run)
+    run.add_argument("--out", help="run directory (default runs/<name>-<timestamp>)")
+    run.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue a killed run from its last checkpoint")
+    bar = run.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show progress bars")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="never show progress bars")
+
+    val = sub.add_parser("validate", help="check a config and its dataset files")
+    val.add_argument("config")
+    with_overrides(val)
+
+    show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
+    show.add_argument("config", nargs="?")
+    with_overrides(show)
+    return ap
+
+
+def _run(args) -> int:
+    from .config import load_config
+    from .errors import RunError
+    from .pipeline import default_run_dir, resume_experiment, run_experiment
+
+    if args.resume:
+        if args.config or args.overrides or args.out:
+            raise RunError("--resume takes only the run directory (its config is reused as is)")
+        out = Path(args.resume)
+        stats = resume_experiment(out, progress=args.progress)
+    else:
+        if not args.config:
+            raise RunError("run needs a CONFIG file (or --resume RUN_DIR)")
+        cfg = load_config(args.config, args.overrides)
+        out = Path(args.out) if args.out else default_run_dir(cfg)
+        stats = run_experiment(cfg, out, progress=args.progress)
+    acc = stats.get("accuracy", {})
+    line = f"run directory: {out}"
+    if "test" in acc:
+        line += f"\ntest accuracy: {acc['test']:.4f} ({acc['n_test']} samples)"
+    print(line)
+    return 0
+
+
+def _validate(args) -> int:
+    from .config import load_config
+    from .pipeline import load_data
+
+    cfg = load_config(args.config, args.overrides)
+    data = load_data(cfg)
+    print(f"{args.config}: OK ({cfg.data.dataset}: {len(data.train)} train, "
+          f"{len(data.label)} label, {len(data.test)} test samples; "
+          f"{cfg.network.model} with {cfg.network.n_excitatory} excitatory neurons)")
+    return 0
+
+
+def _show(args) -> int:
+    from .config import dump_config, load_config
+
+    sys.stdout.write(dump_config(load_config(args.config, args.overrides)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"run": _run, "validate": _validate, "show-config": _show}[args.command]
+    try:
+        return handler(args)
+    except USER_ERRORS as exc:
+        problems = getattr(exc, "problems", None)
+        if problems:  # one line per problem
+            prefix = f"{exc.source}: " if getattr(exc, "source", None) else ""
+            for line in problems:
+                print(f"accel-sim: error: {prefix}{line}", file=sys.stderr)
+        else:  # one problem, possibly with hints on the following lines
+            first, *rest = str(exc).splitlines() or [type(exc).__name__]
+            print(f"accel-sim: error: {first}", file=sys.stderr)
+            for line in rest:
+                print(f"  {line}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("accel-sim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

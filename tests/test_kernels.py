@@ -1,0 +1,195 @@
+"""The D&C kernels: compiled == reference bit for bit, and hand-countable cases."""
+import numpy as np
+import pytest
+
+from snn_frontend import _reference as R
+from snn_frontend.params import RNG_GAMMA, mix64, sample_key
+from snn_frontend.state import DCState, PresentBuffers
+
+from conftest import _dc_kernels as C
+from conftest import digit_like, make_params, requires_compiled
+
+RATE = 63.75 / 255 * 0.5 / 1000  # D&C rate scale at dt 0.5 ms
+
+
+def _run(K, p, W, st, images, learn, normalise=True, key_seed=3):
+    buf = PresentBuffers(p)
+    out = []
+    for s, img in enumerate(images):
+        if learn and normalise:
+            K.normalise_columns(W, 78.0 * p.n_in / 784)
+        tot = K.present(p, W, st, img, sample_key(key_seed, s, 0), RATE * 3, learn, buf)
+        steps = p.steps_per_attempt
+        out.append((tot, buf.response.copy(), buf.in_cnt[:steps].copy(), buf.exc_cnt[:steps].copy(),
+                    buf.inh_cnt[:steps].copy(), buf.in_idx[:tot[0]].copy(),
+                    buf.exc_idx[:tot[1]].copy(), buf.inh_idx[:tot[2]].copy()))
+    return out
+
+
+@requires_compiled
+@pytest.mark.parametrize("learn", [True, False])
+@pytest.mark.parametrize("rest_ms", [0.0, 20.0])
+@pytest.mark.parametrize("dt", [0.5, 1.0])
+def test_compiled_equals_reference_bit_for_bit(learn, rest_ms, dt):
+    p = make_params(n_exc=30, dt=dt, present_ms=120.0, rest_ms=rest_ms)
+    rng = np.random.default_rng(0)
+    W0 = rng.uniform(0.003, 0.303, (784, 30)).astype(np.float32)
+    images = [digit_like(s) for s in range(4)]
+    results = {}
+    for name, K in (("ref", R), ("cy", C)):
+        W, st = W0.copy(), DCState.initial(p, 20.0)
+        results[name] = (W, st, _run(K, p, W, st, images, learn))
+    (Wr, sr, outr), (Wc, sc, outc) = results["ref"], results["cy"]
+    assert sum(o[0][1] for o in outr) > 0, "the test needs excitatory activity"
+    assert sum(o[0][2] for o in outr) > 0, "the test needs inhibitory activity"
+    assert np.array_equal(Wr, Wc)
+    for k, v in sr.arrays().items():
+        assert np.array_equal(v, sc.arrays()[k]), k
+    for a, b in zip(outr, outc):
+        assert a[0] == b[0]
+        for x, y in zip(a[1:], b[1:]):
+            assert np.array_equal(x, y)
+    if learn:
+        assert not np.array_equal(Wr, W0)
+
+
+@requires_compiled
+def test_normalise_columns_matches_and_sums_to_total():
+    W = np.random.default_rng(1).uniform(0, 0.3, (784, 50)).astype(np.float32)
+    W[:, 7] = 0  # an all-zero column is left alone
+    a, b = W.copy(), W.copy()
+    R.normalise_columns(a, 78.0)
+    C.normalise_columns(b, 78.0)
+    assert np.array_equal(a, b)
+    sums = a.sum(axis=0, dtype=np.float64)
+    assert np.allclose(np.delete(sums, 7), 78.0, rtol=1e-5)
+    assert sums[7] == 0
+
+
+def test_mix64_matches_numpy_rng_stream():
+    key = sample_key(1, 2, 0)
+    z = (key + (5 * 784 + 10 + 1) * RNG_GAMMA) % 2**64
+    assert int(R._mix64(np.array([z], np.uint64))[0]) == mix64(z)
+    # the reference draws step 5's spike of input 10 from exactly that number
+    thr = np.array([(mix64(z) >> 32) + 1], np.uint64)  # just above the draw: spikes
+    assert list(R.input_spikes(key, 5, 784, np.array([10]), thr)) == [10]
+    assert list(R.input_spikes(key, 5, 784, np.array([10]), thr - np.uint64(1))) == []
+
+
+def test_silent_input_gives_exact_counts_and_no_spikes(kern):
+    p = make_params(n_exc=10, present_ms=30.0)
+    W = np.full((784, 10), 0.1, np.float32)
+    st = DCState.initial(p, 20.0)
+    buf = PresentBuffers(p)
+    tot = kern.present(p, W, st, np.zeros(784, np.uint8), 123, RATE, True, buf)
+    assert tot == (0, 0, 0)
+    # rest is a fixed point (to rounding: (v + a*v_rest) / (1 + a) is within 1 ulp of v_rest)
+    assert np.allclose(st.v_e, -65.0, rtol=0, atol=1e-12)
+    assert np.allclose(st.v_i, -60.0, rtol=0, atol=1e-12)
+    assert np.array_equal(W, np.full((784, 10), 0.1, np.float32))
+
+
+def test_always_on_input_spikes_every_step(kern):
+    """Spike probability >= 1 (threshold >= 2**32) fires at every step: steps x inputs spikes."""
+    p = make_params(n_exc=4, present_ms=10.0)  # 20 steps
+    img = np.zeros(784, np.uint8)
+    img[[3, 100, 500]] = 255
+    buf = PresentBuffers(p)
+    st = DCState.initial(p, 1e6)  # huge theta: no excitatory spikes
+    W = np.zeros((784, 4), np.float32)
+    tot = kern.present(p, W, st, img, 9, 1.0 / 255, False, buf)
+    assert tot[0] == 3 * 20
+    assert np.all(buf.in_cnt[:20] == 3)
+    assert np.array_equal(buf.in_idx[:6], [3, 100, 500, 3, 100, 500])
+
+
+def test_poisson_rate_and_reproducibility(kern):
+    p = make_params(n_exc=2, present_ms=350.0)  # 700 steps
+    img = np.full(784, 255, np.uint8)
+    st = DCState.initial(p, 1e6)
+    W = np.zeros((784, 2), np.float32)
+    buf = PresentBuffers(p)
+    n1 = kern.present(p, W, st, img, sample_key(0, 1, 0), RATE, False, buf)[0]
+    idx1 = buf.in_idx[:n1].copy()
+    expected = 784 * 700 * 63.75 * 0.5 / 1000  # 17,493 spikes
+    assert abs(n1 - expected) < 5 * np.sqrt(expected)
+    n2 = kern.present(p, W, st, img, sample_key(0, 1, 0), RATE, False, buf)[0]
+    assert n2 == n1 and np.array_equal(buf.in_idx[:n2], idx1)
+    n3 = kern.present(p, W, st, img, sample_key(0, 1, 1), RATE, False, buf)[0]
+    assert not (n3 == n1 and np.array_equal(buf.in_idx[:n3], idx1))
+
+
+def test_input_spike_adds_its_weight_row_and_depresses_it(kern):
+    """One input spike at step 0: ge of every exc neuron += W[i]; W[i] -= nu_pre*post1."""
+    p = make_params(n_exc=5, present_ms=0.5)  # one step
+    img = np.zeros(784, np.uint8)
+    img[42] = 255
+    W = np.zeros((784, 5), np.float32)
+    W[42] = [0.1, 0.2, 0.3, 0.4, 0.00001]
+    st = DCState.initial(p, 1e6)
+    st.post1[:] = [1.0, 0.5, 0.0, 0.25, 1.0]
+    buf = PresentBuffers(p)
+    kern.present(p, W, st, img, 1, 1.0 / 255, True, buf)
+    row0 = np.array([0.1, 0.2, 0.3, 0.4, 0.00001], np.float32)
+    assert np.array_equal(st.ge_e, row0.astype(np.float64))
+    post1 = np.array([1.0, 0.5, 0.0, 0.25, 1.0]) * p.decay_post1
+    expect = np.maximum(row0.astype(np.float64) - 1e-4 * post1, 0).astype(np.float32)
+    assert np.array_equal(W[42], expect)
+    assert W[42, 4] == 0.0  # clamped at w_min = 0
+    assert st.pre[42] == 1.0
+
+
+def test_excitatory_spike_potentiates_its_column_and_drives_its_partner(kern):
+    p = make_params(n_exc=3, present_ms=0.5)
+    W = np.full((784, 3), 0.5, np.float32)
+    W[0, 1] = 0.99999
+    st = DCState.initial(p, 20.0)
+    st.v_e[1] = 0.0  # far above threshold: neuron 1 spikes in step 0
+    st.pre[:3] = [1.0, 0.5, 0.0]
+    st.post2[1] = 0.8
+    buf = PresentBuffers(p)
+    tot = kern.present(p, W, st, np.zeros(784, np.uint8), 1, RATE, True, buf)
+    assert tot == (0, 1, 0) and buf.exc_idx[0] == 1
+    gain = 1e-2 * 0.8 * p.decay_post2
+    expect = np.minimum(0.5 + np.array([1.0, 0.5, 0.0]) * p.decay_pre * gain, 1.0)
+    assert np.array_equal(W[1:3, 1], expect[1:3].astype(np.float32))
+    assert W[0, 1] == 1.0  # clamped at w_max
+    assert np.all(W[:, [0, 2]] == 0.5)  # other columns untouched
+    assert st.ge_i[1] == 10.4 and st.ge_i[0] == 0.0
+    assert st.post1[1] == 1.0 and st.post2[1] == 1.0
+    assert st.theta[1] == 20.0 * p.decay_theta + 0.05
+    assert st.v_e[1] == -65.0 and st.refrac_e[1] == 10 and st.lockout_e[1] == 100
+
+
+def test_inhibitory_spike_inhibits_every_other_excitatory_neuron(kern):
+    p = make_params(n_exc=4, present_ms=0.5)
+    W = np.zeros((784, 4), np.float32)
+    st = DCState.initial(p, 1e6)
+    st.v_i[[0, 2]] = 0.0  # two inhibitory spikes in step 0
+    buf = PresentBuffers(p)
+    tot = kern.present(p, W, st, np.zeros(784, np.uint8), 1, RATE, False, buf)
+    assert tot == (0, 0, 2)
+    assert np.array_equal(st.gi_e, [17.0, 34.0, 17.0, 34.0])  # all but self
+
+
+def test_refractory_and_lockout_limit_the_rate(kern):
+    """With the D&C 50 ms lockout an excitatory neuron fires at most once per 50 ms."""
+    p = make_params(n_exc=2, present_ms=200.0)
+    W = np.full((784, 2), 1.0, np.float32)
+    img = np.full(784, 255, np.uint8)
+    st = DCState.initial(p, 20.0)
+    buf = PresentBuffers(p)
+    tot = kern.present(p, W, st, img, 5, RATE, False, buf)
+    assert 0 < tot[1] <= 2 * 4  # 200 ms / 50 ms per neuron
+    assert np.all(buf.response <= 4)
+
+
+def test_stable_at_dt_1ms(kern):
+    """Implicit integration: a strongly driven network at dt 1 ms stays bounded."""
+    p = make_params(n_exc=100, dt=1.0, present_ms=100.0)
+    W = np.random.default_rng(0).uniform(0.003, 0.303, (784, 100)).astype(np.float32)
+    st = DCState.initial(p, 20.0)
+    buf = PresentBuffers(p)
+    tot = kern.present(p, W, st, digit_like(0), 1, 4 * 63.75 / 255 / 1000, False, buf)
+    assert np.all(np.isfinite(st.v_e)) and np.all(st.v_e > -100.0001) and np.all(st.v_e < 0.0001)
+    assert tot[1] <= 100 * 2  # lockout bound; an Euler blow-up fires every neuron every step

@@ -1,0 +1,137 @@
+"""Network wrapper, SpikeTrace, counts, labelling, checkpoints and resume."""
+import numpy as np
+import pytest
+
+from accel_sim import load_config, resume_experiment, run_experiment
+from accel_sim.pipeline import load_data
+from snn_frontend.counts import FrontendCounts
+from snn_frontend.labelling import assign_labels, predict
+from snn_frontend.network import DiehlCookNetwork
+from snn_frontend.trace import SpikeTrace, TraceBuilder
+
+TINY = ["name=tiny", "data.train_samples=40", "data.test_samples=30", "network.n_excitatory=20",
+        "encoding.present_ms=100", "encoding.max_rate_hz=255", "run.progress=false"]
+
+
+def _net(overrides=(), backend="auto"):
+    cfg = load_config(None, TINY + list(overrides))
+    data = load_data(cfg)
+    return cfg, data, DiehlCookNetwork.from_config(cfg, data.n_in, backend=backend)
+
+
+def test_inference_does_not_depend_on_the_thread_count():
+    _, data, net = _net()
+    runs = []
+    for threads in (1, 2, 3):
+        counts = FrontendCounts()
+        tb = TraceBuilder({"n_input": 64, "n_exc": 20})
+        resp = net.infer(data.test.images, 7, threads=threads, counts=counts, trace=tb)
+        runs.append((resp, counts.as_dict(), tb.build()))
+    for resp, counts, tr in runs[1:]:
+        assert np.array_equal(resp, runs[0][0])
+        assert counts == runs[0][1]
+        for p in ("input", "exc", "inh"):
+            assert np.array_equal(tr.indices[p], runs[0][2].indices[p])
+    assert runs[0][0].sum() > 0
+
+
+def test_trace_totals_equal_counts_and_round_trip(tmp_path):
+    _, data, net = _net()
+    counts = FrontendCounts()
+    tb = TraceBuilder({"n_input": 64, "n_exc": 20}, {"row_update": "input", "col_update": "exc"})
+    for s in range(5):
+        net.train_sample(data.train.images[s], s, sample=s, counts=counts, trace=tb)
+    tr = tb.build()
+    assert tr.n_samples == 5 and tr.n_presentations == counts.presentations
+    assert tr.total("input") == counts.input_spikes
+    assert tr.total("exc") == counts.exc_spikes and tr.total("inh") == counts.inh_spikes
+    n, m = 20, 64
+    assert counts.synaptic_events == (tr.total("input") * n + tr.total("exc")
+                                      + tr.total("inh") * (n - 1))
+    assert counts.weight_updates == tr.total("input") * n + tr.total("exc") * m
+    assert counts.neuron_updates == tr.n_steps * 2 * n
+    assert counts.normalisation_ops == tr.normalised.sum() * m * n
+    assert np.array_equal(tr.event_counts("row_update"), tr.counts["input"])
+    path = tr.save(tmp_path / "t.npz")
+    back = SpikeTrace.load(path)
+    assert back.events == tr.events and back.meta["n_exc"] == 20
+    pres = list(back)
+    assert len(pres) == tr.n_presentations
+    assert sum(int(p.counts["exc"].sum()) for p in pres) == counts.exc_spikes
+    # the per-step view of a presentation reproduces its flat indices
+    p0 = pres[0]
+    steps = [p0.step_spikes("input", t) for t in range(p0.n_steps)]
+    assert np.array_equal(np.concatenate(steps), p0.indices["input"])
+
+
+def test_silent_sample_is_re_presented_at_a_higher_rate():
+    _, _, net = _net(["encoding.max_retries=3"])
+    counts = FrontendCounts()
+    attempts = net.train_sample(np.zeros(64, np.uint8), 0, counts=counts)
+    assert attempts == 4 and counts.presentations == 4 and counts.samples == 1
+    assert counts.input_spikes == 0 and counts.exc_spikes == 0
+    assert counts.neuron_updates == 4 * 200 * 2 * 20  # 100 ms at dt 0.5: 200 steps
+    assert net.plan.rate_scale(1) > net.plan.rate_scale(0)
+
+
+def test_labelling_by_hand():
+    responses = np.array([[5, 0, 1], [4, 0, 0], [0, 3, 0], [0, 2, 0]])
+    labels = np.array([0, 0, 1, 1])
+    a = assign_labels(responses, labels, n_classes=3)
+    assert list(a) == [0, 1, 0]  # neuron 2 fires 0.5 for class 0, 0 for class 1
+    assert list(predict(responses, a, 3)) == [0, 0, 1, 1]
+    silent = assign_labels(np.zeros((2, 2)), np.array([0, 1]), 2)
+    assert list(silent) == [-1, -1]
+
+
+def _model(out):
+    with np.load(out / "model.npz") as z:
+        return z["weights"].copy(), z["theta"].copy()
+
+
+def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, monkeypatch):
+    cfg = load_config(None, TINY + ["run.checkpoint_every=10", "run.trace_phases=[train, infer]"])
+    ref = run_experiment(cfg, tmp_path / "a")
+
+    calls = {"n": 0}
+    real = DiehlCookNetwork.train_sample
+
+    def dies_at_25(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise KeyboardInterrupt  # the process is killed mid-training
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DiehlCookNetwork, "train_sample", dies_at_25)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "b")
+    monkeypatch.setattr(DiehlCookNetwork, "train_sample", real)
+    with np.load(tmp_path / "b" / "checkpoint.npz") as z:
+        assert int(z["position"]) == 20
+    got = resume_experiment(tmp_path / "b")
+
+    wa, ta = _model(tmp_path / "a")
+    wb, tb = _model(tmp_path / "b")
+    assert np.array_equal(wa, wb) and np.array_equal(ta, tb)
+    assert got["frontend"] == ref["frontend"] and got["accuracy"] == ref["accuracy"]
+    tra, trb = (SpikeTrace.load(tmp_path / d / "trace_train.npz") for d in "ab")
+    assert np.array_equal(tra.indices["exc"], trb.indices["exc"])
+    assert np.array_equal(tra.step_ptr, trb.step_ptr)
+
+
+def test_same_seed_same_run_other_seed_other_run(tmp_path):
+    cfg = load_config(None, TINY)
+    a = run_experiment(cfg, tmp_path / "a")
+    b = run_experiment(cfg, tmp_path / "b")
+    c = run_experiment(load_config(None, TINY + ["seed=1"]), tmp_path / "c")
+    assert a["frontend"] == b["frontend"]
+    assert np.array_equal(_model(tmp_path / "a")[0], _model(tmp_path / "b")[0])
+    assert not np.array_equal(_model(tmp_path / "a")[0], _model(tmp_path / "c")[0])
+
+
+def test_numpy_backend_gives_the_same_run(tmp_path):
+    over = ["data.train_samples=6", "data.test_samples=6", "encoding.present_ms=40"]
+    a = run_experiment(load_config(None, TINY + over + ["run.backend=numpy"]), tmp_path / "n")
+    b = run_experiment(load_config(None, TINY + over + ["run.backend=cython"]), tmp_path / "c")
+    assert a["frontend"] == b["frontend"]
+    assert np.array_equal(_model(tmp_path / "n")[0], _model(tmp_path / "c")[0])
