@@ -9,6 +9,7 @@ keyed by (seed, sample, attempt) and the whole state is in the checkpoint.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import sys
@@ -25,7 +26,7 @@ from snn_frontend.datasets import Dataset, load_dataset, select
 from snn_frontend.labelling import assign_labels, predict
 from snn_frontend.network import DiehlCookNetwork
 from snn_frontend.state import DCState
-from snn_frontend.trace import SpikeTrace, TraceBuilder
+from snn_frontend.trace import TraceBuilder
 
 from .config import Config, dump_config, load_config
 from .errors import RunError
@@ -137,7 +138,8 @@ class _Run:
         total = cfg.learning.epochs * n
         counts = FrontendCounts()
         trace = (TraceBuilder(dict(meta, phase="train", learn=True),
-                              {"row_update": "input", "col_update": "exc"})
+                              {"row_update": "input", "col_update": "exc"},
+                              out_dir=self.out / "trace_train")
                  if "train" in cfg.run.trace_phases else None)
         start, elapsed = 0, 0.0
         if ckpt is not None:
@@ -164,12 +166,13 @@ class _Run:
         self.timing["train"] = elapsed
         self.counts["train"] = counts
         if trace is not None:
-            trace.build().save(self.out / "trace_train.npz")
+            trace.close()
 
     def _infer(self, phase: str, net: DiehlCookNetwork, ds: Dataset, meta: dict) -> np.ndarray:
         cfg = self.cfg
         counts = FrontendCounts()
-        trace = (TraceBuilder(dict(meta, phase=phase, learn=False))
+        trace = (TraceBuilder(dict(meta, phase=phase, learn=False),
+                              out_dir=self.out / f"trace_{phase}")
                  if phase in cfg.run.trace_phases else None)
         t0 = time.perf_counter()
         with tqdm(total=len(ds), desc=phase, unit="sample", disable=not self.show,
@@ -179,7 +182,7 @@ class _Run:
         self.timing[phase] = time.perf_counter() - t0
         self.counts[phase] = counts
         if trace is not None:
-            trace.build().save(self.out / f"trace_{phase}.npz")
+            trace.close()
         return resp
 
     # ---------------------------------------------------------- checkpoints
@@ -187,12 +190,13 @@ class _Run:
         arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
         arrays.update(weights=net.weights, position=np.int64(position),
                       elapsed_s=np.float64(elapsed),
-                      counts_json=np.array(__import__("json").dumps(counts.as_dict())))
+                      counts_json=np.array(json.dumps(counts.as_dict())))
         path = self.out / CHECKPOINT
         tmp = path.with_name(path.name + ".tmp")
         try:
-            if trace is not None:
-                trace.build().save(self.out / "trace_train.partial.npz")
+            if trace is not None:  # parts on disk up to here belong to the checkpoint
+                trace.flush()
+                arrays["trace_parts"] = np.int64(trace.parts_written)
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
             os.replace(tmp, path)
@@ -200,20 +204,14 @@ class _Run:
             raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
 
     def _restore(self, net, counts, trace, ckpt) -> tuple[int, float]:
-        import json
-
         net.weights[...] = ckpt["weights"]
         st = DCState.from_arrays({k[len("state_"):]: v for k, v in ckpt.items()
                                   if k.startswith("state_")})
         net.state = st
         for k, v in json.loads(str(ckpt["counts_json"])).items():
             setattr(counts, k, v)
-        if trace is not None:
-            part = self.out / "trace_train.partial.npz"
-            if part.exists():
-                for pres in SpikeTrace.load(part):
-                    trace.add(pres.sample, pres.attempt, pres.normalised, pres.n_steps,
-                              pres.counts, pres.indices)
+        if trace is not None:  # drop parts written after the checkpoint
+            trace.truncate_parts(int(ckpt.get("trace_parts", 0)))
         self.resumed = True
         return int(ckpt["position"]), float(ckpt["elapsed_s"])
 

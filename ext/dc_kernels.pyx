@@ -123,22 +123,30 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
         for j in range(n):
             response[j] = 0
         for t in range(c.steps_total):
-            # 1-2. excitatory integrate, decay, threshold, reset
-            ne = 0
+            # 1. integrate (branch-free so the compiler vectorises it; a refractory neuron
+            #    keeps its v), decay conductances, tick counters, decay theta
             for j in range(n):
                 ge = ge_e[j]
                 gi = gi_e[j]
-                if refrac_e[j] > 0:
-                    refrac_e[j] -= 1
-                else:
-                    v_e[j] = (v_e[j] + c.a_e * (c.v_rest_e + ge * c.e_exc_e + gi * c.e_inh_e)) / (
-                        1.0 + c.a_e * (1.0 + ge + gi))
+                v = (v_e[j] + c.a_e * (c.v_rest_e + ge * c.e_exc_e + gi * c.e_inh_e)) / (
+                    1.0 + c.a_e * (1.0 + ge + gi))
+                v_e[j] = v_e[j] if refrac_e[j] > 0 else v
+                refrac_e[j] = refrac_e[j] - 1 if refrac_e[j] > 0 else 0
                 ge_e[j] = ge * c.decay_ge
                 gi_e[j] = gi * c.decay_gi
-                if lockout_e[j] > 0:
-                    lockout_e[j] -= 1
-                if learn:
+                lockout_e[j] = lockout_e[j] - 1 if lockout_e[j] > 0 else 0
+            if learn:
+                for j in range(n):
                     theta[j] = theta[j] * c.decay_theta
+            for j in range(n):
+                ge = ge_i[j]
+                v = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
+                v_i[j] = v_i[j] if refrac_i[j] > 0 else v
+                refrac_i[j] = refrac_i[j] - 1 if refrac_i[j] > 0 else 0
+                ge_i[j] = ge * c.decay_ge
+            # 2. threshold and reset
+            ne = 0
+            for j in range(n):
                 if refrac_e[j] == 0 and lockout_e[j] == 0 and v_e[j] > (theta[j] - c.theta_offset + c.v_thresh_e):
                     v_e[j] = c.v_reset_e
                     refrac_e[j] = c.refrac_steps_e
@@ -147,15 +155,8 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                         theta[j] = theta[j] + c.theta_plus
                     spk_e[ne] = j
                     ne += 1
-            # inhibitory
             ni = 0
             for j in range(n):
-                ge = ge_i[j]
-                if refrac_i[j] > 0:
-                    refrac_i[j] -= 1
-                else:
-                    v_i[j] = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
-                ge_i[j] = ge * c.decay_ge
                 if refrac_i[j] == 0 and v_i[j] > c.v_thresh_i:
                     v_i[j] = c.v_reset_i
                     refrac_i[j] = c.refrac_steps_i

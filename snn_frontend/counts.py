@@ -9,7 +9,8 @@ Every count is a closed form of what the kernels do (docs/equations.md):
                                                           column potentiation)
     normalisation_ops = normalisations * n_in*N          (one multiply per weight)
     trace_updates     = steps*(n_in + 2N) + input + 2*exc (decays + sets; learning)
-    theta_updates     = steps*N + exc                    (decay + increment; learning)
+    theta_updates     = steps*N + exc (+ N per reset)    (decay + increment; learning; a
+                                                          reset decays theta through the rest)
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ class FrontendCounts:
         if learn:
             self.weight_updates += s_in * n_exc + s_exc * n_in
             self.trace_updates += steps * (n_in + 2 * n_exc) + s_in + 2 * s_exc
-            self.theta_updates += steps * n_exc + s_exc
+            self.theta_updates += steps * n_exc + s_exc + (n_exc if idle_rest_steps else 0)
 
     def merge(self, other: "FrontendCounts") -> None:
         for k, v in asdict(other).items():

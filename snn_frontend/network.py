@@ -91,6 +91,8 @@ class DiehlCookNetwork:
                 st.reset(p)
             totals = self._k.present(p, self.weights, st, image, sample_key(plan.seed, uid, attempt),
                                      plan.rate_scale(attempt), True, buf)
+            if self._idle_rest_steps:  # the rest a reset stands for: theta decays through it
+                st.theta *= p.decay_theta ** self._idle_rest_steps
             self._record(counts, trace, sample, attempt, normalised, totals, learn=True)
             if buf.response.sum() >= plan.retry_min_spikes:
                 break
@@ -101,36 +103,50 @@ class DiehlCookNetwork:
     # ------------------------------------------------------------------ infer
     def infer(self, images: np.ndarray, uid_base: int, *, threads: int = 0,
               counts: FrontendCounts | None = None, trace: TraceBuilder | None = None,
-              on_sample: Callable[[int], None] | None = None) -> np.ndarray:
+              on_sample: Callable[[int], None] | None = None,
+              block_size: int = 1024) -> np.ndarray:
         """Spike counts (samples x neurons) of every image with plasticity off."""
         images = np.ascontiguousarray(images, dtype=np.uint8).reshape(len(images), -1)
         n = len(images)
         threads = threads or os.cpu_count() or 1
         if not self.state_reset:
             threads = 1  # state carries from sample to sample: sequential by definition
-        threads = max(1, min(threads, n))
-        responses = np.zeros((n, self.params.n_exc), np.int32)
-        bounds = np.linspace(0, n, threads + 1).astype(int)
-        chunks = [range(bounds[k], bounds[k + 1]) for k in range(threads)]
-        work = lambda chunk: self._infer_chunk(images, uid_base, chunk, responses,  # noqa: E731
-                                               trace is not None, on_sample)
-        if threads == 1:
-            results = [work(chunks[0])]
-        else:
-            with ThreadPoolExecutor(threads) as ex:
-                results = list(ex.map(work, chunks))
-        for local_counts, records in results:  # chunk order = sample order: deterministic
-            if counts is not None:
-                counts.merge(local_counts)
-            if trace is not None:
-                for rec in records:
-                    trace.add(*rec)
+        # at most one spike per step: uint16 holds any count of a <= 32.7 s presentation
+        dtype = np.uint16 if self.params.steps_present < 2**16 else np.int32
+        responses = np.zeros((n, self.params.n_exc), dtype)
+        # blocks of samples keep the recorded trace bounded: each block is split over the
+        # threads, then its presentations go to the trace in sample order (deterministic)
+        block = max(threads, block_size)
+        pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        try:
+            for start in range(0, n, block):
+                stop = min(n, start + block)
+                k = max(1, min(threads, stop - start))
+                bounds = np.linspace(start, stop, k + 1).astype(int)
+                chunks = [range(bounds[i], bounds[i + 1]) for i in range(k)]
+                args = (images, uid_base, responses, trace is not None, on_sample)
+                if pool is None or k == 1:
+                    results = [self._infer_chunk(c, *args) for c in chunks]
+                else:
+                    results = list(pool.map(lambda c: self._infer_chunk(c, *args), chunks))
+                for local_counts, records in results:
+                    if counts is not None:
+                        counts.merge(local_counts)
+                    if trace is not None:
+                        for rec in records:
+                            trace.add(*rec)
+        finally:
+            if pool is not None:
+                pool.shutdown()
         return responses
 
-    def _infer_chunk(self, images, uid_base, chunk, responses, record, on_sample):
+    def _infer_chunk(self, chunk, images, uid_base, responses, record, on_sample):
         p, plan, k = self.params, self.plan, self._k
-        st = self.state if not self.state_reset else DCState.initial(p, 0.0)
-        st.theta = self.state.theta  # shared, read-only with learning off
+        if self.state_reset:
+            st = DCState.initial(p, 0.0)
+            st.theta = self.state.theta  # shared, read-only with learning off
+        else:
+            st = self.state
         buf = PresentBuffers(p)
         local = FrontendCounts()
         records: list = []

@@ -16,6 +16,11 @@ are named event types (`row_update`: a weight row read-modify-written,
 `col_update`: a weight column); `events` maps each to the population whose
 spikes trigger it (D&C: every input spike updates its row, every excitatory
 spike its column), so the trace stays small without losing anything.
+
+On disk a trace is either one `.npz` (`SpikeTrace.save`) or a directory of
+parts `part-00000.npz, ...` written as the run goes (`TraceBuilder(out_dir=...)`),
+so a trace of any length needs bounded memory; `SpikeTrace.parts(path)` streams
+the parts, `SpikeTrace.load(path)` reads either form into one trace.
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ from typing import Iterator
 
 import numpy as np
 
-__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "POPULATIONS"]
+__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "POPULATIONS", "concatenate"]
 
 POPULATIONS = ("input", "exc", "inh")
 FORMAT_VERSION = 1
@@ -114,7 +119,28 @@ class SpikeTrace:
         return path
 
     @classmethod
+    def parts(cls, path: str | os.PathLike) -> Iterator["SpikeTrace"]:
+        """Stream a trace part by part (a single .npz is one part)."""
+        path = Path(path)
+        if path.is_dir():
+            files = sorted(path.glob("part-*.npz"))
+            if not files:
+                raise FileNotFoundError(f"{path}: no trace parts (part-*.npz)")
+            for f in files:
+                yield cls._load_file(f)
+        else:
+            yield cls._load_file(path)
+
+    @classmethod
     def load(cls, path: str | os.PathLike) -> "SpikeTrace":
+        """Read a whole trace (a .npz, or a directory of parts) into memory."""
+        parts = list(cls.parts(path))
+        if len(parts) == 1:
+            return parts[0]
+        return concatenate(parts)
+
+    @classmethod
+    def _load_file(cls, path: Path) -> "SpikeTrace":
         import json
 
         with np.load(path, allow_pickle=False) as z:
@@ -134,9 +160,17 @@ class SpikeTrace:
 class TraceBuilder:
     """Collects presentations in order and freezes them into a SpikeTrace."""
 
-    def __init__(self, meta: dict, events: dict[str, str] | None = None):
+    def __init__(self, meta: dict, events: dict[str, str] | None = None, *,
+                 out_dir: str | os.PathLike | None = None, part_size: int = 2048):
+        """Collect in memory (`build()`), or with `out_dir` write a part every
+        `part_size` presentations and finish with `close()`."""
         self.meta = dict(meta)
         self.events = dict(events or {})
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.part_size = part_size
+        self.parts_written = 0
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
         n_max = max(int(meta.get("n_input", 0)), int(meta.get("n_exc", 0)))
         self._idx_dtype = np.uint16 if n_max <= np.iinfo(np.uint16).max else np.int32
         self._rows: list[tuple[int, int, bool, int]] = []
@@ -149,6 +183,37 @@ class TraceBuilder:
         for p in POPULATIONS:
             self._cnt[p].append(np.asarray(counts[p][:n_steps], dtype=self._idx_dtype))
             self._idx[p].append(np.asarray(indices[p], dtype=self._idx_dtype))
+        if self.out_dir is not None and len(self._rows) >= self.part_size:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered presentations as the next part (spilling builders only)."""
+        if self.out_dir is None or not self._rows:
+            return
+        self.build().save(self.out_dir / f"part-{self.parts_written:05d}.npz")
+        self.parts_written += 1
+        self._rows = []
+        self._cnt = {p: [] for p in POPULATIONS}
+        self._idx = {p: [] for p in POPULATIONS}
+
+    def truncate_parts(self, keep: int) -> None:
+        """Drop parts numbered >= keep (written after the checkpoint being resumed)."""
+        if self.out_dir is None:
+            return
+        for f in self.out_dir.glob("part-*.npz"):
+            if int(f.stem.split("-")[1]) >= keep:
+                f.unlink()
+        self.parts_written = keep
+
+    def close(self) -> Path:
+        """Flush the last part of a spilling builder; returns its directory."""
+        if self.out_dir is None:
+            raise ValueError("close() is for builders with out_dir; use build()")
+        self.flush()
+        if self.parts_written == 0:  # an empty trace is still a readable one
+            self.build().save(self.out_dir / "part-00000.npz")
+            self.parts_written = 1
+        return self.out_dir
 
     def add_buffers(self, sample: int, attempt: int, normalised: bool, n_steps: int, buf,
                     totals: tuple[int, int, int]) -> None:
@@ -172,3 +237,22 @@ class TraceBuilder:
             indices={p: cat(self._idx[p], self._idx_dtype) for p in POPULATIONS},
             events=self.events,
         )
+
+
+def concatenate(parts: list[SpikeTrace]) -> SpikeTrace:
+    """Join consecutive traces of one phase into one."""
+    first = parts[0]
+    ptr = [np.zeros(1, np.int64)]
+    offset = 0
+    for t in parts:
+        ptr.append(t.step_ptr[1:] + offset)
+        offset += int(t.step_ptr[-1])
+    return SpikeTrace(
+        meta=first.meta, sample=np.concatenate([t.sample for t in parts]),
+        attempt=np.concatenate([t.attempt for t in parts]),
+        normalised=np.concatenate([t.normalised for t in parts]),
+        step_ptr=np.concatenate(ptr),
+        counts={p: np.concatenate([t.counts[p] for t in parts]) for p in POPULATIONS},
+        indices={p: np.concatenate([t.indices[p] for t in parts]) for p in POPULATIONS},
+        events=first.events,
+    )

@@ -37,7 +37,7 @@ COUNT_KEYS = {
     "trace_updates", "theta_updates",
 }
 RUN_FILES = ("config.resolved.yaml", "run.json", "stats.json", "summary.txt", "model.npz",
-             "trace_infer.npz")
+             "trace_infer/part-00000.npz")
 
 
 def _write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:

@@ -114,9 +114,25 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, monkeypatc
     wb, tb = _model(tmp_path / "b")
     assert np.array_equal(wa, wb) and np.array_equal(ta, tb)
     assert got["frontend"] == ref["frontend"] and got["accuracy"] == ref["accuracy"]
-    tra, trb = (SpikeTrace.load(tmp_path / d / "trace_train.npz") for d in "ab")
+    tra, trb = (SpikeTrace.load(tmp_path / d / "trace_train") for d in "ab")
     assert np.array_equal(tra.indices["exc"], trb.indices["exc"])
     assert np.array_equal(tra.step_ptr, trb.step_ptr)
+
+
+def test_spilled_trace_equals_in_memory_trace(tmp_path):
+    _, data, net = _net()
+    mem = TraceBuilder({"n_input": 64, "n_exc": 20})
+    disk = TraceBuilder({"n_input": 64, "n_exc": 20}, out_dir=tmp_path / "tr", part_size=7)
+    net.infer(data.test.images, 3, trace=mem, block_size=4)
+    net.infer(data.test.images, 3, trace=disk, block_size=4)
+    disk.close()
+    assert len(list((tmp_path / "tr").glob("part-*.npz"))) == disk.parts_written > 1
+    a, b = mem.build(), SpikeTrace.load(tmp_path / "tr")
+    assert np.array_equal(a.step_ptr, b.step_ptr) and np.array_equal(a.sample, b.sample)
+    for p in ("input", "exc", "inh"):
+        assert np.array_equal(a.indices[p], b.indices[p])
+        assert np.array_equal(a.counts[p], b.counts[p])
+    assert sum(t.n_presentations for t in SpikeTrace.parts(tmp_path / "tr")) == a.n_presentations
 
 
 def test_same_seed_same_run_other_seed_other_run(tmp_path):
