@@ -1,4 +1,4 @@
-"""`accel-sim` command line: run, validate, show-config.
+"""`accel-sim` command line: run, validate, show-config, report.
 
 Exit codes: 0 success, 2 bad config or input (one line per problem, no
 traceback), 1 internal error (traceback, please report), 130 interrupted.
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("config")
     with_overrides(val)
 
+    rep = sub.add_parser("report", help="regenerate a run's reports, or re-price it with "
+                                        "another energy table (no re-simulation)")
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.add_argument("--energy", help="energy table name or file: write RUN_DIR/reprice-<table>/")
+
     show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
     show.add_argument("config", nargs="?")
     with_overrides(show)
@@ -86,6 +91,20 @@ def _validate(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .pipeline import reprice
+
+    dest = reprice(args.run_dir, args.energy)
+    print(f"reports written to {dest}")
+    summary = Path(dest) / "summary.txt"
+    if summary.exists():
+        text = summary.read_text(encoding="utf-8")
+        start = text.find("---------- Begin Hardware")
+        if start >= 0:
+            print(text[start:], end="")
+    return 0
+
+
 def _show(args) -> int:
     from .config import dump_config, load_config
 
@@ -95,7 +114,8 @@ def _show(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "validate": _validate, "show-config": _show}[args.command]
+    handler = {"run": _run, "validate": _validate, "show-config": _show,
+               "report": _report}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from snn_frontend.datasets import DatasetError
 
+from .chip.mapping import MappingError
 from .config import ConfigError
 
 __all__ = ["RunError", "USER_ERRORS"]
@@ -12,4 +13,4 @@ class RunError(RuntimeError):
     """A run cannot go on because of its input or environment (not a bug)."""
 
 
-USER_ERRORS = (ConfigError, DatasetError, RunError)
+USER_ERRORS = (ConfigError, DatasetError, RunError, MappingError)

@@ -31,9 +31,10 @@ from snn_frontend.trace import TraceBuilder
 from .config import Config, dump_config, load_config
 from .errors import RunError
 from .memory import dc_memory
-from .report import format_summary, write_json, write_text
+from .report import format_summary, read_json, write_json, write_text
 
-__all__ = ["run_experiment", "resume_experiment", "default_run_dir", "load_data", "RunData"]
+__all__ = ["run_experiment", "resume_experiment", "reprice", "default_run_dir", "load_data",
+           "RunData", "write_outputs"]
 
 _PHASE_UID = {"train": 1, "label": 2, "infer": 3}
 CHECKPOINT = "checkpoint.npz"
@@ -101,6 +102,8 @@ class _Run:
         self._write_run_json(net, data, started, None)
         meta = self._trace_meta(net)
         stats: dict = {"accuracy": {}, "frontend": {}}
+        self.chip = self._make_chip(net) if cfg.hardware is not None else None
+        self.chip_results: dict = {}
 
         if "train" in cfg.run.phases:
             self._train(net, data, meta, checkpoint)
@@ -119,6 +122,9 @@ class _Run:
         for phase, c in self.counts.items():
             stats["frontend"][phase] = dict(c.as_dict(), per_sample=c.per_sample())
         stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory)
+        if self.chip is not None:
+            stats["hardware"] = self._price(self.chip_results)
+            self.timing["simulate"] = sum(r.wall_s for r in self.chip_results.values())
         theta = net.state.theta
         stats["model"] = {
             "n_input": data.n_in, "n_excitatory": cfg.network.n_excitatory,
@@ -130,20 +136,20 @@ class _Run:
         self._save_model(net, assignments)
         write_json(self.out / "stats.json", stats)
         run = self._write_run_json(net, data, started, datetime.now(timezone.utc).isoformat())
-        write_text(self.out / "summary.txt", format_summary(stats, run))
+        write_outputs(self.out, stats, run)
         return stats
 
     def _train(self, net: DiehlCookNetwork, data: RunData, meta: dict, ckpt: dict | None) -> None:
         cfg, n = self.cfg, len(data.train)
         total = cfg.learning.epochs * n
         counts = FrontendCounts()
-        trace = (TraceBuilder(dict(meta, phase="train", learn=True),
-                              {"row_update": "input", "col_update": "exc"},
-                              out_dir=self.out / "trace_train")
-                 if "train" in cfg.run.trace_phases else None)
+        replay = self._chip_phase("train", learn=True)
+        trace = self._builder("train", meta, replay, learn=True)
         start, elapsed = 0, 0.0
         if ckpt is not None:
             start, elapsed = self._restore(net, counts, trace, ckpt)
+            if replay is not None and "chip_json" in ckpt:
+                replay.restore(json.loads(str(ckpt["chip_json"])))
         t0 = time.perf_counter()
         every = cfg.run.checkpoint_every
         orders: dict[int, np.ndarray] = {}
@@ -160,33 +166,73 @@ class _Run:
                 bar.update(1)
                 if every and (g + 1) % every == 0 and g + 1 < total:
                     self._checkpoint(net, counts, trace, g + 1,
-                                     elapsed + time.perf_counter() - t0)
-        elapsed += time.perf_counter() - t0
-        self._checkpoint(net, counts, trace, total, elapsed)
-        self.timing["train"] = elapsed
-        self.counts["train"] = counts
+                                     elapsed + time.perf_counter() - t0, replay)
         if trace is not None:
             trace.close()
+        elapsed += time.perf_counter() - t0
+        self._checkpoint(net, counts, trace, total, elapsed, replay)
+        self.timing["train"] = elapsed - (replay.result.wall_s if replay else 0.0)
+        self.counts["train"] = counts
+        if replay is not None:
+            self.chip_results["train"] = replay.finish()
 
     def _infer(self, phase: str, net: DiehlCookNetwork, ds: Dataset, meta: dict) -> np.ndarray:
         cfg = self.cfg
         counts = FrontendCounts()
-        trace = (TraceBuilder(dict(meta, phase=phase, learn=False),
-                              out_dir=self.out / f"trace_{phase}")
-                 if phase in cfg.run.trace_phases else None)
+        replay = self._chip_phase(phase, learn=False)
+        trace = self._builder(phase, meta, replay, learn=False)
         t0 = time.perf_counter()
         with tqdm(total=len(ds), desc=phase, unit="sample", disable=not self.show,
                   dynamic_ncols=True) as bar:
             resp = net.infer(ds.images, _uid(phase, 0, 0), threads=cfg.run.threads,
                              counts=counts, trace=trace, on_sample=bar.update)
-        self.timing[phase] = time.perf_counter() - t0
-        self.counts[phase] = counts
         if trace is not None:
             trace.close()
+        self.timing[phase] = time.perf_counter() - t0 - (replay.result.wall_s if replay else 0.0)
+        self.counts[phase] = counts
+        if replay is not None:
+            self.chip_results[phase] = replay.finish()
         return resp
 
+    # ------------------------------------------------------------------ chip
+    def _make_chip(self, net: DiehlCookNetwork):
+        from .chip import Chip, NetworkShape
+
+        p = net.params
+        return Chip(self.cfg.hardware, NetworkShape(p.n_in, p.n_exc, p.n_exc, 32),
+                    self.cfg.run.fidelity)
+
+    def _chip_phase(self, phase: str, *, learn: bool):
+        if self.chip is None:
+            return None
+        return self.chip.phase(phase, learn=learn, reset_rest=self.cfg.network.state_reset)
+
+    def _builder(self, phase: str, meta: dict, replay, *, learn: bool) -> TraceBuilder | None:
+        save = phase in self.cfg.run.trace_phases
+        if not save and replay is None:
+            return None
+        events = {"row_update": "input", "col_update": "exc"} if learn else {}
+        return TraceBuilder(dict(meta, phase=phase, learn=learn), events,
+                            out_dir=self.out / f"trace_{phase}" if save else None,
+                            on_part=replay.consume if replay is not None else None,
+                            part_size=512)
+
+    def _price(self, results: dict) -> dict:
+        from .energy import EnergyTable, price_phase
+
+        hw = self.cfg.hardware
+        table = EnergyTable(self.cfg.energy).resolve(hw)
+        phases = {name: price_phase(r.counts, r.cycles, hw.clock_mhz, table, samples=r.samples,
+                                    presentations=r.presentations, time_steps=r.time_steps)
+                  for name, r in results.items()}
+        return {"chip": hw.name, "energy_table": table.name, "technology": table.technology,
+                "basis": table.basis, "fidelity": self.cfg.run.fidelity,
+                "clock_mhz": hw.clock_mhz,
+                "mapping": self.chip.mapping.report(hw.formats.state_bits, hw.formats.trace_bits),
+                "phases": phases}
+
     # ---------------------------------------------------------- checkpoints
-    def _checkpoint(self, net, counts, trace, position, elapsed) -> None:
+    def _checkpoint(self, net, counts, trace, position, elapsed, replay=None) -> None:
         arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
         arrays.update(weights=net.weights, position=np.int64(position),
                       elapsed_s=np.float64(elapsed),
@@ -194,9 +240,11 @@ class _Run:
         path = self.out / CHECKPOINT
         tmp = path.with_name(path.name + ".tmp")
         try:
-            if trace is not None:  # parts on disk up to here belong to the checkpoint
+            if trace is not None:  # parts up to here belong to the checkpoint
                 trace.flush()
                 arrays["trace_parts"] = np.int64(trace.parts_written)
+            if replay is not None:
+                arrays["chip_json"] = np.array(json.dumps(replay.snapshot()))
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
             os.replace(tmp, path)
@@ -253,6 +301,56 @@ class _Run:
         }
         write_json(self.out / "run.json", run)
         return run
+
+
+def write_outputs(out: Path, stats: dict, run: dict) -> None:
+    """summary.txt, and with a chip energy.csv and energy_breakdown.png, from stats."""
+    text = format_summary(stats, run)
+    hw = stats.get("hardware")
+    if hw and hw.get("phases"):
+        from .plot import plot_energy_breakdown
+        from .tables import format_hardware_summary, write_energy_csv
+
+        text += format_hardware_summary(hw)
+        write_energy_csv(hw, out / "energy.csv")
+        try:
+            plot_energy_breakdown(hw, out / "energy_breakdown.png")
+        except OSError as exc:
+            raise RunError(f"cannot write {out / 'energy_breakdown.png'}: {exc}") from None
+    write_text(out / "summary.txt", text)
+
+
+def reprice(run_dir: str | os.PathLike, energy: str | None = None) -> Path:
+    """Regenerate a run's reports; with `energy` (a table name or file), re-price the
+    recorded counts and cycles with that table into RUN_DIR/reprice-<table>/ (no
+    re-simulation). Returns the directory written."""
+    from .energy import EnergyTable, price_phase
+
+    out = Path(run_dir)
+    stats = read_json(out / "stats.json")
+    run = read_json(out / "run.json")
+    if energy is None:
+        write_outputs(out, stats, run)
+        return out
+    hw = stats.get("hardware")
+    if not hw:
+        raise RunError(f"{out} has no hardware results to re-price (run it with a chip)")
+    cfg = load_config(out / "config.resolved.yaml", [f"energy={energy}"])
+    table = EnergyTable(cfg.energy).resolve(cfg.hardware)
+    new = dict(hw, energy_table=table.name, technology=table.technology, basis=table.basis,
+               phases={name: price_phase(ph["counts"], ph["latency_cycles"], hw["clock_mhz"], table,
+                                         samples=ph["samples"], presentations=ph["presentations"],
+                                         time_steps=ph["time_steps"])
+                       for name, ph in hw["phases"].items()})
+    dest = out / f"reprice-{table.name}"
+    try:
+        dest.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create {dest}: {exc.strerror or exc}") from None
+    stats = dict(stats, hardware=new)
+    write_json(dest / "stats.json", stats)
+    write_outputs(dest, stats, run)
+    return dest
 
 
 def _prepare_dir(out_dir: Path, cfg: Config) -> None:

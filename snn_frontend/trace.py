@@ -27,7 +27,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -161,12 +161,15 @@ class TraceBuilder:
     """Collects presentations in order and freezes them into a SpikeTrace."""
 
     def __init__(self, meta: dict, events: dict[str, str] | None = None, *,
-                 out_dir: str | os.PathLike | None = None, part_size: int = 2048):
-        """Collect in memory (`build()`), or with `out_dir` write a part every
-        `part_size` presentations and finish with `close()`."""
+                 out_dir: str | os.PathLike | None = None, part_size: int = 2048,
+                 on_part: "Callable[[SpikeTrace], None] | None" = None):
+        """Collect in memory (`build()`), or stream: every `part_size` presentations a
+        part is written to `out_dir` and/or handed to `on_part` (e.g. the chip
+        simulator); finish a streaming builder with `close()`."""
         self.meta = dict(meta)
         self.events = dict(events or {})
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.on_part = on_part
         self.part_size = part_size
         self.parts_written = 0
         if self.out_dir is not None:
@@ -183,14 +186,22 @@ class TraceBuilder:
         for p in POPULATIONS:
             self._cnt[p].append(np.asarray(counts[p][:n_steps], dtype=self._idx_dtype))
             self._idx[p].append(np.asarray(indices[p], dtype=self._idx_dtype))
-        if self.out_dir is not None and len(self._rows) >= self.part_size:
+        if self.streaming and len(self._rows) >= self.part_size:
             self.flush()
 
+    @property
+    def streaming(self) -> bool:
+        return self.out_dir is not None or self.on_part is not None
+
     def flush(self) -> None:
-        """Write the buffered presentations as the next part (spilling builders only)."""
-        if self.out_dir is None or not self._rows:
+        """Hand the buffered presentations on as the next part (streaming builders only)."""
+        if not self.streaming or not self._rows:
             return
-        self.build().save(self.out_dir / f"part-{self.parts_written:05d}.npz")
+        part = self.build()
+        if self.out_dir is not None:
+            part.save(self.out_dir / f"part-{self.parts_written:05d}.npz")
+        if self.on_part is not None:
+            self.on_part(part)
         self.parts_written += 1
         self._rows = []
         self._cnt = {p: [] for p in POPULATIONS}
@@ -205,12 +216,14 @@ class TraceBuilder:
                 f.unlink()
         self.parts_written = keep
 
-    def close(self) -> Path:
-        """Flush the last part of a spilling builder; returns its directory."""
-        if self.out_dir is None:
-            raise ValueError("close() is for builders with out_dir; use build()")
+    def close(self) -> Path | None:
+        """Flush the last part of a streaming builder; returns its directory (if any)."""
+        if not self.streaming:
+            raise ValueError("close() is for streaming builders; use build()")
         self.flush()
-        if self.parts_written == 0:  # an empty trace is still a readable one
+        if self.out_dir is None:
+            return None
+        if not any(self.out_dir.glob("part-*.npz")):  # an empty trace is still a readable one
             self.build().save(self.out_dir / "part-00000.npz")
             self.parts_written = 1
         return self.out_dir

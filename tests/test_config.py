@@ -404,7 +404,9 @@ def test_round_trip_with_non_defaults(tmp_path):
 def test_dump_lists_every_key():
     data = read_yaml(dump_config(load_config(None)))
     assert data == config_to_dict(Config())
-    assert set(data) == {"version", "name", "seed", "data", "encoding", "network", "learning", "run"}
+    assert set(data) == {"version", "name", "seed", "data", "encoding", "network", "learning", "run",
+                         "hardware", "energy"}
+    assert data["hardware"] is None and data["energy"] is None  # no chip unless asked for
     assert data["network"]["exc"]["tau_theta_ms"] == 1e7
 
 

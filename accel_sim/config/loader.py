@@ -193,6 +193,51 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
     return data
 
 
+_REFS = {"hardware": "chips", "energy": "energy"}
+
+
+def _shipped(folder: str) -> Path | None:
+    try:
+        from importlib.resources import files
+
+        p = Path(str(files("accel_sim.presets"))) / folder
+        return p if p.is_dir() else None
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover
+        return None
+
+
+def _resolve_refs(data: dict, base: Path | None) -> list[str]:
+    """Replace `hardware: NAME` / `energy: NAME` (or a file path) by the file's contents."""
+    problems = []
+    for section, folder in _REFS.items():
+        ref = data.get(section)
+        if not isinstance(ref, str):
+            continue
+        name = ref if ref.endswith((".yaml", ".yml")) else ref + ".yaml"
+        roots = [r for r in (base, Path.cwd()) if r is not None]
+        candidates = [r / name for r in roots] + [r / folder / name for r in roots]
+        shipped = _shipped(folder)
+        if shipped is not None:
+            candidates.append(shipped / name)
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            known = sorted(p.stem for p in shipped.glob("*.yaml")) if shipped else []
+            problems.append(f"{section}: no {folder[:-1] if folder == 'chips' else 'energy'} "
+                            f"file {ref!r} (looked in {', '.join(str(c.parent) for c in candidates)})"
+                            + (f"; shipped: {', '.join(known)}" if known else ""))
+            continue
+        try:
+            content = read_yaml(found.read_text(encoding="utf-8"), str(found))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        if not isinstance(content, dict):
+            problems.append(f"{section}: {found} is not a mapping")
+            continue
+        data[section] = content
+    return problems
+
+
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
     """Load a YAML config file (None: all defaults), apply overrides and validate."""
     source = str(path) if path is not None else None
@@ -212,7 +257,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
             raise ConfigError([f"a config is a mapping of sections, got {type(data).__name__}"], source)
     else:
         duplicates = []
+    base = Path(path).resolve().parent if path is not None else None
+    refs = _resolve_refs(data, base)
     data = apply_overrides(data, overrides)
+    refs += _resolve_refs(data, base)  # an override may name another chip or table
+    if refs:
+        raise ConfigError(duplicates + refs, source)
     try:
         cfg = parse_config(data, source)
     except ConfigError as exc:

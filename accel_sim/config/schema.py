@@ -124,6 +124,7 @@ class RunConfig(_Section):
     checkpoint_every: Annotated[int, Field(ge=0)] = 1000  # training samples; 0: off
     trace_phases: list[Literal["train", "label", "infer"]] = ["infer"]
     progress: Optional[bool] = None  # None: a bar when stderr is a terminal
+    fidelity: Literal["timestep", "event"] = "timestep"  # chip timing model
 
     @model_validator(mode="after")
     def _phases(self):
@@ -146,3 +147,40 @@ class Config(_Section):
     network: NetworkConfig = NetworkConfig()
     learning: LearningConfig = LearningConfig()
     run: RunConfig = RunConfig()
+    hardware: Optional["HardwareConfig"] = None  # a chip: inline, or a name/file (configs/chips)
+    energy: Optional["EnergyTableConfig"] = None  # a table: inline, or a name/file (configs/energy)
+
+    @model_validator(mode="after")
+    def _chip_fits(self):
+        hw = self.hardware
+        if hw is None:
+            if self.energy is not None:
+                raise ValueError("energy needs a hardware section (the chip to price)")
+            return self
+        if self.energy is None:
+            raise ValueError("hardware needs an energy table: add e.g. 'energy: generic_45nm'")
+        weight_bits = 32  # the diehl_cook frontend computes float32 weights
+        problems = []
+        need = 2 * self.network.n_excitatory
+        have = hw.cores.count * hw.cores.neurons_per_core
+        if need > have:
+            problems.append(f"hardware.cores: the network has {need} neurons but the chip holds "
+                            f"{hw.cores.count} x {hw.cores.neurons_per_core} = {have}")
+        if hw.formats.weight_bits is not None and hw.formats.weight_bits != weight_bits:
+            problems.append(f"hardware.formats.weight_bits: {self.network.model} computes "
+                            f"{weight_bits}-bit weights; leave weight_bits unset (null)")
+        if hw.sram.word_bits < weight_bits:
+            problems.append(f"hardware.sram.word_bits: a {hw.sram.word_bits}-bit word is narrower "
+                            f"than one {weight_bits}-bit weight")
+        if "train" in self.run.phases and not hw.cores.learning_unit:
+            problems.append("hardware.cores.learning_unit: training on chip needs a learning "
+                            "unit (or drop 'train' from run.phases)")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+from .energy import EnergyTableConfig  # noqa: E402
+from .hardware import HardwareConfig  # noqa: E402
+
+Config.model_rebuild()

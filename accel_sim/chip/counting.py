@@ -1,0 +1,192 @@
+"""Count every action of a presentation on the chip, vectorised over its steps.
+
+`count_presentation` turns one SpikeTrace presentation into
+  - action totals per component class (dict (class, action) -> int), and
+  - per-step, per-core work (synops, SRAM words, learning ops, DRAM bits,
+    packets) from which the fidelity models derive cycles.
+Both fidelities use these same counts, so they agree on counts exactly.
+
+Actions (docs/chip.md): an input spike enters at the input port (chip.input_spike),
+is one multicast packet (router.inject + hops) to every core holding excitatory
+neurons, reads its weight row there (sram.read_word, or dram.read_bit for spilled
+words) and makes one synop per target. An excitatory spike (core.spike_out) goes
+to its inhibitory partner (router.local_delivery on the same core, else a unicast
+packet), one word and one synop there. An inhibitory spike is multicast to every
+excitatory core and reads its row of the all-but-self inh->exc block. Every
+neuron is updated every step: active if it received a synaptic event in the
+previous step, idle otherwise. Learning adds per input spike a read-modify-write
+of its row (stdp_update per weight), per excitatory spike of its column, traces
+(pre traces replicated in every excitatory core), thresholds and normalisation.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+from snn_frontend.trace import Presentation
+
+from .access import AccessTables
+from .mapping import Mapping
+from .noc import Mesh
+
+__all__ = ["Counter_", "StepWork", "ChipCounter"]
+
+Counter_ = Counter  # (component class, action) -> count
+
+
+@dataclass
+class StepWork:
+    """Per-step (rows) and per-core (columns) work of one presentation."""
+
+    synops: np.ndarray  # (T, C)
+    sram_reads: np.ndarray  # (T, C) delivery reads
+    learn_ops: np.ndarray  # (T, C) stdp_update
+    learn_words: np.ndarray  # (T, C) SRAM words read + written by learning
+    dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
+    dram_streams: np.ndarray  # (T,) access streams that touched DRAM
+    in_packets: np.ndarray  # (T,) input spikes injected at the port
+    core_packets: np.ndarray  # (T,) exc + inh spikes leaving cores
+    max_hops: np.ndarray  # (T,) longest route used in the step
+    normalise_words: np.ndarray  # (C,) SRAM words of the normalisation pass (0 if none)
+    normalise_dram_bits: int
+
+
+class ChipCounter:
+    """Precomputed routes and access tables for one (network, chip) pair."""
+
+    def __init__(self, mapping: Mapping):
+        m, hw = mapping, mapping.hw
+        self.m, self.hw = m, hw
+        self.acc = AccessTables.build(m)
+        net = m.net
+        mesh = Mesh(hw.cores.mesh_width, hw.cores.mesh_height)
+        self.mesh = mesh
+        multicast = hw.noc.cast == "multicast"
+        exc_cores = m.exc_cores
+        self.in_route = mesh.route(tuple(hw.noc.input_port), exc_cores, multicast)
+        by_core = {c: mesh.route(mesh.xy(c), exc_cores, multicast) for c in range(m.n_cores)}
+        self.inh_routes = [by_core[int(c)] for c in m.inh_core]
+        self.ei_routes = [mesh.route(mesh.xy(int(m.exc_core[j])), [int(m.inh_core[j])], False)
+                          for j in range(min(net.n_exc, net.n_inh))]
+        r = lambda routes, f: np.array([getattr(x, f) for x in routes], np.int64)  # noqa: E731
+        self.inh_r = {f: r(self.inh_routes, f) for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
+        self.ei_r = {f: r(self.ei_routes, f) for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
+        self.n_exc_cores = len(exc_cores)
+
+    # ------------------------------------------------------------------ one
+    def count(self, p: Presentation, *, learn: bool, reset_rest: bool) -> tuple[Counter, StepWork]:
+        m, a, net, hw = self.m, self.acc, self.m.net, self.hw
+        T, C = p.n_steps, m.n_cores
+        ni, ne, nh = (p.counts[k].astype(np.int64) for k in ("input", "exc", "inh"))
+        ii, ie, ih = (p.indices[k].astype(np.int64) for k in ("input", "exc", "inh"))
+        step_in, step_e, step_h = (np.repeat(np.arange(T), n) for n in (ni, ne, nh))
+        s_in, s_e, s_h = int(ni.sum()), int(ne.sum()), int(nh.sum())
+        cnt: Counter = Counter()
+
+        # ---- per-step per-core work (delivery) --------------------------------
+        synops = np.outer(ni, m.k_exc)
+        in_rows = _per_step(a.in_sram[:, ii], step_in, T)
+        in_row_bits = _per_step(a.in_dram_bits[:, ii], step_in, T).sum(axis=1)
+        sram = in_rows.copy()
+        dram_bits = in_row_bits.copy()
+        streams = _per_step((a.in_dram[:, ii] > 0).astype(np.int64), step_in, T).sum(axis=1)
+        act = int(a.in_act[:, ii].sum())
+        if s_e:
+            dst = m.inh_core[ie]
+            np.add.at(synops, (step_e, dst), 1)
+            np.add.at(sram, (step_e, dst), a.ei_sram[ie])
+            np.add.at(dram_bits, step_e, a.ei_dram_bits[ie])
+            np.add.at(streams, step_e, (a.ei_dram[ie] > 0).astype(np.int64))
+            act += int(a.ei_act[ie].sum())
+        if s_h:
+            synops += _per_step(a.inh_synops[:, ih], step_h, T)
+            sram += _per_step(a.inh_sram[:, ih], step_h, T)
+            dram_bits += _per_step(a.inh_dram_bits[:, ih], step_h, T).sum(axis=1)
+            streams += _per_step((a.inh_dram[:, ih] > 0).astype(np.int64), step_h, T).sum(axis=1)
+            act += int(a.inh_act[:, ih].sum())
+        cnt["core", "synop"] = int(synops.sum())
+        cnt["sram", "read_word"] = int(sram.sum())
+        cnt["dram", "read_bit"] = int(dram_bits.sum())
+        cnt["dram", "activate"] = act
+
+        # ---- spikes, packets, hops --------------------------------------------
+        ir = self.in_route
+        cnt["chip", "input_spike"] = s_in
+        cnt["core", "spike_out"] = s_e + s_h
+        inject = s_in * ir.packets + int(self.ei_r["packets"][ie].sum() + self.inh_r["packets"][ih].sum())
+        cnt["router", "inject"] = inject
+        cnt["router", "hop_ew"] = (s_in * ir.hops_ew + int(self.ei_r["hops_ew"][ie].sum())
+                                   + int(self.inh_r["hops_ew"][ih].sum()))
+        cnt["router", "hop_ns"] = (s_in * ir.hops_ns + int(self.ei_r["hops_ns"][ie].sum())
+                                   + int(self.inh_r["hops_ns"][ih].sum()))
+        cnt["router", "local_delivery"] = (s_in * ir.local + int(self.ei_r["local"][ie].sum())
+                                           + int(self.inh_r["local"][ih].sum()))
+        max_hops = np.where(ni > 0, ir.max_hops, 0)
+        if s_e:
+            np.maximum.at(max_hops, step_e, self.ei_r["max_hops"][ie])
+        if s_h:
+            np.maximum.at(max_hops, step_h, self.inh_r["max_hops"][ih])
+
+        # ---- neuron updates: active if a synaptic event arrived last step ----
+        prev_in, prev_h, prev_e = (np.concatenate([[0], x[:-1]]) for x in (ni, nh, ne))
+        act_exc = np.where((prev_in > 0) | (prev_h >= 2), net.n_exc,
+                           np.where(prev_h == 1, net.n_exc - 1, 0))
+        active = int(act_exc.sum() + prev_e.sum())
+        total = T * (net.n_exc + net.n_inh)
+        cnt["core", "neuron_update_active"] = active
+        cnt["core", "neuron_update_idle"] = total - active
+        if hw.sync.barrier:
+            cnt["chip", "barrier"] = T
+
+        # ---- learning ------------------------------------------------------------
+        learn_ops = np.zeros((T, C), np.int64)
+        learn_words = np.zeros((T, C), np.int64)
+        norm_words = np.zeros(C, np.int64)
+        norm_bits = 0
+        if learn:
+            learn_ops += np.outer(ni, m.k_exc)
+            learn_words += 2 * in_rows  # each input row is read and written back (RMW)
+            dram_w = in_row_bits.copy()
+            act_l = int(a.in_act[:, ii].sum())
+            if s_e:
+                src = m.exc_core[ie]
+                np.add.at(learn_ops, (step_e, src), net.n_in)
+                np.add.at(learn_words, (step_e, src), 2 * a.col_sram[ie])
+                np.add.at(dram_w, step_e, a.col_dram_bits[ie])
+                act_l += int(a.col_act[ie].sum())
+            cnt["core", "stdp_update"] = int(learn_ops.sum())
+            rmw_sram = int(learn_words.sum()) // 2
+            cnt["sram", "read_word"] += rmw_sram
+            cnt["sram", "write_word"] += rmw_sram
+            cnt["dram", "read_bit"] += int(dram_w.sum())
+            cnt["dram", "write_bit"] += int(dram_w.sum())
+            cnt["dram", "activate"] += 2 * act_l
+            dram_bits = dram_bits + 2 * dram_w
+            cnt["core", "trace_update"] = (T * (self.n_exc_cores * net.n_in + 2 * net.n_exc)
+                                           + s_in * self.n_exc_cores + 2 * s_e)
+            cnt["core", "threshold_update"] = T * net.n_exc + s_e + (net.n_exc if reset_rest else 0)
+            if p.normalised:
+                cnt["core", "normalise_op"] = net.n_in * net.n_exc
+                norm_words = a.block_sram.copy()
+                norm_bits = int(a.block_dram_bits.sum())
+                cnt["sram", "read_word"] += int(norm_words.sum())
+                cnt["sram", "write_word"] += int(norm_words.sum())
+                cnt["dram", "read_bit"] += norm_bits
+                cnt["dram", "write_bit"] += norm_bits
+                cnt["dram", "activate"] += 2 * int(a.block_act.sum())
+        work = StepWork(synops, sram, learn_ops, learn_words, dram_bits, streams, ni, ne + nh,
+                        max_hops, norm_words, 2 * norm_bits)
+        return cnt, work
+
+
+def _per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
+    """Sum the columns of values (C, S), one per spike in step order, by step -> (T, C)."""
+    C, S = values.shape
+    if S == 0:
+        return np.zeros((T, C), np.int64)
+    cs = np.zeros((C, S + 1), np.int64)
+    np.cumsum(values, axis=1, out=cs[:, 1:])
+    ptr = np.searchsorted(step_of, np.arange(T + 1))  # spikes are in step order
+    return (cs[:, ptr[1:]] - cs[:, ptr[:-1]]).T

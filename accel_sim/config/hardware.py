@@ -1,0 +1,102 @@
+"""Schema of the `hardware` section: the chip a network is mapped onto (describe only).
+
+A chip is a mesh of neuromorphic cores; each core has neuron and synapse
+lanes, an optional learning unit and a private weight SRAM; cores talk over a
+mesh NoC of routers; weights that do not fit in SRAM live in (and are streamed
+from) off-chip DRAM; a barrier ends every time step. Units are in key names.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal, Optional
+
+from pydantic import Field, model_validator
+
+from .schema import _Section
+
+__all__ = ["HardwareConfig", "CoresConfig", "SRAMConfig", "DRAMConfig", "NoCConfig",
+           "FormatsConfig", "SyncConfig", "DRAM_KINDS"]
+
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Pos = Annotated[float, Field(gt=0)]
+
+#: DRAM kinds with a per-bit energy in the shipped tables (anchors-sim.md 3c).
+DRAM_KINDS = ("lpddr4", "lpddr2", "ddr3", "ddr4", "gddr5", "hbm2")
+
+
+class CoresConfig(_Section):
+    count: PosInt = 16
+    mesh_width: PosInt = 4
+    mesh_height: PosInt = 4
+    neurons_per_core: PosInt = 256  # excitatory + inhibitory neurons a core can hold
+    synapse_lanes: PosInt = 8  # synaptic accumulates per cycle
+    neuron_lanes: PosInt = 4  # neuron updates per cycle
+    learning_unit: bool = True  # on-chip STDP (training needs it)
+    learning_lanes: PosInt = 4  # weight updates (read-modify-write arithmetic) per cycle
+
+    @model_validator(mode="after")
+    def _mesh(self):
+        if self.mesh_width * self.mesh_height != self.count:
+            raise ValueError(f"mesh_width x mesh_height = {self.mesh_width * self.mesh_height} "
+                             f"must equal count = {self.count}")
+        return self
+
+
+class SRAMConfig(_Section):
+    size_kib: Annotated[float, Field(gt=0, le=1 << 20)] = 128.0  # per core
+    word_bits: Annotated[int, Field(ge=1, le=4096)] = 64
+    banks: PosInt = 4
+    ports_per_bank: PosInt = 1
+    read_latency_cycles: PosInt = 1
+    write_latency_cycles: PosInt = 1
+    layout: Literal["row_major", "column_major"] = "row_major"  # row = one presynaptic neuron
+
+
+class DRAMConfig(_Section):
+    kind: Literal[DRAM_KINDS] = "lpddr4"  # type: ignore[valid-type]
+    bandwidth_gb_s: Pos = 12.8  # GB/s (1e9 bytes/s)
+    row_hit_ns: Pos = 18.0
+    row_miss_ns: Pos = 42.0
+    burst_bytes: PosInt = 64
+    row_bytes: PosInt = 2048
+    page_policy: Literal["open", "closed"] = "open"
+
+
+class NoCConfig(_Section):
+    router_latency_cycles: NonNegInt = 1
+    link_latency_cycles: PosInt = 1
+    link_width_bits: PosInt = 32
+    packet_bits: PosInt = 32
+    cast: Literal["multicast", "unicast"] = "multicast"
+    input_port: tuple[NonNegInt, NonNegInt] = (0, 0)  # router where input spikes enter
+
+
+class FormatsConfig(_Section):
+    weight_bits: Optional[Annotated[int, Field(ge=1, le=64)]] = None  # None: the network's
+    state_bits: Annotated[int, Field(ge=1, le=64)] = 16
+    trace_bits: Annotated[int, Field(ge=1, le=64)] = 8
+
+
+class SyncConfig(_Section):
+    barrier: bool = True  # a mesh-wide barrier ends every time step
+    barrier_cycles: NonNegInt = 100
+
+
+class HardwareConfig(_Section):
+    name: str = "edge"
+    clock_mhz: Annotated[float, Field(gt=0, le=100_000)] = 200.0
+    mapping: Literal["contiguous", "balanced"] = "balanced"
+    cores: CoresConfig = CoresConfig()
+    sram: SRAMConfig = SRAMConfig()
+    dram: DRAMConfig = DRAMConfig()
+    noc: NoCConfig = NoCConfig()
+    formats: FormatsConfig = FormatsConfig()
+    sync: SyncConfig = SyncConfig()
+
+    @model_validator(mode="after")
+    def _port(self):
+        x, y = self.noc.input_port
+        if x >= self.cores.mesh_width or y >= self.cores.mesh_height:
+            raise ValueError(f"noc.input_port {list(self.noc.input_port)} is outside the "
+                             f"{self.cores.mesh_width}x{self.cores.mesh_height} mesh")
+        return self

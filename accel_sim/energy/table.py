@@ -1,0 +1,91 @@
+"""Energy tables: validate, then resolve against a chip into pJ per action.
+
+Resolution turns width- and capacity-dependent entries into one number per
+(component class, action) for this chip (SRAM per-bit energies interpolated
+log-linearly in capacity and multiplied by the word width, DRAM per-bit
+energies picked by DRAM kind, NoC per-bit energies times the packet width), and
+static power into a total per class (instances x per-instance power).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..config.energy import COMPONENT_ACTIONS, EnergyTableConfig
+
+__all__ = ["EnergyTable", "ResolvedTable", "interp_log"]
+
+
+def interp_log(points: dict[float, float], x: float) -> float:
+    """Log-linear interpolation in x (clamped to the end points)."""
+    xs = sorted(points)
+    if x <= xs[0]:
+        return points[xs[0]]
+    if x >= xs[-1]:
+        return points[xs[-1]]
+    for lo, hi in zip(xs, xs[1:]):
+        if lo <= x <= hi:
+            f = (math.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo))
+            return points[lo] + f * (points[hi] - points[lo])
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class ResolvedTable:
+    name: str
+    technology: str
+    basis: str
+    pj: dict[tuple[str, str], float]  # (class, action) -> pJ per action on this chip
+    static_mw: dict[str, float]  # class -> total static power of all its instances
+    sources: dict[tuple[str, str], str]
+
+
+class EnergyTable:
+    def __init__(self, cfg: EnergyTableConfig):
+        self.cfg = cfg
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+    def instances(self, hw) -> dict[str, int]:
+        return {"core": hw.cores.count, "sram": hw.cores.count, "router": hw.cores.count,
+                "dram": 1, "chip": 1}
+
+    def resolve(self, hw) -> ResolvedTable:
+        pj, sources, static = {}, {}, {}
+        inst = self.instances(hw)
+        for comp, actions in COMPONENT_ACTIONS.items():
+            spec = self.cfg.components[comp]
+            for action in actions:
+                a = spec.actions[action]
+                key = f"energy.components.{comp}.actions.{action}"
+                if a.energy_pj is not None:
+                    value = a.energy_pj
+                elif a.pj_per_bit is not None:
+                    width = {"sram": hw.sram.word_bits, "router": hw.noc.packet_bits}.get(comp)
+                    if comp == "dram" and action != "activate":
+                        width = 1
+                    if width is None:
+                        raise ValueError(f"{key}: pj_per_bit is defined for sram, router and "
+                                         "dram read/write only; use energy_pj")
+                    value = a.pj_per_bit * width
+                elif a.pj_per_bit_by_kib is not None:
+                    if comp != "sram":
+                        raise ValueError(f"{key}: pj_per_bit_by_kib is for sram actions only")
+                    value = interp_log(a.pj_per_bit_by_kib, hw.sram.size_kib) * hw.sram.word_bits
+                else:
+                    if comp != "dram" or action == "activate":
+                        raise ValueError(f"{key}: pj_per_bit_by_kind is for dram read/write")
+                    if hw.dram.kind not in a.pj_per_bit_by_kind:
+                        raise ValueError(f"{key}: no energy for dram kind {hw.dram.kind!r} "
+                                         f"(table has {', '.join(a.pj_per_bit_by_kind)})")
+                    value = a.pj_per_bit_by_kind[hw.dram.kind]
+                pj[comp, action] = float(value)
+                sources[comp, action] = a.source
+            per = spec.static_mw or 0.0
+            if spec.static_mw_per_kib is not None:
+                per = spec.static_mw_per_kib * hw.sram.size_kib
+            static[comp] = float(per) * inst[comp]
+        c = self.cfg
+        return ResolvedTable(c.name, c.technology, c.basis, pj, static, sources)

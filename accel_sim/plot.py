@@ -1,0 +1,127 @@
+"""Figures of a run's hardware cost (matplotlib, imported lazily, Agg backend)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+from .errors import RunError
+from .tables import _phases
+
+__all__ = ["COMPONENT_COLOURS", "plot_energy_breakdown"]
+
+# Fixed colour per component class, so figures of different runs compare at a glance.
+COMPONENT_COLOURS = {
+    "core": "#1f77b4",
+    "sram": "#ff7f0e",
+    "dram": "#d62728",
+    "router": "#2ca02c",
+    "chip": "#9467bd",
+}
+_EXTRA_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+_STATIC_HATCH = "////"
+
+
+def _lighter(colour: str, amount: float = 0.55) -> tuple[float, float, float]:
+    from matplotlib.colors import to_rgb
+    r, g, b = to_rgb(colour)
+    return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+def _classes(phases: list[tuple[str, dict]]) -> list[str]:
+    seen = {c for _, ph in phases for c in (ph.get("energy_pj") or {}).get("by_component") or {}}
+    known = [c for c in COMPONENT_COLOURS if c in seen]
+    return known + sorted(seen - set(known))
+
+
+def plot_energy_breakdown(hardware: dict, path) -> Path:
+    """One stacked bar per phase: energy per sample (µJ) by component class.
+
+    Each class has a fixed colour; its dynamic part is solid and its static part
+    a lighter, hatched shade stacked right above it. The total is written on top
+    of each bar. Saved as PNG at 150 dpi (atomically); returns the path.
+    """
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules:
+        # Headless-safe. If pyplot is already loaded (a notebook), leave its backend
+        # alone: switching would close the user's figures, and we never use pyplot.
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    path = Path(path)
+    phases = _phases(hardware)
+    if not phases:
+        raise ValueError("hardware.phases is empty: nothing to plot")
+    classes = _classes(phases)
+    extra = iter(_EXTRA_COLOURS * (1 + len(classes) // len(_EXTRA_COLOURS)))
+    colours = {c: COMPONENT_COLOURS.get(c) or next(extra) for c in classes}
+
+    fig = Figure(figsize=(max(5.5, 2.2 + 1.6 * len(phases)), 5.0))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    x = list(range(len(phases)))
+    width = 0.55
+    totals = []
+    for i, (phase, ph) in enumerate(phases):
+        samples = int(ph.get("samples", 0))
+        if samples <= 0:
+            raise ValueError(f"hardware.phases.{phase}.samples must be positive, got {samples}")
+        by_component = (ph.get("energy_pj") or {}).get("by_component") or {}
+        bottom = 0.0
+        for c in classes:
+            parts = by_component.get(c) or {}
+            dyn = float(parts.get("dynamic", 0.0)) / samples * 1e-6   # pJ -> µJ
+            sta = float(parts.get("static", 0.0)) / samples * 1e-6
+            if dyn > 0:
+                ax.bar(i, dyn, width, bottom=bottom, color=colours[c],
+                       edgecolor="white", linewidth=0.6)
+                bottom += dyn
+            if sta > 0:
+                ax.bar(i, sta, width, bottom=bottom, color=_lighter(colours[c]),
+                       edgecolor=colours[c], linewidth=0.6, hatch=_STATIC_HATCH)
+                bottom += sta
+        totals.append(bottom)
+
+    top = max(totals) if max(totals) > 0 else 1.0
+    for i, t in enumerate(totals):
+        ax.text(i, t + 0.015 * top, f"{t:,.0f} µJ" if t >= 100 else f"{t:.3g} µJ", ha="center", va="bottom", fontsize=9,
+                fontweight="bold")
+    ax.set_ylim(0, top * 1.12)
+    ax.set_xticks(x, [f"{p}\n({int(ph.get('samples', 0)):,} samples)" for p, ph in phases])
+    ax.set_xlim(-0.6, len(phases) - 0.4)
+    ax.set_ylabel("energy per sample (µJ)")
+    ax.yaxis.grid(True, linewidth=0.5, alpha=0.5)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+
+    # Legend order matches the stacks (top of the bar first).
+    handles = [Patch(facecolor=colours[c], label=c) for c in reversed(classes)]
+    handles += [Patch(facecolor="0.35", label="dynamic (solid)"),
+                Patch(facecolor=_lighter("#555555"), edgecolor="0.35", hatch=_STATIC_HATCH,
+                      label="static (hatched)")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
+              fontsize=9)
+
+    chip = hardware.get("chip", "?")
+    table = hardware.get("energy_table", "?")
+    tech = hardware.get("technology")
+    fidelity = hardware.get("fidelity", "?")
+    ax.set_title(f"Energy per sample on chip '{chip}'\n"
+                 f"energy table {table}" + (f" ({tech})" if tech else "")
+                 + f", fidelity {fidelity}", fontsize=10)
+    fig.tight_layout()
+
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)   # only left over if savefig failed
+    return path

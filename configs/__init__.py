@@ -1,0 +1,1 @@
+"""Shipped configs: examples, chips/ and energy/ tables (installed as accel_sim.presets)."""
