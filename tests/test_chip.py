@@ -63,7 +63,7 @@ def test_a_packet_over_h_hops_counts_h_hops_and_takes_h_hop_latencies(h):
     """Input port at the far end of a 1 x (h+1) row; all neurons on core 0."""
     def chip(hops):
         cfg = hw(cores={"count": hops + 1, "mesh_width": hops + 1, "neurons_per_core": 8},
-                 mapping="contiguous", noc={"input_port": (hops, 0), "router_latency_cycles": 2,
+                 mapping="contiguous", noc={"input_port": [hops, 0], "router_latency_cycles": 2,
                                              "link_latency_cycles": 1})
         return Chip(cfg, NetworkShape(4, 4, 4), "event")
     c = chip(h)

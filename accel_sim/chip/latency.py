@@ -232,22 +232,28 @@ def event_cycles(p: Presentation, work: StepWork, cc: ChipCounter, r: HwRates,
             else:
                 syn = np.ones(len(idx), np.int64)
                 words, dbits, dwords = a.ei_sram[idx], a.ei_dram_bits[idx], a.ei_dram[idx]
-            service = np.maximum(_ceil_div(syn, r.syn_lanes),
-                                 _ceil_div(words, r.ports) + np.where(words > 0, r.read_lat, 0))
-            per_core[d].append((arr, service))
+            # pipelined lanes and ports: a packet occupies them for its share of cycles
+            # (the next packet's work fills the rest); the read latency is paid at the end
+            occupancy = np.maximum(syn / r.syn_lanes, words / r.ports)
+            per_core[d].append((arr, occupancy, np.where(words > 0, r.read_lat, 0)))
             if dbits.any():
                 sel = dbits > 0
-                dram_jobs.append((arr[sel], np.ceil(dbits[sel] / 8 / r.dram_bytes_per_cycle)
-                                  .astype(np.int64) + r.dram_miss * (dwords[sel] > 0)))
+                # fractional cycles: a burst train of several jobs is not rounded job by job
+                dram_jobs.append((arr[sel].astype(np.float64),
+                                  dbits[sel] / 8 / r.dram_bytes_per_cycle
+                                  + r.dram_miss * (dwords[sel] > 0), np.zeros(int(sel.sum()))))
     # local deliveries at the source (exc -> inh on the same core, multicast to own core)
     end = base.copy()
     for jobs in list(per_core.values()) + ([dram_jobs] if dram_jobs else []):
         arr = np.concatenate([j[0] for j in jobs])
         svc = np.concatenate([j[1] for j in jobs])
+        lat = np.concatenate([j[2] for j in jobs])
         o = np.argsort(arr, kind="stable")
-        fin = _fifo(arr[o], svc[o])
         step = (arr[o] // big).astype(np.int64)
-        np.maximum.at(end, step, fin)
+        # absolute times keep steps apart (a job never waits for the previous step's);
+        # float64 resolves them to 1/8 cycle at these magnitudes (< 2**50)
+        fin = _fifo(arr[o].astype(np.float64), svc[o].astype(np.float64)) + lat[o]
+        np.maximum.at(end, step, np.ceil(fin).astype(np.int64))
     deliver = end - base
     return (r.neuron_cycles + deliver + _learn_cycles(work, r) + r.barrier
             + np.where(np.arange(T) == 0, _normalise_cycles(work, r, m), 0))

@@ -68,7 +68,7 @@ class NoCConfig(_Section):
     link_width_bits: PosInt = 32
     packet_bits: PosInt = 32
     cast: Literal["multicast", "unicast"] = "multicast"
-    input_port: tuple[NonNegInt, NonNegInt] = (0, 0)  # router where input spikes enter
+    input_port: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)] = [0, 0]  # [x, y]
 
 
 class FormatsConfig(_Section):

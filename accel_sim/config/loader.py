@@ -259,8 +259,15 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
         duplicates = []
     base = Path(path).resolve().parent if path is not None else None
     refs = _resolve_refs(data, base)
-    data = apply_overrides(data, overrides)
-    refs += _resolve_refs(data, base)  # an override may name another chip or table
+    problems = []
+    for item in overrides:  # one by one: `hardware=edge` then `hardware.sram.size_kib=64`
+        try:
+            apply_overrides(data, [item])
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+        refs += _resolve_refs(data, base)
+    if problems:
+        raise ConfigError(problems, source)
     if refs:
         raise ConfigError(duplicates + refs, source)
     try:

@@ -1,0 +1,159 @@
+"""A run with a chip: frontend and chip agree, fidelities agree, pricing is by construction."""
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accel_sim import ConfigError, load_config, run_experiment
+from accel_sim.chip import Chip, NetworkShape
+from accel_sim.cli import main
+from accel_sim.pipeline import reprice
+from snn_frontend.trace import SpikeTrace
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["name=tinychip", "data.train_samples=30", "data.test_samples=20", "network.n_excitatory=40",
+        "encoding.present_ms=60", "encoding.max_rate_hz=255", "learning.norm_total=12.8",
+        "run.progress=false", "run.checkpoint_every=0", "run.trace_phases=[train, infer]",
+        "hardware=edge", "energy=generic_45nm"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "r"
+    stats = run_experiment(load_config(None, TINY), out)
+    return out, stats
+
+
+def test_frontend_and_chip_count_the_same_things(tiny_run):
+    _, stats = tiny_run
+    for phase in ("train", "label", "infer"):
+        fe, hw = stats["frontend"][phase], stats["hardware"]["phases"][phase]["counts"]
+        assert hw["core.synop"] == fe["synaptic_events"]
+        assert hw["core.neuron_update_active"] + hw["core.neuron_update_idle"] == fe["neuron_updates"]
+        assert hw["chip.input_spike"] == fe["input_spikes"]
+        assert hw["core.spike_out"] == fe["exc_spikes"] + fe["inh_spikes"]
+        assert stats["hardware"]["phases"][phase]["presentations"] == fe["presentations"]
+    train_fe, train_hw = stats["frontend"]["train"], stats["hardware"]["phases"]["train"]["counts"]
+    assert train_hw["core.stdp_update"] == train_fe["weight_updates"]
+    assert train_hw["core.normalise_op"] == train_fe["normalisation_ops"]
+    assert train_hw["core.threshold_update"] == train_fe["theta_updates"]
+
+
+def test_run_directory_has_the_hardware_outputs(tiny_run):
+    out, stats = tiny_run
+    for name in ("energy.csv", "energy_breakdown.png", "summary.txt", "stats.json"):
+        assert (out / name).stat().st_size > 0
+    rows = (out / "energy.csv").read_text().splitlines()
+    assert rows[0] == "phase,component,action,count,pj_per_action,energy_pj"
+    total = sum(float(r.split(",")[-1]) for r in rows[1:] if r.startswith("infer,"))
+    assert total == pytest.approx(stats["hardware"]["phases"]["infer"]["energy_pj"]["total"])
+    assert "dominant component" in (out / "summary.txt").read_text()
+    run = json.loads((out / "run.json").read_text())
+    assert run["timing_s"]["simulate"] > 0
+
+
+@pytest.mark.parametrize("chip", ["edge", "loihi_like", "spill"])
+def test_fidelities_agree_on_every_shipped_chip(tiny_run, chip):
+    out, _ = tiny_run
+    hw = load_config(None, TINY + [f"hardware={chip}"]).hardware
+    res = {}
+    for fid in ("timestep", "event"):
+        c = Chip(hw, NetworkShape(64, 40, 40), fid)
+        res[fid] = (c.replay(SpikeTrace.parts(out / "trace_train"), "train", learn=True),
+                    c.replay(SpikeTrace.parts(out / "trace_infer"), "infer", learn=False))
+    for a, b in zip(res["timestep"], res["event"]):
+        assert a.counts == b.counts
+        assert abs(a.cycles - b.cycles) / a.cycles < 0.10
+
+
+def test_spill_chip_streams_weights_from_dram(tiny_run):
+    out, _ = tiny_run
+    cfg = load_config(None, TINY + ["hardware=spill", "network.n_excitatory=400"])
+    c = Chip(cfg.hardware, NetworkShape(64, 400, 400))
+    assert c.mapping.words_spilled.sum() > 0
+    edge = Chip(load_config(None, TINY + ["network.n_excitatory=400"]).hardware,
+                NetworkShape(64, 400, 400))
+    assert edge.mapping.words_spilled.sum() == 0
+
+
+def test_loihi_table_prices_synops_and_neuron_updates_as_table_2(tiny_run):
+    out, _ = tiny_run
+    dest = reprice(out, "loihi_2018")
+    stats = json.loads((dest / "stats.json").read_text())
+    ph = stats["hardware"]["phases"]["infer"]
+    assert ph["pj_per_action"]["core.synop"] == 23.6
+    assert ph["pj_per_action"]["core.neuron_update_active"] == 81.0
+    assert ph["pj_per_action"]["core.neuron_update_idle"] == 52.0
+    assert stats["hardware"]["phases"]["train"]["pj_per_action"]["core.stdp_update"] == 120.0
+    assert stats["hardware"]["energy_table"] == "loihi_2018"
+    # re-pricing keeps counts and cycles (no re-simulation)
+    orig = json.loads((out / "stats.json").read_text())["hardware"]["phases"]["infer"]
+    assert ph["counts"] == orig["counts"] and ph["latency_cycles"] == orig["latency_cycles"]
+    dyn = sum(n * ph["pj_per_action"][k] for k, n in ph["counts"].items())
+    assert ph["energy_pj"]["dynamic"] == pytest.approx(dyn)
+
+
+def test_report_cli_regenerates_and_reprices(tiny_run, capsys):
+    out, _ = tiny_run
+    (out / "energy.csv").unlink()
+    assert main(["report", str(out)]) == 0
+    assert (out / "energy.csv").exists()
+    assert main(["report", str(out), "--energy", "sanafe_loihi"]) == 0
+    assert (out / "reprice-sanafe_loihi" / "energy_breakdown.png").exists()
+    assert main(["report", str(out), "--energy", "no_such_table"]) == 2
+    assert "shipped:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override,message", [
+    (["network.n_excitatory=3000"], "the chip holds 16 x 256"),
+    (["hardware.sram.word_bits=16"], "narrower than one 32-bit weight"),
+    (["hardware.sram.banks=0"], "hardware.sram.banks"),
+    (["hardware.cores.mesh_width=3"], "must equal count"),
+    (["hardware.formats.weight_bits=8"], "leave weight_bits unset"),
+    (["hardware.cores.learning_unit=false"], "needs a learning unit"),
+    (["hardware.noc.input_port=[9, 0]"], "outside the 4x4 mesh"),
+    (["hardware=nonexistent_chip"], "no chip file"),
+    (["energy=null"], "needs an energy table"),
+])
+def test_impossible_chips_are_config_errors(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(None, TINY + override)
+
+
+GOLDEN = Path(__file__).parent / "golden" / "default_stats.json"
+
+
+def _golden_view(stats: dict) -> dict:
+    """The parts of stats.json that must not change by accident: counts, cycles, accuracy."""
+    return {
+        "accuracy": stats["accuracy"],
+        "frontend": {p: {k: v for k, v in c.items() if k != "per_sample"}
+                     for p, c in stats["frontend"].items()},
+        "hardware": {p: {"counts": h["counts"], "latency_cycles": h["latency_cycles"],
+                         "energy_pj_total": round(h["energy_pj"]["total"], 3)}
+                     for p, h in stats["hardware"]["phases"].items()},
+        "memory_total_bytes": stats["memory"]["total_bytes"],
+    }
+
+
+def test_golden_stats_of_the_default_config(tmp_path):
+    """Set ACCEL_SIM_UPDATE_GOLDEN=1 to rewrite the file after an intended change."""
+    stats = run_experiment(load_config(ROOT / "configs" / "default.yaml",
+                                       ["run.progress=false", "run.trace_phases=[]"]),
+                           tmp_path / "d")
+    view = json.loads(json.dumps(_golden_view(stats)))
+    if os.environ.get("ACCEL_SIM_UPDATE_GOLDEN") == "1":
+        GOLDEN.write_text(json.dumps(view, indent=1, sort_keys=True) + "\n")
+    assert GOLDEN.exists(), "run with ACCEL_SIM_UPDATE_GOLDEN=1 once to create the golden file"
+    golden = json.loads(GOLDEN.read_text())
+    assert view["frontend"] == golden["frontend"]
+    assert view["hardware"].keys() == golden["hardware"].keys()
+    for p in golden["hardware"]:
+        assert view["hardware"][p]["counts"] == golden["hardware"][p]["counts"]
+        assert view["hardware"][p]["latency_cycles"] == golden["hardware"][p]["latency_cycles"]
+        assert view["hardware"][p]["energy_pj_total"] == pytest.approx(
+            golden["hardware"][p]["energy_pj_total"], rel=1e-9)
+    assert view["accuracy"] == golden["accuracy"]
+    assert np.isclose(view["memory_total_bytes"], golden["memory_total_bytes"])
