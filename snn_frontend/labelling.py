@@ -14,7 +14,7 @@ __all__ = ["assign_labels", "predict"]
 
 def assign_labels(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
     """responses (samples, neurons) spike counts -> class per neuron (-1 if silent)."""
-    responses = np.asarray(responses, dtype=np.float64)
+    responses = np.asarray(responses)  # kept in its (small integer) dtype: 60k x N stays small
     labels = np.asarray(labels)
     if responses.shape[0] != labels.shape[0]:
         raise ValueError("responses and labels must have the same number of samples")
@@ -22,7 +22,7 @@ def assign_labels(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> 
     for c in range(n_classes):
         sel = labels == c
         if sel.any():
-            rates[c] = responses[sel].mean(axis=0)
+            rates[c] = responses[sel].mean(axis=0, dtype=np.float64)
     assignments = rates.argmax(axis=0)
     assignments[rates.max(axis=0) <= 0] = -1
     return assignments.astype(np.int64)
@@ -30,10 +30,10 @@ def assign_labels(responses: np.ndarray, labels: np.ndarray, n_classes: int) -> 
 
 def predict(responses: np.ndarray, assignments: np.ndarray, n_classes: int) -> np.ndarray:
     """Mean response of each class's neurons, argmax per sample."""
-    responses = np.asarray(responses, dtype=np.float64)
+    responses = np.asarray(responses)
     scores = np.zeros((responses.shape[0], n_classes))
     for c in range(n_classes):
-        sel = assignments == c
-        if sel.any():
-            scores[:, c] = responses[:, sel].mean(axis=1)
+        sel = np.flatnonzero(assignments == c)
+        if len(sel):
+            scores[:, c] = responses[:, sel].mean(axis=1, dtype=np.float64)
     return scores.argmax(axis=1)
