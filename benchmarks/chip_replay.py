@@ -1,0 +1,73 @@
+#!/usr/bin/env python
+"""Time the chip replay against the frontend on the same D&C MNIST inference samples.
+
+    python benchmarks/chip_replay.py --neurons 400 --samples 200 --chip edge --json
+
+Prints one JSON object: the frontend's seconds per sample (one thread, like a
+replay), the replay's seconds per sample in `timestep` and `event` fidelity,
+their ratios to the frontend, and the two fidelities' latency per sample and
+agreement. `--model RUN_DIR/model.npz` uses trained weights (default: the
+untrained initial weights, as the peers are timed).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from accel_sim.chip import Chip, NetworkShape
+from accel_sim.config import load_config
+from snn_frontend.counts import FrontendCounts
+from snn_frontend.datasets import load_dataset
+from snn_frontend.network import DiehlCookNetwork
+from snn_frontend.trace import TraceBuilder
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--neurons", type=int, default=400)
+    ap.add_argument("--samples", type=int, default=200)
+    ap.add_argument("--chip", default="edge")
+    ap.add_argument("--dt-ms", type=float, default=0.5)
+    ap.add_argument("--model", help="model.npz of a finished run (trained weights and theta)")
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    cfg = load_config(None, ["data.dataset=mnist", f"network.n_excitatory={a.neurons}",
+                             f"encoding.dt_ms={a.dt_ms}", f"hardware={a.chip}",
+                             "energy=generic_45nm", "run.phases=[infer]"])
+    images = load_dataset("mnist", "test").images[: a.samples]
+    net = DiehlCookNetwork.from_config(cfg, 784)
+    if a.model:
+        with np.load(a.model) as z:
+            net.weights[...] = z["weights"]
+            net.state.theta[:] = z["theta"]
+    net.infer(images[:5], 0, threads=1)  # warm-up
+    tb = TraceBuilder({"n_input": 784, "n_exc": a.neurons})
+    counts = FrontendCounts()
+    t0 = time.perf_counter()
+    net.infer(images, 1, threads=1, counts=counts, trace=tb)
+    frontend_s = (time.perf_counter() - t0) / a.samples
+    trace = tb.build()
+    res = {"benchmark": "chip_replay", "neurons": a.neurons, "samples": a.samples,
+           "chip": a.chip, "frontend_s_per_sample": frontend_s,
+           "presentations_per_sample": counts.presentations / a.samples,
+           "input_spikes_per_sample": counts.input_spikes / a.samples,
+           "exc_spikes_per_sample": counts.exc_spikes / a.samples}
+    cycles = {}
+    for fid in ("timestep", "event"):
+        chip = Chip(cfg.hardware, NetworkShape(784, a.neurons, a.neurons), fid)
+        t0 = time.perf_counter()
+        r = chip.replay([trace], "infer", learn=False)
+        s = (time.perf_counter() - t0) / a.samples
+        cycles[fid] = r.cycles
+        res[f"{fid}_s_per_sample"] = s
+        res[f"{fid}_ratio_to_frontend"] = s / frontend_s
+        res[f"{fid}_latency_cycles_per_sample"] = r.cycles / a.samples
+    res["fidelity_latency_difference"] = abs(cycles["event"] - cycles["timestep"]) / cycles["timestep"]
+    print(json.dumps(res, indent=None if a.json else 2))
+
+
+if __name__ == "__main__":
+    main()
