@@ -8,10 +8,12 @@ excitatory spike one weight column, inhibition is O(N) per step ("total minus
 self"), and the Poisson input is drawn in place by a counter-based RNG.
 """
 import numpy as np
+from libc.math cimport floor
 from libc.stdint cimport int32_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
 cdef uint64_t GAMMA = 0x9E3779B97F4A7C15ULL
+cdef uint64_t QKEY = 0xD1B54A32D192ED03ULL
 
 
 cdef struct Params:
@@ -23,6 +25,8 @@ cdef struct Params:
     int refrac_steps_i
     double decay_ge, decay_gi, w_ei, w_ie
     double decay_pre, decay_post1, decay_post2, nu_pre, nu_post, w_max
+    int lateral, depress_on_pre, update_every, rounding
+    double quant_scale, quant_max
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
@@ -64,26 +68,68 @@ cdef Params _params(p):
     c.nu_pre = p.nu_pre
     c.nu_post = p.nu_post
     c.w_max = p.w_max
+    c.lateral = p.lateral
+    c.depress_on_pre = p.depress_on_pre
+    c.update_every = p.update_every
+    c.rounding = p.rounding
+    c.quant_scale = p.quant_scale
+    c.quant_max = p.quant_max
     return c
 
 
-def normalise_columns(float[:, ::1] W, double total):
-    """Scale each column of W so that it sums to `total` (float64 accumulation)."""
+cdef inline double quantise(double x, Params* c, uint64_t qkey, long t, long i, long j) noexcept nogil:
+    """Fixed-point weight: clamp to [0, quant_max], round to the 2**-frac grid (see _reference)."""
+    cdef double y, u
+    cdef uint64_t z
+    if c.quant_scale == 0.0:
+        return x
+    if x < 0.0:
+        x = 0.0
+    if x > c.quant_max:
+        x = c.quant_max
+    y = x * c.quant_scale
+    if c.rounding == 0:
+        y = floor(y)
+    elif c.rounding == 1:
+        y = floor(y + 0.5)
+    else:
+        z = mix64(qkey + ((<uint64_t>t * <uint64_t>c.n_in + <uint64_t>i) * <uint64_t>c.n_exc
+                          + <uint64_t>j + 1) * GAMMA)
+        u = <double>(z >> 11) * (1.0 / 9007199254740992.0)
+        y = floor(y + u)
+    y = y / c.quant_scale
+    return y if y < c.quant_max else c.quant_max
+
+
+def normalise_columns(float[:, ::1] W, double total, double quant_scale=0.0,
+                      double quant_max=0.0):
+    """Scale each column of W so that it sums to `total` (float64 accumulation);
+    fixed-point weights are then rounded to nearest on their grid."""
     cdef Py_ssize_t n_in = W.shape[0], n = W.shape[1], i, j
     cdef double[::1] s = np.zeros(n)
+    cdef double x
     with nogil:
         for i in range(n_in):
             for j in range(n):
                 s[j] += W[i, j]
         for j in range(n):
             s[j] = total / s[j] if s[j] > 0 else 1.0
-        for i in range(n_in):
-            for j in range(n):
-                W[i, j] = <float>(<double>W[i, j] * s[j])
+        if quant_scale == 0.0:
+            for i in range(n_in):
+                for j in range(n):
+                    W[i, j] = <float>(<double>W[i, j] * s[j])
+        else:
+            for i in range(n_in):
+                for j in range(n):
+                    x = <double>W[i, j] * s[j]
+                    x = x if x > 0.0 else 0.0
+                    x = x if x < quant_max else quant_max
+                    x = floor(x * quant_scale + 0.5) / quant_scale
+                    W[i, j] = <float>(x if x < quant_max else quant_max)
 
 
 def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
-            double rate_scale, bint learn, buf):
+            double rate_scale, bint learn, buf, double w_lat=0.0, double pot_gain=1.0):
     """One presentation (input phase + rest steps) in place; see _reference.present."""
     cdef Params c = _params(p)
     cdef double[::1] v_e = st.v_e, ge_e = st.ge_e, gi_e = st.gi_e, theta = st.theta
@@ -94,6 +140,16 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t[::1] in_cnt = buf.in_cnt, exc_cnt = buf.exc_cnt, inh_cnt = buf.inh_cnt
     cdef int32_t[::1] in_idx = buf.in_idx, exc_idx = buf.exc_idx, inh_idx = buf.inh_idx
     cdef int32_t[::1] response = buf.response
+    cdef int32_t[::1] row_cnt = buf.row_cnt, col_cnt = buf.col_cnt
+    cdef int32_t[::1] row_idx = buf.row_idx, col_idx = buf.col_idx
+    cdef double[:, ::1] dw = st.dw
+    cdef int32_t[::1] dirty_row = st.dirty_row, dirty_col = st.dirty_col
+    cdef bint buffered = c.update_every > 0
+    if buffered and (dw.shape[0] != c.n_in or dw.shape[1] != c.n_exc):
+        raise ValueError("state.dw must be n_in x n_exc for timestep-based updates")
+    cdef double nu_post = c.nu_post * pot_gain
+    cdef uint64_t qkey = key ^ QKEY
+    cdef long n_row_tot = 0, n_col_tot = 0, nr, nc
     if W.shape[0] != c.n_in or W.shape[1] != c.n_exc or image.shape[0] != c.n_in:
         raise ValueError("weight or image shape does not match the parameters")
     if in_cnt.shape[0] < c.steps_total or exc_idx.shape[0] < c.steps_total * c.n_exc:
@@ -106,8 +162,12 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t* spk_i = <int32_t*>malloc(n * sizeof(int32_t))
     cdef int32_t* spk_in = <int32_t*>malloc(n_in * sizeof(int32_t))
     cdef int32_t* is_i = <int32_t*>calloc(n, sizeof(int32_t))
-    if not active or not thr or not spk_e or not spk_i or not spk_in or not is_i:
+    cdef int32_t* rows_w = <int32_t*>malloc(n_in * sizeof(int32_t))
+    cdef int32_t* cols_w = <int32_t*>malloc(n * sizeof(int32_t))
+    if (not active or not thr or not spk_e or not spk_i or not spk_in or not is_i
+            or not rows_w or not cols_w):
         free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
+        free(rows_w); free(cols_w)
         raise MemoryError()
 
     cdef int n_active = 0, t, i, j, k, a, ne, ni, nin
@@ -138,12 +198,13 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
             if learn:
                 for j in range(n):
                     theta[j] = theta[j] * c.decay_theta
-            for j in range(n):
-                ge = ge_i[j]
-                v = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
-                v_i[j] = v_i[j] if refrac_i[j] > 0 else v
-                refrac_i[j] = refrac_i[j] - 1 if refrac_i[j] > 0 else 0
-                ge_i[j] = ge * c.decay_ge
+            if not c.lateral:
+                for j in range(n):
+                    ge = ge_i[j]
+                    v = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
+                    v_i[j] = v_i[j] if refrac_i[j] > 0 else v
+                    refrac_i[j] = refrac_i[j] - 1 if refrac_i[j] > 0 else 0
+                    ge_i[j] = ge * c.decay_ge
             # 2. threshold and reset
             ne = 0
             for j in range(n):
@@ -156,7 +217,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     spk_e[ne] = j
                     ne += 1
             ni = 0
-            for j in range(n):
+            for j in range(n if not c.lateral else 0):
                 if refrac_i[j] == 0 and v_i[j] > c.v_thresh_i:
                     v_i[j] = c.v_reset_i
                     refrac_i[j] = c.refrac_steps_i
@@ -182,32 +243,94 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     post1[j] = post1[j] * c.decay_post1
                     post2[j] = post2[j] * c.decay_post2
             # 5. delivery and plasticity
+            nr = 0
+            nc = 0
             for k in range(nin):
                 i = spk_in[k]
                 for j in range(n):
                     ge_e[j] = ge_e[j] + W[i, j]
                 if learn:
                     pre[i] = 1.0
-                    for j in range(n):
-                        x = <double>W[i, j] - c.nu_pre * post1[j]
-                        W[i, j] = <float>(x if x > 0.0 else 0.0)
+                    if c.depress_on_pre:
+                        if buffered:
+                            for j in range(n):
+                                dw[i, j] = dw[i, j] - c.nu_pre * post1[j]
+                            dirty_row[i] = 1
+                        else:
+                            for j in range(n):
+                                x = <double>W[i, j] - c.nu_pre * post1[j]
+                                x = x if x > 0.0 else 0.0
+                                W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                            rows_w[nr] = i
+                            nr += 1
             for k in range(ne):
                 j = spk_e[k]
-                ge_i[j] = ge_i[j] + c.w_ei
+                if not c.lateral:
+                    ge_i[j] = ge_i[j] + c.w_ei
                 if learn:
                     col_gain = post2[j]
-                    for i in range(n_in):
-                        x = <double>W[i, j] + c.nu_post * pre[i] * col_gain
-                        W[i, j] = <float>(x if x < c.w_max else c.w_max)
+                    if buffered:
+                        for i in range(n_in):
+                            dw[i, j] = dw[i, j] + nu_post * pre[i] * col_gain
+                        dirty_col[j] = 1
+                    else:
+                        for i in range(n_in):
+                            x = <double>W[i, j] + nu_post * pre[i] * col_gain
+                            x = x if x < c.w_max else c.w_max
+                            W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                        cols_w[nc] = j
+                        nc += 1
                     post1[j] = 1.0
                     post2[j] = 1.0
-            if ni > 0:  # every other excitatory neuron: (ni - self) spikes of weight w_ie
+            if c.lateral:  # direct lateral inhibition: each spike inhibits every other neuron
+                if ne > 0:
+                    for k in range(ne):
+                        is_i[spk_e[k]] = 1
+                    for j in range(n):
+                        gi_e[j] = gi_e[j] + <double>(ne - is_i[j]) * w_lat
+                    for k in range(ne):
+                        is_i[spk_e[k]] = 0
+            elif ni > 0:  # every other excitatory neuron: (ni - self) spikes of weight w_ie
                 for k in range(ni):
                     is_i[spk_i[k]] = 1
                 for j in range(n):
                     gi_e[j] = gi_e[j] + <double>(ni - is_i[j]) * c.w_ie
                 for k in range(ni):
                     is_i[spk_i[k]] = 0
+            # timestep-based updates: write pending changes back every update_every steps
+            if learn and buffered and ((t + 1) % c.update_every == 0 or t == c.steps_total - 1):
+                for i in range(n_in):
+                    if dirty_row[i]:
+                        for j in range(n):
+                            x = <double>W[i, j] + dw[i, j]
+                            x = x if x > 0.0 else 0.0
+                            x = x if x < c.w_max else c.w_max
+                            W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                            dw[i, j] = 0.0
+                        rows_w[nr] = i
+                        nr += 1
+                for j in range(n):
+                    if dirty_col[j]:
+                        for i in range(n_in):
+                            x = <double>W[i, j] + dw[i, j]
+                            x = x if x > 0.0 else 0.0
+                            x = x if x < c.w_max else c.w_max
+                            W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                            dw[i, j] = 0.0
+                        cols_w[nc] = j
+                        nc += 1
+                for i in range(n_in):
+                    dirty_row[i] = 0
+                for j in range(n):
+                    dirty_col[j] = 0
+            row_cnt[t] = nr
+            col_cnt[t] = nc
+            for k in range(nr):
+                row_idx[n_row_tot + k] = rows_w[k]
+            for k in range(nc):
+                col_idx[n_col_tot + k] = cols_w[k]
+            n_row_tot += nr
+            n_col_tot += nc
             # record
             in_cnt[t] = nin
             exc_cnt[t] = ne
@@ -222,4 +345,5 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
             n_exc_tot += ne
             n_inh_tot += ni
     free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
+    free(rows_w); free(cols_w)
     return n_in_tot, n_exc_tot, n_inh_tot

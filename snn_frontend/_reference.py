@@ -48,28 +48,69 @@ def input_spikes(key: int, step: int, n_in: int, active: np.ndarray, thr: np.nda
     return active[(z >> np.uint64(32)) < thr]
 
 
-def normalise_columns(W: np.ndarray, total: float, colsum: np.ndarray | None = None) -> None:
-    """Scale each column of W (float32, n_in x n_exc) so that it sums to `total`."""
+_QKEY = 0xD1B54A32D192ED03  # separates the stochastic-rounding stream from the input stream
+
+
+def quantise(x: np.ndarray, p: DCParams, key: int = 0, step: int = 0, i=None, j=None,
+             rounding: int | None = None) -> np.ndarray:
+    """Fixed-point weights: clamp to [0, quant_max], round to the 2**-frac grid.
+
+    Stochastic rounding adds u ~ U[0, 1) drawn from mix64(key ^ QKEY + ctr), ctr =
+    ((step*n_in + i)*N + j + 1)*GAMMA, before the floor (i, j: the weights' indices).
+    """
+    if p.quant_scale == 0.0:
+        return x
+    mode = p.rounding if rounding is None else rounding
+    x = np.minimum(np.maximum(x, 0.0), p.quant_max)
+    y = x * p.quant_scale
+    if mode == 0:
+        y = np.floor(y)
+    elif mode == 1:
+        y = np.floor(y + 0.5)
+    else:
+        with np.errstate(over="ignore"):
+            ctr = ((np.uint64(step) * np.uint64(p.n_in) + np.asarray(i, np.uint64))
+                   * np.uint64(p.n_exc) + np.asarray(j, np.uint64) + np.uint64(1)) * np.uint64(RNG_GAMMA)
+            z = _mix64((np.uint64(key) ^ np.uint64(_QKEY)) + ctr)
+        u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        y = np.floor(y + u)
+    return np.minimum(y / p.quant_scale, p.quant_max)
+
+
+def normalise_columns(W: np.ndarray, total: float, quant_scale: float = 0.0,
+                      quant_max: float = 0.0) -> None:
+    """Scale each column of W (float32, n_in x n_exc) so that it sums to `total`
+    (fixed-point weights: then rounded to nearest on their grid)."""
     s = np.zeros(W.shape[1])
     for i in range(W.shape[0]):  # sequential float64 accumulation, as the kernel
         s += W[i]
     f = np.ones_like(s)
     np.divide(total, s, out=f, where=s > 0)
-    W *= f
+    if quant_scale == 0.0:
+        W *= f
+    else:
+        x = np.minimum(np.maximum(W * f, 0.0), quant_max)
+        W[...] = np.minimum(np.floor(x * quant_scale + 0.5) / quant_scale, quant_max)
 
 
 def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int,
-            rate_scale: float, learn: bool, buf: PresentBuffers) -> tuple[int, int, int]:
+            rate_scale: float, learn: bool, buf: PresentBuffers, w_lat: float = 0.0,
+            pot_gain: float = 1.0) -> tuple[int, int, int]:
     """Run one presentation (input phase, then rest steps if any) in place.
 
-    Returns (input spikes, excitatory spikes, inhibitory spikes) and fills `buf`.
+    `w_lat`: direct lateral inhibition strength (p.lateral); `pot_gain` multiplies
+    nu_post (adaptive potentiation). Returns (input spikes, excitatory spikes,
+    inhibitory spikes) and fills `buf`, including the weight rows/columns written.
     """
-    n_in = p.n_in
+    n_in, T = p.n_in, p.steps_per_attempt
+    buffered = p.update_every > 0
+    nu_post = p.nu_post * pot_gain
     active, thr = poisson_thresholds(image, rate_scale)
     buf.response.fill(0)
-    n_in_tot = n_exc_tot = n_inh_tot = 0
-    thresh_base = None
-    for t in range(p.steps_per_attempt):
+    tot = {"in": 0, "exc": 0, "inh": 0, "row": 0, "col": 0}
+    cols = np.arange(p.n_exc)
+    rows = np.arange(n_in)
+    for t in range(T):
         # 1. integrate excitatory neurons
         ref = st.refrac_e > 0
         st.refrac_e[ref] -= 1
@@ -84,22 +125,26 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
         if learn:
             st.theta *= p.decay_theta
         # 2. excitatory threshold and reset
-        thresh_base = st.theta - p.theta_offset + p.v_thresh_e
-        spk_e = np.flatnonzero((st.refrac_e == 0) & (st.lockout_e == 0) & (st.v_e > thresh_base))
+        thresh = st.theta - p.theta_offset + p.v_thresh_e
+        spk_e = np.flatnonzero((st.refrac_e == 0) & (st.lockout_e == 0) & (st.v_e > thresh))
         st.v_e[spk_e] = p.v_reset_e
         st.refrac_e[spk_e] = p.refrac_steps_e
         st.lockout_e[spk_e] = p.lockout_steps_e
         if learn:
             st.theta[spk_e] += p.theta_plus
-        # 1-2. inhibitory neurons
-        ref = st.refrac_i > 0
-        st.refrac_i[ref] -= 1
-        v_new = (st.v_i + p.a_i * (p.v_rest_i + st.ge_i * p.e_exc_i)) / (1.0 + p.a_i * (1.0 + st.ge_i))
-        st.v_i[~ref] = v_new[~ref]
-        st.ge_i *= p.decay_ge
-        spk_i = np.flatnonzero((st.refrac_i == 0) & (st.v_i > p.v_thresh_i))
-        st.v_i[spk_i] = p.v_reset_i
-        st.refrac_i[spk_i] = p.refrac_steps_i
+        # 1-2. inhibitory neurons (none with direct lateral inhibition)
+        if p.lateral:
+            spk_i = np.zeros(0, np.int64)
+        else:
+            ref = st.refrac_i > 0
+            st.refrac_i[ref] -= 1
+            v_new = (st.v_i + p.a_i * (p.v_rest_i + st.ge_i * p.e_exc_i)) / (
+                1.0 + p.a_i * (1.0 + st.ge_i))
+            st.v_i[~ref] = v_new[~ref]
+            st.ge_i *= p.decay_ge
+            spk_i = np.flatnonzero((st.refrac_i == 0) & (st.v_i > p.v_thresh_i))
+            st.v_i[spk_i] = p.v_reset_i
+            st.refrac_i[spk_i] = p.refrac_steps_i
         # 3. input spikes
         if t < p.steps_present:
             spk_in = input_spikes(key, t, n_in, active, thr)
@@ -112,27 +157,59 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             st.post1 *= p.decay_post1
             st.post2 *= p.decay_post2
         # 5. delivery and plasticity
+        rows_w, cols_w = [], []
         for i in spk_in:
             st.ge_e += W[i]
             if learn:
                 st.pre[i] = 1.0
-                W[i] = np.maximum(W[i] - p.nu_pre * st.post1, 0.0)
+                if p.depress_on_pre:
+                    if buffered:
+                        st.dw[i] -= p.nu_pre * st.post1
+                        st.dirty_row[i] = 1
+                    else:
+                        W[i] = quantise(np.maximum(W[i] - p.nu_pre * st.post1, 0.0), p, key, t,
+                                        i, cols)
+                        rows_w.append(i)
         for j in spk_e:
-            st.ge_i[j] += p.w_ei
+            if not p.lateral:
+                st.ge_i[j] += p.w_ei
             if learn:
-                W[:, j] = np.minimum(W[:, j] + p.nu_post * st.pre * st.post2[j], p.w_max)
+                if buffered:
+                    st.dw[:, j] += nu_post * st.pre * st.post2[j]
+                    st.dirty_col[j] = 1
+                else:
+                    W[:, j] = quantise(np.minimum(W[:, j] + nu_post * st.pre * st.post2[j],
+                                                  p.w_max), p, key, t, rows, j)
+                    cols_w.append(j)
                 st.post1[j] = 1.0
                 st.post2[j] = 1.0
-        if len(spk_i):
+        src = spk_e if p.lateral else spk_i
+        strength = w_lat if p.lateral else p.w_ie
+        if len(src):  # every other excitatory neuron: (spikes - self) x strength
             self_spk = np.zeros(p.n_exc, np.int64)
-            self_spk[spk_i] = 1
-            st.gi_e += (len(spk_i) - self_spk) * p.w_ie
+            self_spk[src] = 1
+            st.gi_e += (len(src) - self_spk) * strength
+        # timestep-based updates: write the pending changes back every update_every steps
+        if learn and buffered and ((t + 1) % p.update_every == 0 or t == T - 1):
+            for i in np.flatnonzero(st.dirty_row):
+                W[i] = quantise(np.minimum(np.maximum(W[i] + st.dw[i], 0.0), p.w_max), p, key,
+                                t, i, cols)
+                st.dw[i] = 0.0
+                rows_w.append(i)
+            for j in np.flatnonzero(st.dirty_col):
+                W[:, j] = quantise(np.minimum(np.maximum(W[:, j] + st.dw[:, j], 0.0), p.w_max),
+                                   p, key, t, rows, j)
+                st.dw[:, j] = 0.0
+                cols_w.append(j)
+            st.dirty_row.fill(0)
+            st.dirty_col.fill(0)
         # record
-        buf.in_cnt[t], buf.exc_cnt[t], buf.inh_cnt[t] = len(spk_in), len(spk_e), len(spk_i)
-        buf.in_idx[n_in_tot:n_in_tot + len(spk_in)] = spk_in
-        buf.exc_idx[n_exc_tot:n_exc_tot + len(spk_e)] = spk_e
-        buf.inh_idx[n_inh_tot:n_inh_tot + len(spk_i)] = spk_i
-        n_in_tot += len(spk_in)
-        n_exc_tot += len(spk_e)
-        n_inh_tot += len(spk_i)
-    return n_in_tot, n_exc_tot, n_inh_tot
+        for name, arr, cnt, idx in (("in", spk_in, buf.in_cnt, buf.in_idx),
+                                    ("exc", spk_e, buf.exc_cnt, buf.exc_idx),
+                                    ("inh", spk_i, buf.inh_cnt, buf.inh_idx),
+                                    ("row", rows_w, buf.row_cnt, buf.row_idx),
+                                    ("col", cols_w, buf.col_cnt, buf.col_idx)):
+            cnt[t] = len(arr)
+            idx[tot[name]:tot[name] + len(arr)] = arr
+            tot[name] += len(arr)
+    return tot["in"], tot["exc"], tot["inh"]

@@ -79,6 +79,13 @@ class DCParams:
     nu_pre: float
     nu_post: float
     w_max: float
+    # variants (defaults: Diehl & Cook). See docs/equations.md, "Variants".
+    lateral: int = 0  # 1: direct lateral inhibition, no inhibitory population
+    depress_on_pre: int = 1  # 0: potentiation-only STDP (no row depression on input spikes)
+    update_every: int = 0  # 0: write weights at once; k: accumulate, write every k steps
+    quant_scale: float = 0.0  # 2**frac_bits of fixed-point weights; 0: float32 weights
+    quant_max: float = 0.0  # largest representable weight
+    rounding: int = 1  # 0 truncate, 1 nearest, 2 stochastic
 
     @classmethod
     def from_config(cls, cfg, n_in: int) -> "DCParams":

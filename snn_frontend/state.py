@@ -30,16 +30,22 @@ class DCState:
     pre: np.ndarray
     post1: np.ndarray
     post2: np.ndarray
+    dw: np.ndarray  # pending weight changes (n_in x N) of timestep-based updates, else empty
+    dirty_row: np.ndarray  # rows with pending changes
+    dirty_col: np.ndarray  # columns with pending changes
 
     @classmethod
     def initial(cls, p: DCParams, theta_init_mv: float) -> "DCState":
         n, m = p.n_exc, p.n_in
         f = np.zeros
+        buffered = p.update_every > 0
         st = cls(
             v_e=f(n), ge_e=f(n), gi_e=f(n), theta=np.full(n, float(theta_init_mv)),
             refrac_e=f(n, np.int32), lockout_e=f(n, np.int32),
             v_i=f(n), ge_i=f(n), refrac_i=f(n, np.int32),
             pre=f(m), post1=f(n), post2=f(n),
+            dw=f((m, n) if buffered else (1, 1)), dirty_row=f(m, np.int32),
+            dirty_col=f(n, np.int32),
         )
         st.reset(p)
         return st
@@ -49,7 +55,8 @@ class DCState:
         self.v_e.fill(p.v_rest_e)
         self.v_i.fill(p.v_rest_i)
         for a in (self.ge_e, self.gi_e, self.ge_i, self.pre, self.post1, self.post2,
-                  self.refrac_e, self.lockout_e, self.refrac_i):
+                  self.refrac_e, self.lockout_e, self.refrac_i, self.dw, self.dirty_row,
+                  self.dirty_col):
             a.fill(0)
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -80,3 +87,8 @@ class PresentBuffers:
         self.exc_idx = np.zeros(steps * p.n_exc, np.int32)
         self.inh_idx = np.zeros(steps * p.n_exc, np.int32)
         self.response = np.zeros(p.n_exc, np.int32)
+        # weight rows / columns written per step (the learning events the chip prices)
+        self.row_cnt = np.zeros(steps, np.int32)
+        self.col_cnt = np.zeros(steps, np.int32)
+        self.row_idx = np.zeros(steps * p.n_in, np.int32)
+        self.col_idx = np.zeros(steps * p.n_exc, np.int32)

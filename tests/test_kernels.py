@@ -193,3 +193,77 @@ def test_stable_at_dt_1ms(kern):
     tot = kern.present(p, W, st, digit_like(0), 1, 4 * 63.75 / 255 / 1000, False, buf)
     assert np.all(np.isfinite(st.v_e)) and np.all(st.v_e > -100.0001) and np.all(st.v_e < 0.0001)
     assert tot[1] <= 100 * 2  # lockout bound; an Euler blow-up fires every neuron every step
+
+
+VARIANTS = {
+    "lateral": dict(lateral=1),
+    "potentiation_only": dict(lateral=1, depress_on_pre=0),
+    "buffered_every_10": dict(update_every=10),
+    "buffered_lateral": dict(lateral=1, depress_on_pre=0, update_every=7),
+    "q8_nearest": dict(quant_scale=256.0, quant_max=255 / 256, rounding=1),
+    "q8_truncate": dict(quant_scale=256.0, quant_max=255 / 256, rounding=0),
+    "q4_stochastic_buffered": dict(quant_scale=16.0, quant_max=15 / 16, rounding=2,
+                                   update_every=5, lateral=1),
+}
+
+
+@requires_compiled
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_variants_compiled_equal_reference(variant):
+    p = make_params(n_exc=25, present_ms=80.0, **VARIANTS[variant])
+    W0 = np.random.default_rng(1).uniform(0.003, 0.303, (784, 25)).astype(np.float32)
+    if p.quant_scale:
+        W0 = R.quantise(W0.astype(np.float64), p, rounding=1).astype(np.float32)
+    out = {}
+    for name, K in (("ref", R), ("cy", C)):
+        W, st = W0.copy(), DCState.initial(p, 20.0)
+        buf = PresentBuffers(p)
+        recs = []
+        for s in range(3):
+            K.normalise_columns(W, 78.0, p.quant_scale, p.quant_max)
+            tot = K.present(p, W, st, digit_like(s), sample_key(5, s, 0), RATE * 3, True, buf,
+                            w_lat=12.0, pot_gain=1.5)
+            T = p.steps_per_attempt
+            recs.append((tot, buf.row_cnt[:T].copy(), buf.col_cnt[:T].copy(),
+                         buf.row_idx[:buf.row_cnt[:T].sum()].copy(),
+                         buf.col_idx[:buf.col_cnt[:T].sum()].copy(), buf.exc_idx[:tot[1]].copy()))
+        out[name] = (W, st, recs)
+    (Wr, sr, rr), (Wc, sc, rc) = out["ref"], out["cy"]
+    assert sum(r[0][1] for r in rr) > 0
+    assert np.array_equal(Wr, Wc)
+    for k, v in sr.arrays().items():
+        assert np.array_equal(v, sc.arrays()[k]), k
+    for a, b in zip(rr, rc):
+        assert a[0] == b[0]
+        for x, y in zip(a[1:], b[1:]):
+            assert np.array_equal(x, y)
+    if p.lateral:
+        assert all(r[0][2] == 0 for r in rr)  # no inhibitory population
+    if p.quant_scale:  # every weight on the fixed-point grid and in range
+        assert np.array_equal(np.floor(Wr * p.quant_scale), Wr * p.quant_scale)
+        assert Wr.max() <= p.quant_max and Wr.min() >= 0
+    if not p.depress_on_pre:
+        assert all(r[1].sum() == 0 for r in rr)  # no weight rows written
+
+
+def test_timestep_based_updates_write_each_column_once_per_window(kern):
+    """A spike at step 0 of a 10-step window: its column is written once, at the window end."""
+    p = make_params(n_exc=3, present_ms=5.0, update_every=10)  # 10 steps
+    W = np.full((784, 3), 0.5, np.float32)
+    st = DCState.initial(p, 20.0)
+    st.pre[:2] = 1.0
+    st.post2[1] = 1.0
+    st.v_e[1] = 0.0  # spikes at step 0 (then refractory and locked out)
+    buf = PresentBuffers(p)
+    kern.present(p, W, st, np.zeros(784, np.uint8), 1, RATE, True, buf)
+    assert list(buf.col_cnt[:10]) == [0] * 9 + [1] and buf.col_idx[0] == 1
+    assert W[0, 1] > 0.5 and np.all(W[:, [0, 2]] == 0.5)
+    assert not st.dw.any() and not st.dirty_col.any()
+
+
+def test_stochastic_rounding_is_unbiased():
+    p = make_params(n_exc=50, quant_scale=4.0, quant_max=0.75, rounding=2)
+    x = np.full((784, 50), 0.3)  # between grid points 0.25 and 0.5
+    q = R.quantise(x, p, key=3, step=0, i=np.arange(784)[:, None], j=np.arange(50)[None, :])
+    assert set(np.unique(q)) == {0.25, 0.5}
+    assert abs(q.mean() - 0.3) < 0.005
