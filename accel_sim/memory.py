@@ -14,10 +14,18 @@ INH_STATE_VARS = ("v", "ge", "refractory")
 INPUT_STATE_VARS = ("pre",)
 
 
-def dc_memory(n_in: int, n_exc: int, weight_bits: int = 32, state_bits: int = 32) -> dict:
-    weights = {"input_exc": n_in * n_exc, "exc_inh": n_exc, "inh_exc": n_exc * (n_exc - 1)}
-    state = {"exc": n_exc * len(EXC_STATE_VARS), "inh": n_exc * len(INH_STATE_VARS),
-             "input": n_in * len(INPUT_STATE_VARS)}
+def dc_memory(n_in: int, n_exc: int, weight_bits: int = 32, state_bits: int = 32,
+              lateral: bool = False) -> dict:
+    """With direct lateral inhibition there is no inhibitory population and the
+    inhibition is one scalar strength (no weight memory, FSpiNN/SpikeDyn)."""
+    if lateral:
+        weights = {"input_exc": n_in * n_exc, "exc_inh": 0, "inh_exc": 0}
+        state = {"exc": n_exc * len(EXC_STATE_VARS), "inh": 0,
+                 "input": n_in * len(INPUT_STATE_VARS)}
+    else:
+        weights = {"input_exc": n_in * n_exc, "exc_inh": n_exc, "inh_exc": n_exc * (n_exc - 1)}
+        state = {"exc": n_exc * len(EXC_STATE_VARS), "inh": n_exc * len(INH_STATE_VARS),
+                 "input": n_in * len(INPUT_STATE_VARS)}
     wb = {k: v * weight_bits // 8 for k, v in weights.items()}
     sb = {k: v * state_bits // 8 for k, v in state.items()}
     return {

@@ -97,6 +97,8 @@ class _Run:
         data = load_data(cfg)
         self.timing["load"] = time.perf_counter() - t0
         net = DiehlCookNetwork.from_config(cfg, data.n_in)
+        if cfg.network.init_model:
+            self._load_model(net, cfg.network.init_model)
         rest_steps = int(round(cfg.encoding.rest_ms / cfg.encoding.dt_ms))
         net.set_idle_rest_steps(rest_steps if cfg.network.state_reset else 0)
         self._write_run_json(net, data, started, None)
@@ -121,7 +123,9 @@ class _Run:
                 stats["accuracy"]["n_test"] = len(data.test)
         for phase, c in self.counts.items():
             stats["frontend"][phase] = dict(c.as_dict(), per_sample=c.per_sample())
-        stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory)
+        stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory,
+                                    cfg.network.weights.storage_bits,
+                                    lateral=cfg.network.inhibition == "lateral")
         if self.chip is not None:
             stats["hardware"] = self._price(self.chip_results)
             self.timing["simulate"] = sum(r.wall_s for r in self.chip_results.values())
@@ -199,7 +203,8 @@ class _Run:
         from .chip import Chip, NetworkShape
 
         p = net.params
-        return Chip(self.cfg.hardware, NetworkShape(p.n_in, p.n_exc, p.n_exc, 32),
+        return Chip(self.cfg.hardware,
+                    NetworkShape(p.n_in, p.n_exc, p.n_inh, self.cfg.network.weights.storage_bits),
                     self.cfg.run.fidelity)
 
     def _chip_phase(self, phase: str, *, learn: bool):
@@ -211,8 +216,7 @@ class _Run:
         save = phase in self.cfg.run.trace_phases
         if not save and replay is None:
             return None
-        events = {"row_update": "input", "col_update": "exc"} if learn else {}
-        return TraceBuilder(dict(meta, phase=phase, learn=learn), events,
+        return TraceBuilder(dict(meta, phase=phase, learn=learn), learn,
                             out_dir=self.out / f"trace_{phase}" if save else None,
                             on_part=replay.consume if replay is not None else None,
                             part_size=512)
@@ -235,6 +239,7 @@ class _Run:
     def _checkpoint(self, net, counts, trace, position, elapsed, replay=None) -> None:
         arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
         arrays.update(weights=net.weights, position=np.int64(position),
+                      last_activity=net.last_activity,
                       elapsed_s=np.float64(elapsed),
                       counts_json=np.array(json.dumps(counts.as_dict())))
         path = self.out / CHECKPOINT
@@ -256,6 +261,8 @@ class _Run:
         st = DCState.from_arrays({k[len("state_"):]: v for k, v in ckpt.items()
                                   if k.startswith("state_")})
         net.state = st
+        if "last_activity" in ckpt:
+            net.last_activity[:] = ckpt["last_activity"]
         for k, v in json.loads(str(ckpt["counts_json"])).items():
             setattr(counts, k, v)
         if trace is not None:  # drop parts written after the checkpoint
@@ -267,9 +274,22 @@ class _Run:
     def _trace_meta(self, net: DiehlCookNetwork) -> dict:
         p = net.params
         return {"model": self.cfg.network.model, "n_input": p.n_in, "n_exc": p.n_exc,
-                "n_inh": p.n_exc, "dt_ms": p.dt_ms, "steps_present": p.steps_present,
+                "n_inh": p.n_inh, "lateral": bool(p.lateral), "dt_ms": p.dt_ms, "steps_present": p.steps_present,
                 "steps_rest": p.steps_rest, "idle_rest_steps": net._idle_rest_steps,
                 "seed": self.cfg.seed}
+
+    def _load_model(self, net: DiehlCookNetwork, path: str) -> None:
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                w, theta = z["weights"], z["theta"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunError(f"network.init_model: cannot read {path}: {exc}") from None
+        if w.shape != net.weights.shape or theta.shape != net.state.theta.shape:
+            raise RunError(f"network.init_model: {path} holds a {w.shape[0]}x{w.shape[1]} "
+                           f"network, this config needs {net.weights.shape[0]}x"
+                           f"{net.weights.shape[1]}")
+        net.weights[...] = w
+        net.state.theta[:] = theta
 
     def _save_model(self, net, assignments) -> None:
         path = self.out / "model.npz"

@@ -25,7 +25,7 @@ cdef struct Params:
     int refrac_steps_i
     double decay_ge, decay_gi, w_ei, w_ie
     double decay_pre, decay_post1, decay_post2, nu_pre, nu_post, w_max
-    int lateral, depress_on_pre, update_every, rounding
+    int lateral, depress_on_pre, update_every, rounding, commit_min_spikes
     double quant_scale, quant_max
 
 
@@ -72,6 +72,7 @@ cdef Params _params(p):
     c.depress_on_pre = p.depress_on_pre
     c.update_every = p.update_every
     c.rounding = p.rounding
+    c.commit_min_spikes = p.commit_min_spikes
     c.quant_scale = p.quant_scale
     c.quant_max = p.quant_max
     return c
@@ -144,6 +145,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t[::1] row_idx = buf.row_idx, col_idx = buf.col_idx
     cdef double[:, ::1] dw = st.dw
     cdef int32_t[::1] dirty_row = st.dirty_row, dirty_col = st.dirty_col
+    cdef int32_t[::1] win_count = st.win_count
     cdef bint buffered = c.update_every > 0
     if buffered and (dw.shape[0] != c.n_in or dw.shape[1] != c.n_exc):
         raise ValueError("state.dw must be n_in x n_exc for timestep-based updates")
@@ -273,6 +275,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                         for i in range(n_in):
                             dw[i, j] = dw[i, j] + nu_post * pre[i] * col_gain
                         dirty_col[j] = 1
+                        win_count[j] += 1
                     else:
                         for i in range(n_in):
                             x = <double>W[i, j] + nu_post * pre[i] * col_gain
@@ -311,18 +314,23 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                         nr += 1
                 for j in range(n):
                     if dirty_col[j]:
-                        for i in range(n_in):
-                            x = <double>W[i, j] + dw[i, j]
-                            x = x if x > 0.0 else 0.0
-                            x = x if x < c.w_max else c.w_max
-                            W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
-                            dw[i, j] = 0.0
-                        cols_w[nc] = j
-                        nc += 1
+                        if win_count[j] >= c.commit_min_spikes:
+                            for i in range(n_in):
+                                x = <double>W[i, j] + dw[i, j]
+                                x = x if x > 0.0 else 0.0
+                                x = x if x < c.w_max else c.w_max
+                                W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                                dw[i, j] = 0.0
+                            cols_w[nc] = j
+                            nc += 1
+                        else:  # a spurious update: dropped
+                            for i in range(n_in):
+                                dw[i, j] = 0.0
                 for i in range(n_in):
                     dirty_row[i] = 0
                 for j in range(n):
                     dirty_col[j] = 0
+                    win_count[j] = 0
             row_cnt[t] = nr
             col_cnt[t] = nc
             for k in range(nr):

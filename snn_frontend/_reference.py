@@ -177,6 +177,7 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
                 if buffered:
                     st.dw[:, j] += nu_post * st.pre * st.post2[j]
                     st.dirty_col[j] = 1
+                    st.win_count[j] += 1
                 else:
                     W[:, j] = quantise(np.minimum(W[:, j] + nu_post * st.pre * st.post2[j],
                                                   p.w_max), p, key, t, rows, j)
@@ -197,12 +198,14 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
                 st.dw[i] = 0.0
                 rows_w.append(i)
             for j in np.flatnonzero(st.dirty_col):
-                W[:, j] = quantise(np.minimum(np.maximum(W[:, j] + st.dw[:, j], 0.0), p.w_max),
-                                   p, key, t, rows, j)
+                if st.win_count[j] >= p.commit_min_spikes:  # else: a spurious update, dropped
+                    W[:, j] = quantise(np.minimum(np.maximum(W[:, j] + st.dw[:, j], 0.0),
+                                                  p.w_max), p, key, t, rows, j)
+                    cols_w.append(j)
                 st.dw[:, j] = 0.0
-                cols_w.append(j)
             st.dirty_row.fill(0)
             st.dirty_col.fill(0)
+            st.win_count.fill(0)
         # record
         for name, arr, cnt, idx in (("in", spk_in, buf.in_cnt, buf.in_idx),
                                     ("exc", spk_e, buf.exc_cnt, buf.exc_idx),

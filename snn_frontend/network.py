@@ -16,13 +16,14 @@ from typing import Callable
 
 import numpy as np
 
+from . import _reference
 from ._backend import kernels
 from .counts import FrontendCounts
 from .params import DCParams, sample_key
 from .state import DCState, PresentBuffers
 from .trace import TraceBuilder
 
-__all__ = ["DiehlCookNetwork", "PresentationPlan"]
+__all__ = ["DiehlCookNetwork", "PresentationPlan", "Plasticity"]
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,34 @@ class PresentationPlan:
                    cfg.seed)
 
 
+@dataclass(frozen=True)
+class Plasticity:
+    """Mechanisms applied between presentations (docs/equations.md, "Variants")."""
+
+    w_lateral: float = 0.0  # direct lateral inhibition strength (params.lateral)
+    adaptive_potentiation: tuple[float, float, float] | None = None  # (target, min, max)
+    adaptive_inhibition: tuple[float, float, float] | None = None  # (target, min, max)
+    weight_decay_rate: float = 0.0
+    asp_leak_rate: float = 0.0
+
+    @classmethod
+    def from_config(cls, cfg) -> "Plasticity":
+        lr = cfg.learning
+        return cls(
+            w_lateral=cfg.network.w_lateral,
+            adaptive_potentiation=((lr.potentiation_target_spikes, lr.potentiation_gain_min,
+                                    lr.potentiation_gain_max) if lr.adaptive_potentiation else None),
+            adaptive_inhibition=((lr.inhibition_target_spikes, lr.inhibition_gain_min,
+                                  lr.inhibition_gain_max) if lr.adaptive_inhibition else None),
+            weight_decay_rate=lr.weight_decay_rate if lr.weight_decay else 0.0,
+            asp_leak_rate=lr.asp_leak_rate if lr.asp_leak else 0.0,
+        )
+
+
 class DiehlCookNetwork:
     def __init__(self, params: DCParams, plan: PresentationPlan, weights: np.ndarray,
                  theta: np.ndarray, *, norm_total: float | None, state_reset: bool = True,
-                 backend: str | None = None):
+                 backend: str | None = None, plasticity: Plasticity = Plasticity()):
         if weights.shape != (params.n_in, params.n_exc):
             raise ValueError(f"weights must be {params.n_in}x{params.n_exc}, got {weights.shape}")
         self.params = params
@@ -62,6 +87,13 @@ class DiehlCookNetwork:
         self.state_reset = state_reset
         self.backend, self._k = kernels(backend)
         self._buf = PresentBuffers(params)
+        self.plasticity = plasticity
+        # activity of the last training presentation (max spikes of a neuron, total spikes),
+        # which drives the adaptive potentiation and inhibition of the next one
+        self.last_activity = np.array([-1.0, -1.0])
+        if params.quant_scale:
+            self.weights[...] = _reference.quantise(self.weights.astype(np.float64), params,
+                                                    rounding=1)
 
     @classmethod
     def from_config(cls, cfg, n_in: int, backend: str | None = None) -> "DiehlCookNetwork":
@@ -74,7 +106,37 @@ class DiehlCookNetwork:
         if lr.normalise:
             norm = lr.norm_total if lr.norm_total is not None else 78.0 * n_in / 784.0
         return cls(p, PresentationPlan.from_config(cfg), w, theta, norm_total=norm,
-                   state_reset=cfg.network.state_reset, backend=backend or cfg.run.backend)
+                   state_reset=cfg.network.state_reset, backend=backend or cfg.run.backend,
+                   plasticity=Plasticity.from_config(cfg))
+
+    # ------------------------------------------------------------- adaptation
+    def gains(self) -> tuple[float, float]:
+        """(lateral inhibition strength, potentiation gain) for the next training presentation."""
+        pl, (m, total) = self.plasticity, self.last_activity
+        w_lat, pot = pl.w_lateral, 1.0
+        if m >= 0 and pl.adaptive_potentiation is not None:
+            target, lo, hi = pl.adaptive_potentiation
+            pot = min(hi, max(lo, target / max(m, 1.0)))
+        if total >= 0 and pl.adaptive_inhibition is not None:
+            target, lo, hi = pl.adaptive_inhibition
+            w_lat *= min(hi, max(lo, total / target))
+        return w_lat, pot
+
+    def _between_presentations(self, buf, totals) -> int:
+        """Weight decay and ASP leak after a training presentation; returns passes made."""
+        pl, W, passes = self.plasticity, self.weights, 0
+        if pl.weight_decay_rate:
+            W[...] = W * (1.0 - pl.weight_decay_rate)
+            passes += 1
+        if pl.asp_leak_rate:  # synapses of uncorrelated (input silent or neuron silent) pairs leak
+            active = np.zeros(self.params.n_in, bool)
+            active[buf.in_idx[:totals[0]]] = True
+            keep = np.outer(active, buf.response > 0)
+            W[...] = np.where(keep, W, W * (1.0 - pl.asp_leak_rate))
+            passes += 1
+        if passes and self.params.quant_scale:
+            W[...] = _reference.quantise(W.astype(np.float64), self.params, rounding=1)
+        return passes
 
     # ------------------------------------------------------------------ train
     def train_sample(self, image: np.ndarray, uid: int, *, sample: int = 0,
@@ -86,14 +148,18 @@ class DiehlCookNetwork:
         for attempt in range(plan.max_retries + 1):
             normalised = self.norm_total is not None
             if normalised:
-                self._k.normalise_columns(self.weights, self.norm_total)
+                self._k.normalise_columns(self.weights, self.norm_total, p.quant_scale, p.quant_max)
             if self.state_reset:
                 st.reset(p)
+            w_lat, pot = self.gains()
             totals = self._k.present(p, self.weights, st, image, sample_key(plan.seed, uid, attempt),
-                                     plan.rate_scale(attempt), True, buf)
+                                     plan.rate_scale(attempt), True, buf, w_lat, pot)
             if self._idle_rest_steps:  # the rest a reset stands for: theta decays through it
                 st.theta *= p.decay_theta ** self._idle_rest_steps
-            self._record(counts, trace, sample, attempt, normalised, totals, learn=True)
+            self.last_activity[:] = (buf.response.max(), buf.response.sum())
+            decays = self._between_presentations(buf, totals)
+            self._record(counts, trace, sample, attempt, normalised, totals, learn=True,
+                         decays=decays)
             if buf.response.sum() >= plan.retry_min_spikes:
                 break
         if counts is not None:
@@ -156,10 +222,11 @@ class DiehlCookNetwork:
                     st.reset(p)
                 totals = k.present(p, self.weights, st, images[s],
                                    sample_key(plan.seed, uid_base + s, attempt),
-                                   plan.rate_scale(attempt), False, buf)
+                                   plan.rate_scale(attempt), False, buf,
+                                   self.plasticity.w_lateral, 1.0)
                 self._count(local, totals, learn=False, normalised=False)
                 if record:
-                    records.append(_snapshot(s, attempt, False, p, buf, totals))
+                    records.append(_snapshot(s, attempt, False, p, buf, totals, False))
                 if buf.response.sum() >= plan.retry_min_spikes:
                     break
             responses[s] = buf.response
@@ -169,31 +236,42 @@ class DiehlCookNetwork:
         return local, records
 
     # ---------------------------------------------------------------- helpers
-    def _count(self, counts, totals, *, learn, normalised):
+    def _count(self, counts, totals, *, learn, normalised, decays=0, buf=None):
         p = self.params
         idle = 0 if p.steps_rest else self._idle_rest_steps
+        writes = None
+        if learn and buf is not None:
+            T = p.steps_per_attempt
+            writes = (int(buf.row_cnt[:T].sum()), int(buf.col_cnt[:T].sum()))
         counts.add_presentation(n_in=p.n_in, n_exc=p.n_exc, steps=p.steps_per_attempt,
                                 idle_rest_steps=idle, spikes=totals, learn=learn,
-                                normalised=normalised)
+                                normalised=normalised, lateral=bool(p.lateral),
+                                depression=bool(p.depress_on_pre), writes=writes, decays=decays)
 
     _idle_rest_steps = 0  # set by the caller when a rest period is replaced by a reset
 
-    def _record(self, counts, trace, sample, attempt, normalised, totals, *, learn):
+    def _record(self, counts, trace, sample, attempt, normalised, totals, *, learn, decays=0):
         if counts is not None:
-            self._count(counts, totals, learn=learn, normalised=normalised)
+            self._count(counts, totals, learn=learn, normalised=normalised, decays=decays,
+                        buf=self._buf)
         if trace is not None:
-            trace.add(*_snapshot(sample, attempt, normalised, self.params, self._buf, totals))
+            trace.add(*_snapshot(sample, attempt, normalised, self.params, self._buf, totals,
+                                 bool(trace.events)))
 
     def set_idle_rest_steps(self, steps: int) -> None:
         """Rest steps per presentation that a state reset replaces (for the counts)."""
         self._idle_rest_steps = int(steps)
 
 
-def _snapshot(sample, attempt, normalised, p: DCParams, buf: PresentBuffers, totals):
+def _snapshot(sample, attempt, normalised, p: DCParams, buf: PresentBuffers, totals, events):
     n_in, n_exc, n_inh = totals
     steps = p.steps_per_attempt
-    return (sample, attempt, normalised, steps,
-            {"input": buf.in_cnt[:steps].copy(), "exc": buf.exc_cnt[:steps].copy(),
-             "inh": buf.inh_cnt[:steps].copy()},
-            {"input": buf.in_idx[:n_in].copy(), "exc": buf.exc_idx[:n_exc].copy(),
-             "inh": buf.inh_idx[:n_inh].copy()})
+    counts = {"input": buf.in_cnt[:steps].copy(), "exc": buf.exc_cnt[:steps].copy(),
+              "inh": buf.inh_cnt[:steps].copy()}
+    indices = {"input": buf.in_idx[:n_in].copy(), "exc": buf.exc_idx[:n_exc].copy(),
+               "inh": buf.inh_idx[:n_inh].copy()}
+    if events:  # the weight rows / columns written back (learning events)
+        rows, cols = int(buf.row_cnt[:steps].sum()), int(buf.col_cnt[:steps].sum())
+        counts.update(row_update=buf.row_cnt[:steps].copy(), col_update=buf.col_cnt[:steps].copy())
+        indices.update(row_update=buf.row_idx[:rows].copy(), col_update=buf.col_idx[:cols].copy())
+    return (sample, attempt, normalised, steps, counts, indices)

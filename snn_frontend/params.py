@@ -39,6 +39,14 @@ def _steps(ms: float, dt_ms: float) -> int:
     return int(round(ms / dt_ms))
 
 
+def _quant(net) -> tuple[float, float]:
+    """(2**frac_bits, largest value) of fixed-point weights; (0, 0) for float32."""
+    f = net.weights
+    if f.kind != "fixed":
+        return 0.0, 0.0
+    return float(2 ** f.frac_bits), (2 ** f.bits - 1) / 2 ** f.frac_bits
+
+
 @dataclass(frozen=True)
 class DCParams:
     """Per-step constants of the D&C network (see docs/equations.md)."""
@@ -86,6 +94,7 @@ class DCParams:
     quant_scale: float = 0.0  # 2**frac_bits of fixed-point weights; 0: float32 weights
     quant_max: float = 0.0  # largest representable weight
     rounding: int = 1  # 0 truncate, 1 nearest, 2 stochastic
+    commit_min_spikes: int = 0  # timestep updates: drop a neuron's changes below this many spikes
 
     @classmethod
     def from_config(cls, cfg, n_in: int) -> "DCParams":
@@ -125,9 +134,22 @@ class DCParams:
             decay_post2=math.exp(-dt / lr.tau_post2_ms),
             nu_pre=lr.nu_pre,
             nu_post=lr.nu_post,
-            w_max=lr.w_max,
+            w_max=min(lr.w_max, _quant(net)[1]) if _quant(net)[0] else lr.w_max,
+            lateral=int(net.inhibition == "lateral"),
+            depress_on_pre=int(lr.depression_on_pre),
+            update_every=lr.update_every_steps if lr.timestep_updates else 0,
+            quant_scale=_quant(net)[0],
+            quant_max=_quant(net)[1],
+            rounding={"truncate": 0, "nearest": 1, "stochastic": 2}[net.weights.rounding],
+            commit_min_spikes=(lr.spurious_min_spikes
+                               if lr.timestep_updates and lr.spurious_update_reduction else 0),
         )
 
     @property
     def steps_per_attempt(self) -> int:
         return self.steps_present + self.steps_rest
+
+    @property
+    def n_inh(self) -> int:
+        """Inhibitory neurons: N with a population, 0 with direct lateral inhibition."""
+        return 0 if self.lateral else self.n_exc

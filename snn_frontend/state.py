@@ -33,6 +33,7 @@ class DCState:
     dw: np.ndarray  # pending weight changes (n_in x N) of timestep-based updates, else empty
     dirty_row: np.ndarray  # rows with pending changes
     dirty_col: np.ndarray  # columns with pending changes
+    win_count: np.ndarray  # spikes of each neuron in the current update window
 
     @classmethod
     def initial(cls, p: DCParams, theta_init_mv: float) -> "DCState":
@@ -45,7 +46,7 @@ class DCState:
             v_i=f(n), ge_i=f(n), refrac_i=f(n, np.int32),
             pre=f(m), post1=f(n), post2=f(n),
             dw=f((m, n) if buffered else (1, 1)), dirty_row=f(m, np.int32),
-            dirty_col=f(n, np.int32),
+            dirty_col=f(n, np.int32), win_count=f(n, np.int32),
         )
         st.reset(p)
         return st
@@ -56,7 +57,7 @@ class DCState:
         self.v_i.fill(p.v_rest_i)
         for a in (self.ge_e, self.gi_e, self.ge_i, self.pre, self.post1, self.post2,
                   self.refrac_e, self.lockout_e, self.refrac_i, self.dw, self.dirty_row,
-                  self.dirty_col):
+                  self.dirty_col, self.win_count):
             a.fill(0)
 
     def arrays(self) -> dict[str, np.ndarray]:

@@ -11,11 +11,12 @@ learning events. Storage is CSR-like and compact:
 - per population: flat spiking indices `<pop>_idx` in step order, with
   `<pop>_ptr` = offsets derived from the counts.
 
-Populations are "input", "exc" and "inh". Learning events of a training trace
-are named event types (`row_update`: a weight row read-modify-written,
-`col_update`: a weight column); `events` maps each to the population whose
-spikes trigger it (D&C: every input spike updates its row, every excitatory
-spike its column), so the trace stays small without losing anything.
+Populations are "input", "exc" and "inh". A training trace also holds its
+learning events, per step, in the same CSR form: `row_update` (a weight row
+written back: D&C writes the row of every input spike) and `col_update` (a
+weight column written back: every excitatory spike in D&C; with timestep-based
+updates only at the end of each update window, and not at all for updates
+dropped as spurious).
 
 On disk a trace is either one `.npz` (`SpikeTrace.save`) or a directory of
 parts `part-00000.npz, ...` written as the run goes (`TraceBuilder(out_dir=...)`),
@@ -25,15 +26,16 @@ the parts, `SpikeTrace.load(path)` reads either form into one trace.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "POPULATIONS", "concatenate"]
+__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "POPULATIONS", "EVENTS", "concatenate"]
 
 POPULATIONS = ("input", "exc", "inh")
+EVENTS = ("row_update", "col_update")
 FORMAT_VERSION = 1
 
 
@@ -45,8 +47,8 @@ class Presentation:
     attempt: int
     normalised: bool
     n_steps: int
-    counts: dict[str, np.ndarray]  # population -> spikes per step (n_steps,)
-    indices: dict[str, np.ndarray]  # population -> spiking indices, step order
+    counts: dict[str, np.ndarray]  # population or event -> per step (n_steps,)
+    indices: dict[str, np.ndarray]  # population or event -> indices, step order
 
     def step_spikes(self, population: str, step: int) -> np.ndarray:
         c = self.counts[population]
@@ -61,9 +63,9 @@ class SpikeTrace:
     attempt: np.ndarray
     normalised: np.ndarray
     step_ptr: np.ndarray
-    counts: dict[str, np.ndarray]
+    counts: dict[str, np.ndarray]  # populations and (training traces) learning events
     indices: dict[str, np.ndarray]
-    events: dict[str, str] = field(default_factory=dict)
+    events: tuple[str, ...] = ()  # learning event types held in counts/indices
 
     # ---- shape -------------------------------------------------------------
     @property
@@ -87,18 +89,19 @@ class SpikeTrace:
         return int(self.counts[population].sum(dtype=np.int64))
 
     def event_counts(self, event: str) -> np.ndarray:
-        """Per-step counts of a learning event type (e.g. 'row_update')."""
-        return self.counts[self.events[event]]
+        """Per-step counts of a learning event type ('row_update' or 'col_update')."""
+        return self.counts[event]
 
     def __iter__(self) -> Iterator[Presentation]:
-        ptrs = {p: self.spike_ptr(p) for p in POPULATIONS}
+        names = POPULATIONS + tuple(self.events)
+        ptrs = {p: self.spike_ptr(p) for p in names}
         for k in range(self.n_presentations):
             a, b = int(self.step_ptr[k]), int(self.step_ptr[k + 1])
             yield Presentation(
                 sample=int(self.sample[k]), attempt=int(self.attempt[k]),
                 normalised=bool(self.normalised[k]), n_steps=b - a,
-                counts={p: self.counts[p][a:b] for p in POPULATIONS},
-                indices={p: self.indices[p][ptrs[p][k]:ptrs[p][k + 1]] for p in POPULATIONS},
+                counts={p: self.counts[p][a:b] for p in names},
+                indices={p: self.indices[p][ptrs[p][k]:ptrs[p][k + 1]] for p in names},
             )
 
     # ---- files -------------------------------------------------------------
@@ -107,10 +110,10 @@ class SpikeTrace:
         path = Path(path)
         arrays = {"sample": self.sample, "attempt": self.attempt, "normalised": self.normalised,
                   "step_ptr": self.step_ptr}
-        for p in POPULATIONS:
+        for p in POPULATIONS + tuple(self.events):
             arrays[f"{p}_cnt"] = self.counts[p]
             arrays[f"{p}_idx"] = self.indices[p]
-        meta = dict(self.meta, format_version=FORMAT_VERSION, events=self.events)
+        meta = dict(self.meta, format_version=FORMAT_VERSION, events=list(self.events))
         arrays["meta_json"] = np.array(__import__("json").dumps(meta))
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as fh:
@@ -147,12 +150,13 @@ class SpikeTrace:
             meta = json.loads(str(z["meta_json"]))
             if meta.get("format_version") != FORMAT_VERSION:
                 raise ValueError(f"{path}: unsupported trace format {meta.get('format_version')}")
-            events = meta.pop("events", {})
+            events = tuple(meta.pop("events", ()))
+            names = POPULATIONS + events
             return cls(
                 meta=meta, sample=z["sample"], attempt=z["attempt"], normalised=z["normalised"],
                 step_ptr=z["step_ptr"],
-                counts={p: z[f"{p}_cnt"] for p in POPULATIONS},
-                indices={p: z[f"{p}_idx"] for p in POPULATIONS},
+                counts={p: z[f"{p}_cnt"] for p in names},
+                indices={p: z[f"{p}_idx"] for p in names},
                 events=events,
             )
 
@@ -160,14 +164,14 @@ class SpikeTrace:
 class TraceBuilder:
     """Collects presentations in order and freezes them into a SpikeTrace."""
 
-    def __init__(self, meta: dict, events: dict[str, str] | None = None, *,
+    def __init__(self, meta: dict, events: tuple[str, ...] | bool = (), *,
                  out_dir: str | os.PathLike | None = None, part_size: int = 2048,
                  on_part: "Callable[[SpikeTrace], None] | None" = None):
         """Collect in memory (`build()`), or stream: every `part_size` presentations a
         part is written to `out_dir` and/or handed to `on_part` (e.g. the chip
         simulator); finish a streaming builder with `close()`."""
         self.meta = dict(meta)
-        self.events = dict(events or {})
+        self.events = EVENTS if events is True else tuple(events or ())
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.on_part = on_part
         self.part_size = part_size
@@ -177,13 +181,14 @@ class TraceBuilder:
         n_max = max(int(meta.get("n_input", 0)), int(meta.get("n_exc", 0)))
         self._idx_dtype = np.uint16 if n_max <= np.iinfo(np.uint16).max else np.int32
         self._rows: list[tuple[int, int, bool, int]] = []
-        self._cnt: dict[str, list[np.ndarray]] = {p: [] for p in POPULATIONS}
-        self._idx: dict[str, list[np.ndarray]] = {p: [] for p in POPULATIONS}
+        self._names = POPULATIONS + self.events
+        self._cnt: dict[str, list[np.ndarray]] = {p: [] for p in self._names}
+        self._idx: dict[str, list[np.ndarray]] = {p: [] for p in self._names}
 
     def add(self, sample: int, attempt: int, normalised: bool, n_steps: int,
             counts: dict[str, np.ndarray], indices: dict[str, np.ndarray]) -> None:
         self._rows.append((sample, attempt, normalised, n_steps))
-        for p in POPULATIONS:
+        for p in self._names:
             self._cnt[p].append(np.asarray(counts[p][:n_steps], dtype=self._idx_dtype))
             self._idx[p].append(np.asarray(indices[p], dtype=self._idx_dtype))
         if self.streaming and len(self._rows) >= self.part_size:
@@ -204,8 +209,8 @@ class TraceBuilder:
             self.on_part(part)
         self.parts_written += 1
         self._rows = []
-        self._cnt = {p: [] for p in POPULATIONS}
-        self._idx = {p: [] for p in POPULATIONS}
+        self._cnt = {p: [] for p in self._names}
+        self._idx = {p: [] for p in self._names}
 
     def truncate_parts(self, keep: int) -> None:
         """Drop parts numbered >= keep (written after the checkpoint being resumed)."""
@@ -228,13 +233,6 @@ class TraceBuilder:
             self.parts_written = 1
         return self.out_dir
 
-    def add_buffers(self, sample: int, attempt: int, normalised: bool, n_steps: int, buf,
-                    totals: tuple[int, int, int]) -> None:
-        """Add a presentation straight from a kernel's PresentBuffers."""
-        n_in, n_exc, n_inh = totals
-        self.add(sample, attempt, normalised, n_steps,
-                 {"input": buf.in_cnt, "exc": buf.exc_cnt, "inh": buf.inh_cnt},
-                 {"input": buf.in_idx[:n_in], "exc": buf.exc_idx[:n_exc], "inh": buf.inh_idx[:n_inh]})
 
     def build(self) -> SpikeTrace:
         rows = np.array(self._rows, dtype=np.int64).reshape(-1, 4)
@@ -246,8 +244,8 @@ class TraceBuilder:
         return SpikeTrace(
             meta=self.meta, sample=rows[:, 0].astype(np.int32), attempt=rows[:, 1].astype(np.int16),
             normalised=rows[:, 2].astype(bool), step_ptr=step_ptr,
-            counts={p: cat(self._cnt[p], self._idx_dtype) for p in POPULATIONS},
-            indices={p: cat(self._idx[p], self._idx_dtype) for p in POPULATIONS},
+            counts={p: cat(self._cnt[p], self._idx_dtype) for p in self._names},
+            indices={p: cat(self._idx[p], self._idx_dtype) for p in self._names},
             events=self.events,
         )
 
@@ -265,7 +263,8 @@ def concatenate(parts: list[SpikeTrace]) -> SpikeTrace:
         attempt=np.concatenate([t.attempt for t in parts]),
         normalised=np.concatenate([t.normalised for t in parts]),
         step_ptr=np.concatenate(ptr),
-        counts={p: np.concatenate([t.counts[p] for t in parts]) for p in POPULATIONS},
-        indices={p: np.concatenate([t.indices[p] for t in parts]) for p in POPULATIONS},
+        counts={p: np.concatenate([t.counts[p] for t in parts]) for p in POPULATIONS + first.events},
+        indices={p: np.concatenate([t.indices[p] for t in parts])
+                 for p in POPULATIONS + first.events},
         events=first.events,
     )

@@ -204,6 +204,7 @@ VARIANTS = {
     "q8_truncate": dict(quant_scale=256.0, quant_max=255 / 256, rounding=0),
     "q4_stochastic_buffered": dict(quant_scale=16.0, quant_max=15 / 16, rounding=2,
                                    update_every=5, lateral=1),
+    "spurious_reduction": dict(lateral=1, update_every=160, commit_min_spikes=2),
 }
 
 

@@ -72,6 +72,11 @@ class ChipCounter:
                           for j in range(min(net.n_exc, net.n_inh))]
         r = lambda routes, f: np.array([getattr(x, f) for x in routes], np.int64)  # noqa: E731
         self.inh_r = {f: r(self.inh_routes, f) for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
+        # direct lateral inhibition: exc j multicasts a scalar-strength spike to every exc core
+        self.lat_r = {f: r([by_core[int(c)] for c in m.exc_core], f)
+                      for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
+        self.lat_synops = (m.k_exc[:, None] - (m.exc_core[None, :] == np.arange(m.n_cores)[:, None])
+                           ).astype(np.int64)  # (C, n_exc)
         self.ei_r = {f: r(self.ei_routes, f) for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
         self.n_exc_cores = len(exc_cores)
 
@@ -93,7 +98,9 @@ class ChipCounter:
         dram_bits = in_row_bits.copy()
         streams = _per_step((a.in_dram[:, ii] > 0).astype(np.int64), step_in, T).sum(axis=1)
         act = int(a.in_act[:, ii].sum())
-        if s_e:
+        if s_e and net.lateral:  # no weights: each core adds the scalar to k_c - [self]
+            synops += _per_step(self.lat_synops[:, ie], step_e, T)
+        elif s_e:
             dst = m.inh_core[ie]
             np.add.at(synops, (step_e, dst), 1)
             np.add.at(sram, (step_e, dst), a.ei_sram[ie])
@@ -113,27 +120,25 @@ class ChipCounter:
 
         # ---- spikes, packets, hops --------------------------------------------
         ir = self.in_route
+        er = self.lat_r if net.lateral else self.ei_r
         cnt["chip", "input_spike"] = s_in
         cnt["core", "spike_out"] = s_e + s_h
-        inject = s_in * ir.packets + int(self.ei_r["packets"][ie].sum() + self.inh_r["packets"][ih].sum())
-        cnt["router", "inject"] = inject
-        cnt["router", "hop_ew"] = (s_in * ir.hops_ew + int(self.ei_r["hops_ew"][ie].sum())
-                                   + int(self.inh_r["hops_ew"][ih].sum()))
-        cnt["router", "hop_ns"] = (s_in * ir.hops_ns + int(self.ei_r["hops_ns"][ie].sum())
-                                   + int(self.inh_r["hops_ns"][ih].sum()))
-        cnt["router", "local_delivery"] = (s_in * ir.local + int(self.ei_r["local"][ie].sum())
-                                           + int(self.inh_r["local"][ih].sum()))
+        for action, f in (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
+                          ("local_delivery", "local")):
+            cnt["router", action] = (s_in * getattr(ir, f) + int(er[f][ie].sum())
+                                     + int(self.inh_r[f][ih].sum()))
         max_hops = np.where(ni > 0, ir.max_hops, 0)
         if s_e:
-            np.maximum.at(max_hops, step_e, self.ei_r["max_hops"][ie])
+            np.maximum.at(max_hops, step_e, er["max_hops"][ie])
         if s_h:
             np.maximum.at(max_hops, step_h, self.inh_r["max_hops"][ih])
 
         # ---- neuron updates: active if a synaptic event arrived last step ----
         prev_in, prev_h, prev_e = (np.concatenate([[0], x[:-1]]) for x in (ni, nh, ne))
-        act_exc = np.where((prev_in > 0) | (prev_h >= 2), net.n_exc,
-                           np.where(prev_h == 1, net.n_exc - 1, 0))
-        active = int(act_exc.sum() + prev_e.sum())
+        prev_inhib = prev_e if net.lateral else prev_h  # spikes that inhibit all but their source
+        act_exc = np.where((prev_in > 0) | (prev_inhib >= 2), net.n_exc,
+                           np.where(prev_inhib == 1, net.n_exc - 1, 0))
+        active = int(act_exc.sum() + (0 if net.lateral else prev_e.sum()))
         total = T * (net.n_exc + net.n_inh)
         cnt["core", "neuron_update_active"] = active
         cnt["core", "neuron_update_idle"] = total - active
@@ -146,16 +151,26 @@ class ChipCounter:
         norm_words = np.zeros(C, np.int64)
         norm_bits = 0
         if learn:
-            learn_ops += np.outer(ni, m.k_exc)
-            learn_words += 2 * in_rows  # each input row is read and written back (RMW)
-            dram_w = in_row_bits.copy()
-            act_l = int(a.in_act[:, ii].sum())
+            # STDP arithmetic at the spikes (accumulated, with timestep-based updates) ...
+            if net.depression:
+                learn_ops += np.outer(ni, m.k_exc)
             if s_e:
-                src = m.exc_core[ie]
-                np.add.at(learn_ops, (step_e, src), net.n_in)
-                np.add.at(learn_words, (step_e, src), 2 * a.col_sram[ie])
-                np.add.at(dram_w, step_e, a.col_dram_bits[ie])
-                act_l += int(a.col_act[ie].sum())
+                np.add.at(learn_ops, (step_e, m.exc_core[ie]), net.n_in)
+            # ... and the read-modify-write of what is written back (the trace's events)
+            if "row_update" in p.counts:
+                rc, ri = p.counts["row_update"].astype(np.int64), p.indices["row_update"].astype(np.int64)
+                cc_, ci = p.counts["col_update"].astype(np.int64), p.indices["col_update"].astype(np.int64)
+            else:  # a trace without events: D&C writes at every spike
+                rc, ri = (ni, ii) if net.depression else (ni * 0, ii[:0])
+                cc_, ci = ne, ie
+            step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc_)
+            learn_words += 2 * _per_step(a.in_sram[:, ri], step_r, T)
+            dram_w = _per_step(a.in_dram_bits[:, ri], step_r, T).sum(axis=1)
+            act_l = int(a.in_act[:, ri].sum())
+            if len(ci):
+                np.add.at(learn_words, (step_c, m.exc_core[ci]), 2 * a.col_sram[ci])
+                np.add.at(dram_w, step_c, a.col_dram_bits[ci])
+                act_l += int(a.col_act[ci].sum())
             cnt["core", "stdp_update"] = int(learn_ops.sum())
             rmw_sram = int(learn_words.sum()) // 2
             cnt["sram", "read_word"] += rmw_sram

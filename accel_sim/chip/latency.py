@@ -184,7 +184,11 @@ def event_cycles(p: Presentation, work: StepWork, cc: ChipCounter, r: HwRates,
     for c in np.unique(m.inh_core[ih]) if len(ih) else []:
         sel = m.inh_core[ih] == c
         groups[("inh", int(c))] = (base[step_h[sel]], ih[sel], "inh")
-    if len(ie):
+    if len(ie) and m.net.lateral:  # lateral inhibition: multicast along the same trees
+        for c in np.unique(m.exc_core[ie]):
+            sel = m.exc_core[ie] == c
+            groups[("inh", int(c))] = (base[step_e[sel]], ie[sel], "lat")
+    elif len(ie):
         pair = m.exc_core[ie] * m.n_cores + m.inh_core[ie]
         for key in np.unique(pair):
             sel = pair == key
@@ -229,6 +233,9 @@ def event_cycles(p: Presentation, work: StepWork, cc: ChipCounter, r: HwRates,
             elif kind == "inh":
                 syn = a.inh_synops[d, idx]
                 words, dbits, dwords = a.inh_sram[d, idx], a.inh_dram_bits[d, idx], a.inh_dram[d, idx]
+            elif kind == "lat":  # a scalar strength: accumulates, no weight reads
+                syn = cc.lat_synops[d, idx]
+                words = dbits = dwords = np.zeros(len(idx), np.int64)
             else:
                 syn = np.ones(len(idx), np.int64)
                 words, dbits, dwords = a.ei_sram[idx], a.ei_dram_bits[idx], a.ei_dram[idx]

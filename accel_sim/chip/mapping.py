@@ -33,6 +33,8 @@ class NetworkShape:
     n_exc: int
     n_inh: int
     weight_bits: int = 32
+    lateral: bool = False  # direct lateral inhibition: an exc spike inhibits all other exc
+    depression: bool = True  # STDP depresses the row of every input spike
 
 
 @dataclass

@@ -95,10 +95,33 @@ class SynapseConfig(_Section):
         return self
 
 
+class WeightFormatConfig(_Section):
+    """Number format of the plastic weights (FSpiNN: fixed point)."""
+
+    kind: Literal["float32", "fixed"] = "float32"
+    bits: Annotated[int, Field(ge=1, le=32)] = 8  # fixed: total bits (unsigned)
+    frac_bits: Annotated[int, Field(ge=0, le=32)] = 8  # fixed: fraction bits
+    rounding: Literal["truncate", "nearest", "stochastic"] = "nearest"
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.kind == "fixed" and self.frac_bits > self.bits:
+            raise ValueError("frac_bits must not exceed bits (weights are unsigned Qm.n)")
+        return self
+
+    @property
+    def storage_bits(self) -> int:
+        return 32 if self.kind == "float32" else self.bits
+
+
 class NetworkConfig(_Section):
-    model: Literal["diehl_cook"] = "diehl_cook"
+    model: Literal["diehl_cook", "fspinn", "spikedyn", "asp"] = "diehl_cook"
     n_excitatory: Annotated[int, Field(gt=0, le=100_000)] = 100
     state_reset: bool = True  # reset v, g, traces at each presentation (False: integrate the rest)
+    init_model: Optional[str] = None  # model.npz of a finished run: start from its weights/theta
+    inhibition: Literal["population", "lateral"] = "population"  # lateral: no inh population
+    w_lateral: NonNeg = 17.0  # direct lateral inhibition: g_i += w_lateral per other spike
+    weights: WeightFormatConfig = WeightFormatConfig()
     exc: ExcConfig = ExcConfig()
     inh: InhConfig = InhConfig()
     synapse: SynapseConfig = SynapseConfig()
@@ -115,6 +138,24 @@ class LearningConfig(_Section):
     w_max: Pos = 1.0
     normalise: bool = True
     norm_total: Optional[Pos] = None  # None: 78 * n_inputs / 784 (D&C: 78 for MNIST)
+    # ---- mechanisms of the variants (docs/equations.md, "Variants"); each on/off on its own
+    depression_on_pre: bool = True  # off: potentiation-only STDP (FSpiNN "reduced STDP")
+    timestep_updates: bool = False  # accumulate weight changes, write every update_every_steps
+    update_every_steps: Annotated[int, Field(ge=1, le=100_000)] = 10
+    adaptive_potentiation: bool = False  # nu_post x clip(target / max count of last sample)
+    potentiation_target_spikes: Pos = 3.0
+    potentiation_gain_min: Pos = 0.5
+    potentiation_gain_max: Pos = 2.0
+    adaptive_inhibition: bool = False  # w_lateral x clip(exc spikes of last sample / target)
+    inhibition_target_spikes: Pos = 20.0
+    inhibition_gain_min: Pos = 0.5
+    inhibition_gain_max: Pos = 2.0
+    weight_decay: bool = False  # W <- W (1 - weight_decay_rate) before every presentation
+    weight_decay_rate: Annotated[float, Field(ge=0, lt=1)] = 1e-4
+    spurious_update_reduction: bool = False  # (timestep updates) drop a neuron's changes
+    spurious_min_spikes: Annotated[int, Field(ge=1)] = 2  # unless it fired this often in the window
+    asp_leak: bool = False  # ASP: weights of uncorrelated pre/post pairs leak each presentation
+    asp_leak_rate: Annotated[float, Field(ge=0, lt=1)] = 1e-3
 
 
 class RunConfig(_Section):
@@ -159,16 +200,17 @@ class Config(_Section):
             return self
         if self.energy is None:
             raise ValueError("hardware needs an energy table: add e.g. 'energy: generic_45nm'")
-        weight_bits = 32  # the diehl_cook frontend computes float32 weights
+        weight_bits = self.network.weights.storage_bits
         problems = []
-        need = 2 * self.network.n_excitatory
+        lateral = self.network.inhibition == "lateral"
+        need = self.network.n_excitatory * (1 if lateral else 2)
         have = hw.cores.count * hw.cores.neurons_per_core
         if need > have:
             problems.append(f"hardware.cores: the network has {need} neurons but the chip holds "
                             f"{hw.cores.count} x {hw.cores.neurons_per_core} = {have}")
         if hw.formats.weight_bits is not None and hw.formats.weight_bits != weight_bits:
-            problems.append(f"hardware.formats.weight_bits: {self.network.model} computes "
-                            f"{weight_bits}-bit weights; leave weight_bits unset (null)")
+            problems.append(f"hardware.formats.weight_bits: the network's weights are "
+                            f"{weight_bits}-bit (network.weights); leave weight_bits unset (null)")
         if hw.sram.word_bits < weight_bits:
             problems.append(f"hardware.sram.word_bits: a {hw.sram.word_bits}-bit word is narrower "
                             f"than one {weight_bits}-bit weight")
@@ -177,6 +219,17 @@ class Config(_Section):
                             "unit (or drop 'train' from run.phases)")
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _mechanisms(self):
+        lr = self.learning
+        if lr.spurious_update_reduction and not lr.timestep_updates:
+            raise ValueError("learning.spurious_update_reduction needs learning.timestep_updates "
+                             "(updates are committed or dropped at the end of each window)")
+        if lr.adaptive_inhibition and self.network.inhibition != "lateral":
+            raise ValueError("learning.adaptive_inhibition adapts the direct lateral inhibition: "
+                             "set network.inhibition: lateral")
         return self
 
 
