@@ -195,6 +195,49 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
 
 _REFS = {"hardware": "chips", "energy": "energy"}
 
+#: What each model changes from the Diehl & Cook defaults (docs/equations.md, "Variants").
+#: Filled in under the user's config: a key the config sets always wins.
+MODEL_DEFAULTS: dict[str, dict] = {
+    "diehl_cook": {},
+    "fspinn": {
+        "network": {"inhibition": "lateral",
+                    "weights": {"kind": "fixed", "bits": 8, "frac_bits": 8,
+                                "rounding": "stochastic"}},
+        "learning": {"depression_on_pre": False, "timestep_updates": True,
+                     "update_every_steps": 10, "adaptive_potentiation": True,
+                     "adaptive_inhibition": True, "inhibition_target_spikes": 10.0},
+    },
+    "spikedyn": {
+        "network": {"inhibition": "lateral", "exc": {"tau_theta_ms": 1e6}},
+        "learning": {"timestep_updates": True, "update_every_steps": 700,
+                     "spurious_update_reduction": True, "spurious_min_spikes": 2,
+                     "weight_decay": True, "weight_decay_rate": 1e-4,
+                     "adaptive_potentiation": True},
+    },
+    "asp": {"learning": {"asp_leak": True, "asp_leak_rate": 1e-3}},
+}
+
+
+def _fill(data: dict, defaults: dict) -> None:
+    for key, value in defaults.items():
+        if isinstance(value, dict):
+            node = data.get(key)
+            if node is None:
+                node = data[key] = {}
+            if isinstance(node, dict):
+                _fill(node, value)
+        elif key not in data:
+            data[key] = value
+
+
+def apply_model_defaults(data: dict) -> dict:
+    """Fill in the chosen `network.model`'s defaults where the config is silent."""
+    net = data.get("network")
+    model = net.get("model", "diehl_cook") if isinstance(net, dict) else "diehl_cook"
+    if isinstance(model, str) and model in MODEL_DEFAULTS:
+        _fill(data, MODEL_DEFAULTS[model])
+    return data
+
 
 def _shipped(folder: str) -> Path | None:
     try:
@@ -270,6 +313,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
         raise ConfigError(problems, source)
     if refs:
         raise ConfigError(duplicates + refs, source)
+    apply_model_defaults(data)
     try:
         cfg = parse_config(data, source)
     except ConfigError as exc:
