@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snn_frontend.counts import FrontendCounts
-from snn_frontend.datasets import Dataset, load_dataset, select
+from snn_frontend.datasets import Dataset, class_tasks, load_dataset, select
 from snn_frontend.labelling import assign_labels, predict
 from snn_frontend.network import DiehlCookNetwork
 from snn_frontend.state import DCState
@@ -31,7 +31,7 @@ from snn_frontend.trace import TraceBuilder
 from .config import Config, dump_config, load_config
 from .errors import RunError
 from .memory import dc_memory
-from .report import format_summary, read_json, write_json, write_text
+from .report import format_summary, format_tasks, read_json, write_json, write_text
 
 __all__ = ["run_experiment", "resume_experiment", "reprice", "default_run_dir", "load_data",
            "RunData", "write_outputs"]
@@ -60,9 +60,10 @@ def load_data(cfg: Config) -> RunData:
     d = cfg.data
     train_full = load_dataset(d.dataset, "train", d.root)
     test_full = load_dataset(d.dataset, "test", d.root)
-    train = select(train_full, n=d.train_samples, classes=d.classes)
+    order = "class_incremental" if d.protocol == "class_incremental" else "dataset"
+    train = select(train_full, n=d.train_samples, classes=d.classes, order=order)
     label = train if d.label_samples is None else select(train, n=d.label_samples)
-    test = select(test_full, n=d.test_samples, classes=d.classes)
+    test = select(test_full, n=d.test_samples, classes=d.classes, order=order)
     n_classes = int(max(train_full.labels.max(), test_full.labels.max())) + 1
     return RunData(train, label, test, n_classes)
 
@@ -107,15 +108,19 @@ class _Run:
         self.chip = self._make_chip(net) if cfg.hardware is not None else None
         self.chip_results: dict = {}
 
-        if "train" in cfg.run.phases:
-            self._train(net, data, meta, checkpoint)
         assignments = None
-        if "label" in cfg.run.phases:
+        if cfg.data.protocol == "class_incremental":
+            assignments = self._continual(net, data, meta, stats)
+        elif "train" in cfg.run.phases:
+            self._train(net, data, meta, checkpoint)
+        if cfg.data.protocol == "class_incremental":
+            pass
+        elif "label" in cfg.run.phases:
             resp = self._infer("label", net, data.label, meta)
             assignments = assign_labels(resp, data.label.labels, data.n_classes)
             pred = predict(resp, assignments, data.n_classes)
             stats["accuracy"]["label_set"] = float((pred == data.label.labels).mean())
-        if "infer" in cfg.run.phases:
+        if "infer" in cfg.run.phases and cfg.data.protocol != "class_incremental":
             resp = self._infer("infer", net, data.test, meta)
             if assignments is not None:
                 pred = predict(resp, assignments, data.n_classes)
@@ -198,13 +203,69 @@ class _Run:
             self.chip_results[phase] = replay.finish()
         return resp
 
+    # ------------------------------------------------------------ continual
+    def _continual(self, net: DiehlCookNetwork, data: RunData, meta: dict, stats: dict):
+        """Class-incremental learning: train task by task (one class each, equal samples, no
+        re-feeding); after each task, label on the learned tasks' training samples and test
+        on the learned classes: accuracy on the newest task and on the earlier ones."""
+        cfg = self.cfg
+        tasks = class_tasks(data.train)
+        counts = {ph: FrontendCounts() for ph in ("train", "label", "infer")}
+        replays = {ph: self._chip_phase(ph, learn=ph == "train") for ph in counts}
+        traces = {ph: self._builder(ph, meta, replays[ph], learn=ph == "train") for ph in counts}
+        timing = dict.fromkeys(counts, 0.0)
+        rows, g, assign = [], 0, None
+        with tqdm(total=len(data.train), desc="tasks", unit="sample", disable=not self.show,
+                  dynamic_ncols=True) as bar:
+            for k, (cls, sl) in enumerate(tasks):
+                t0 = time.perf_counter()
+                for idx in range(sl.start, sl.stop):
+                    net.train_sample(data.train.images[idx], _uid("train", 0, idx), sample=g,
+                                     counts=counts["train"], trace=traces["train"])
+                    g += 1
+                    bar.update(1)
+                timing["train"] += time.perf_counter() - t0
+                learned = [c for c, _ in tasks[: k + 1]]
+                lab = np.concatenate([np.arange(s.start, s.stop) for _, s in tasks[: k + 1]])
+                t0 = time.perf_counter()
+                resp = net.infer(data.train.images[lab], _uid("label", k, 0), threads=cfg.run.threads,
+                                 counts=counts["label"], trace=traces["label"])
+                assign = assign_labels(resp, data.train.labels[lab], data.n_classes)
+                timing["label"] += time.perf_counter() - t0
+                test = np.flatnonzero(np.isin(data.test.labels, learned))
+                t0 = time.perf_counter()
+                resp = net.infer(data.test.images[test], _uid("infer", k, 0), threads=cfg.run.threads,
+                                 counts=counts["infer"], trace=traces["infer"])
+                timing["infer"] += time.perf_counter() - t0
+                labels = data.test.labels[test]
+                ok = predict(resp, assign, data.n_classes) == labels
+                rows.append({"task": k, "class": int(cls), "samples": int(sl.stop - sl.start),
+                             "newest": float(ok[labels == cls].mean()),
+                             "earlier": float(ok[labels != cls].mean()) if k else None,
+                             "all_learned": float(ok.mean()), "n_test": int(len(test))})
+        for ph in counts:
+            if traces[ph] is not None:
+                traces[ph].close()
+            wall = replays[ph].result.wall_s if replays[ph] is not None else 0.0
+            self.timing[ph] = timing[ph] - wall
+            self.counts[ph] = counts[ph]
+            if replays[ph] is not None:
+                self.chip_results[ph] = replays[ph].finish()
+        earlier = [r["earlier"] for r in rows if r["earlier"] is not None]
+        stats["accuracy"].update(
+            tasks=rows, test=rows[-1]["all_learned"], n_test=rows[-1]["n_test"],
+            newest_mean=float(np.mean([r["newest"] for r in rows])),
+            earlier_mean=float(np.mean(earlier)) if earlier else None)
+        return assign
+
     # ------------------------------------------------------------------ chip
     def _make_chip(self, net: DiehlCookNetwork):
         from .chip import Chip, NetworkShape
 
         p = net.params
         return Chip(self.cfg.hardware,
-                    NetworkShape(p.n_in, p.n_exc, p.n_inh, self.cfg.network.weights.storage_bits),
+                    NetworkShape(p.n_in, p.n_exc, p.n_inh, self.cfg.network.weights.storage_bits,
+                                 lateral=bool(p.lateral), depression=bool(p.depress_on_pre)),
                     self.cfg.run.fidelity)
 
     def _chip_phase(self, phase: str, *, learn: bool):
@@ -326,6 +387,12 @@ class _Run:
 def write_outputs(out: Path, stats: dict, run: dict) -> None:
     """summary.txt, and with a chip energy.csv and energy_breakdown.png, from stats."""
     text = format_summary(stats, run)
+    tasks = stats.get("accuracy", {}).get("tasks")
+    if tasks:
+        from .plot import plot_continual
+
+        text += format_tasks(tasks)
+        plot_continual(tasks, out / "continual.png")
     hw = stats.get("hardware")
     if hw and hw.get("phases"):
         from .plot import plot_energy_breakdown

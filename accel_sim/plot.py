@@ -125,3 +125,38 @@ def plot_energy_breakdown(hardware: dict, path) -> Path:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)   # only left over if savefig failed
     return path
+
+
+def plot_continual(tasks: list[dict], path) -> Path:
+    """Accuracy on the newest task and on the earlier tasks after each task (continual.png)."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in __import__("sys").modules:
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    fig = Figure(figsize=(6.4, 3.6), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    x = [r["task"] for r in tasks]
+    ax.plot(x, [100 * r["newest"] for r in tasks], "o-", label="newest task")
+    ex = [(r["task"], 100 * r["earlier"]) for r in tasks if r["earlier"] is not None]
+    if ex:
+        ax.plot([a for a, _ in ex], [b for _, b in ex], "s--", label="earlier tasks")
+    ax.plot(x, [100 * r["all_learned"] for r in tasks], ":", color="grey", label="all learned")
+    ax.set_xticks(x, [f"{r['task']}\n({r['class']})" for r in tasks])
+    ax.set_xlabel("after task (class)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower left", frameon=False)
+    ax.set_title("class-incremental learning")
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, format="png")
+    import os
+
+    os.replace(tmp, path)
+    return path

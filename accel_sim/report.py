@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import RunError
 
-__all__ = ["write_json", "write_text", "read_json", "format_summary"]
+__all__ = ["write_json", "write_text", "read_json", "format_summary", "format_tasks"]
 
 
 def write_text(path: Path, text: str) -> None:
@@ -86,4 +86,16 @@ def format_summary(stats: dict, run: dict) -> str:
     if mem:
         out.append(_line("memory.total_bytes", mem.get("total_bytes")))
     out.append("---------- End Simulation Statistics   ----------")
+    return "\n".join(out) + "\n"
+
+
+def format_tasks(tasks: list[dict]) -> str:
+    """Continual learning: accuracy after each task on the newest and on earlier tasks."""
+    out = ["", "# continual learning (class-incremental): accuracy after each task",
+           f"# {'task':>4} {'class':>5} {'samples':>8} {'newest %':>9} {'earlier %':>10} "
+           f"{'all learned %':>14}"]
+    for r in tasks:
+        earlier = "-" if r["earlier"] is None else f"{100 * r['earlier']:.1f}"
+        out.append(f"# {r['task']:>4} {r['class']:>5} {r['samples']:>8} {100 * r['newest']:>9.1f} "
+                   f"{earlier:>10} {100 * r['all_learned']:>14.1f}")
     return "\n".join(out) + "\n"

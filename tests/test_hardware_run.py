@@ -41,6 +41,28 @@ def test_frontend_and_chip_count_the_same_things(tiny_run):
     assert train_hw["core.threshold_update"] == train_fe["theta_updates"]
 
 
+@pytest.mark.parametrize("model", ["fspinn", "spikedyn", "asp"])
+def test_variants_run_on_the_chip_and_agree_with_the_frontend(tmp_path, model):
+    over = TINY + [f"network.model={model}", "run.trace_phases=[]"]
+    stats = run_experiment(load_config(None, over), tmp_path / model)
+    lateral = model != "asp"
+    for phase in ("train", "infer"):
+        fe, hw = stats["frontend"][phase], stats["hardware"]["phases"][phase]["counts"]
+        assert hw["core.synop"] == fe["synaptic_events"]
+        assert hw["core.neuron_update_active"] + hw["core.neuron_update_idle"] == fe["neuron_updates"]
+        if lateral:
+            assert fe["inh_spikes"] == 0
+            assert fe["neuron_updates"] == fe["time_steps"] * 40  # no inhibitory population
+    hw = stats["hardware"]["phases"]["train"]["counts"]
+    assert hw["core.stdp_update"] == stats["frontend"]["train"]["weight_updates"]
+    if model == "fspinn":  # potentiation only, 8-bit weights, buffered write-backs
+        assert stats["frontend"]["train"]["weight_updates"] == stats["frontend"]["train"]["exc_spikes"] * 64
+        assert stats["memory"]["weight_bits"] == 8
+        assert stats["memory"]["weights"]["inh_exc"] == 0
+        w = np.load(tmp_path / model / "model.npz")["weights"]
+        assert np.array_equal(np.floor(w * 256), w * 256)
+
+
 def test_run_directory_has_the_hardware_outputs(tiny_run):
     out, stats = tiny_run
     for name in ("energy.csv", "energy_breakdown.png", "summary.txt", "stats.json"):

@@ -36,6 +36,9 @@ class DataConfig(_Section):
     test_samples: Optional[PosInt] = None  # None: the whole test split
     classes: Optional[list[Annotated[int, Field(ge=0)]]] = None  # None: all classes
     shuffle: bool = False  # training order: reshuffled each epoch with the run seed (D&C: file order)
+    # class_incremental: tasks are the classes in order (data.classes or 0..9), equal samples
+    # per task (train_samples / tasks), no re-feeding; evaluated after every task
+    protocol: Literal["iid", "class_incremental"] = "iid"
 
 
 class EncodingConfig(_Section):
