@@ -1,4 +1,4 @@
-"""`accel-sim` command line: run, validate, show-config, report.
+"""`accel-sim` command line: run, validate, show-config, report, compare.
 
 Exit codes: 0 success, 2 bad config or input (one line per problem, no
 traceback), 1 internal error (traceback, please report), 130 interrupted.
@@ -48,6 +48,12 @@ def _parser() -> argparse.ArgumentParser:
                                         "another energy table (no re-simulation)")
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.add_argument("--energy", help="energy table name or file: write RUN_DIR/reprice-<table>/")
+
+    cmp_ = sub.add_parser("compare", help="ratios B/A of memory, energy, latency and accuracy "
+                                          "of two runs (compare.json, compare.md)")
+    cmp_.add_argument("run_a", metavar="RUN_A")
+    cmp_.add_argument("run_b", metavar="RUN_B")
+    cmp_.add_argument("--out", help="where to write compare.json/.md (default RUN_B)")
 
     show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
     show.add_argument("config", nargs="?")
@@ -105,6 +111,15 @@ def _report(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from .compare import write_compare
+
+    dest, text = write_compare(args.run_a, args.run_b, args.out)
+    sys.stdout.write(text)
+    print(f"written to {dest / 'compare.md'}")
+    return 0
+
+
 def _show(args) -> int:
     from .config import dump_config, load_config
 
@@ -115,7 +130,7 @@ def _show(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": _run, "validate": _validate, "show-config": _show,
-               "report": _report}[args.command]
+               "report": _report, "compare": _compare}[args.command]
     try:
         return handler(args)
     except USER_ERRORS as exc:

@@ -31,3 +31,12 @@ def test_paper_configs_use_the_full_mnist_splits(name):
                     reason="only a strict build promises the compiled kernels")
 def test_strict_build_runs_the_compiled_kernels():
     assert kernels("auto")[0] == "cython"
+
+
+PAPERS = sorted((Path(__file__).parent.parent / "configs" / "papers").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PAPERS, ids=lambda p: p.name)
+def test_paper_configs_are_valid(path):
+    cfg = load_config(path)
+    assert cfg.name == path.stem and cfg.hardware is not None and cfg.energy is not None
