@@ -38,7 +38,8 @@ def ours(a) -> dict:
         "data.dataset=mnist", f"network.n_excitatory={a.neurons}", f"encoding.dt_ms={a.dt_ms}",
         f"encoding.present_ms={a.present_ms}", f"encoding.rest_ms={a.rest_ms}",
         f"network.state_reset={'true' if a.rest_ms == 0 else 'false'}",
-        "encoding.max_retries=0", f"seed={a.seed}", f"run.backend={a.backend}"])
+        "encoding.max_retries=0", f"seed={a.seed}", f"run.backend={a.backend}",
+        f"network.model={a.model}"])
     split = "train" if a.mode == "train" else "test"
     images = load_dataset("mnist", split).images[: a.warmup + a.samples].reshape(-1, 784)
     net = DiehlCookNetwork.from_config(cfg, 784)
@@ -117,11 +118,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="infer threads (0: all cores)")
     ap.add_argument("--backend", default="auto", choices=["auto", "cython", "numpy"])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="diehl_cook",
+                    choices=["diehl_cook", "fspinn", "spikedyn", "asp"], help="network.model")
     ap.add_argument("--peer", choices=["brian2", "bindsnet"])
     ap.add_argument("--peer-python", help="python of the venv where the peer is installed")
     ap.add_argument("--json", action="store_true", help="print only the JSON object")
     a = ap.parse_args()
-    res = {"benchmark": "frontend_dc", "neurons": a.neurons, "dt_ms": a.dt_ms, "mode": a.mode,
+    res = {"benchmark": "frontend_dc", "model": a.model, "neurons": a.neurons, "dt_ms": a.dt_ms, "mode": a.mode,
            "present_ms": a.present_ms, "rest_ms": a.rest_ms, **ours(a)}
     if a.peer:
         p = peer(a)

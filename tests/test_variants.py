@@ -1,0 +1,127 @@
+"""FSpiNN, SpikeDyn, ASP: defaults by model, mechanisms on/off, continual learning, compare."""
+import json
+
+import numpy as np
+import pytest
+
+from accel_sim import ConfigError, load_config, resume_experiment, run_experiment
+from accel_sim.cli import main
+from accel_sim.memory import dc_memory
+from snn_frontend.network import DiehlCookNetwork
+
+TINY = ["name=tinyvar", "data.train_samples=40", "data.test_samples=30", "network.n_excitatory=20",
+        "encoding.present_ms=60", "encoding.max_rate_hz=255", "learning.norm_total=12.8",
+        "run.progress=false", "run.checkpoint_every=0", "run.trace_phases=[]"]
+
+
+def test_switching_the_model_is_one_override_and_brings_its_defaults():
+    dc = load_config(None, TINY)
+    fs = load_config(None, TINY + ["network.model=fspinn"])
+    assert dc.network.inhibition == "population" and fs.network.inhibition == "lateral"
+    assert fs.network.weights.kind == "fixed" and fs.network.weights.bits == 8
+    assert fs.learning.timestep_updates and not fs.learning.depression_on_pre
+    assert fs.learning.adaptive_potentiation and fs.learning.adaptive_inhibition
+    sd = load_config(None, TINY + ["network.model=spikedyn"])
+    assert sd.learning.spurious_update_reduction and sd.learning.weight_decay
+    assert load_config(None, TINY + ["network.model=asp"]).learning.asp_leak
+    # what the config sets wins over the model's defaults
+    own = load_config(None, TINY + ["network.model=fspinn", "network.weights.kind=float32",
+                                    "learning.adaptive_inhibition=false"])
+    assert own.network.weights.kind == "float32" and not own.learning.adaptive_inhibition
+
+
+@pytest.mark.parametrize("over,message", [
+    (["learning.spurious_update_reduction=true"], "needs learning.timestep_updates"),
+    (["learning.adaptive_inhibition=true"], "set network.inhibition: lateral"),
+    (["network.weights.kind=fixed", "network.weights.bits=4", "network.weights.frac_bits=6"],
+     "frac_bits must not exceed bits"),
+])
+def test_inconsistent_mechanisms_are_config_errors(over, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, TINY + over)
+
+
+def test_memory_follows_the_weight_format_and_the_inhibition():
+    dc = dc_memory(784, 400)
+    assert dc["total_weights"] == 473_600  # seeds.md 2.4
+    fs = dc_memory(784, 400, weight_bits=8, lateral=True)
+    assert fs["weights"] == {"input_exc": 313_600, "exc_inh": 0, "inh_exc": 0}
+    assert fs["weight_bytes"]["input_exc"] == 313_600
+    assert dc["total_bytes"] / fs["total_bytes"] > 5
+
+
+@pytest.mark.parametrize("mechanism,key", [
+    ("learning.weight_decay=true", "decay_ops"),
+    ("learning.asp_leak=true", "decay_ops"),
+])
+def test_each_mechanism_shows_up_in_the_counts(tmp_path, mechanism, key):
+    off = run_experiment(load_config(None, TINY), tmp_path / "off")
+    on = run_experiment(load_config(None, TINY + [mechanism]), tmp_path / "on")
+    assert off["frontend"]["train"][key] == 0
+    assert on["frontend"]["train"][key] == on["frontend"]["train"]["presentations"] * 64 * 20
+
+
+def test_reduced_stdp_and_timestep_updates_write_less(tmp_path):
+    dc = run_experiment(load_config(None, TINY), tmp_path / "dc")["frontend"]["train"]
+    red = run_experiment(load_config(None, TINY + ["learning.depression_on_pre=false",
+                                                    "learning.timestep_updates=true",
+                                                    "learning.update_every_steps=40"]),
+                         tmp_path / "red")["frontend"]["train"]
+    assert red["weight_updates"] == red["exc_spikes"] * 64  # potentiation only
+    assert dc["weight_writes"] == dc["weight_updates"]  # immediate: every update is a write
+    assert red["weight_writes"] <= red["weight_updates"]
+
+
+def test_fspinn_resume_restores_the_adaptive_state(tmp_path, monkeypatch):
+    over = TINY + ["network.model=fspinn", "run.checkpoint_every=10"]
+    cfg = load_config(None, over)
+    run_experiment(cfg, tmp_path / "a")
+    calls = {"n": 0}
+    real = DiehlCookNetwork.train_sample
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 15:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DiehlCookNetwork, "train_sample", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "b")
+    monkeypatch.setattr(DiehlCookNetwork, "train_sample", real)
+    resume_experiment(tmp_path / "b")
+    wa, wb = (np.load(tmp_path / d / "model.npz")["weights"] for d in "ab")
+    assert np.array_equal(wa, wb)
+
+
+def test_class_incremental_reports_every_task(tmp_path):
+    cfg = load_config(None, TINY + ["data.protocol=class_incremental", "data.train_samples=50",
+                                    "data.classes=[0, 1, 2, 3, 4]", "data.test_samples=50"])
+    stats = run_experiment(cfg, tmp_path / "ci")
+    tasks = stats["accuracy"]["tasks"]
+    assert [t["class"] for t in tasks] == [0, 1, 2, 3, 4]
+    assert all(t["samples"] == 10 for t in tasks)
+    assert tasks[0]["earlier"] is None and all(t["earlier"] is not None for t in tasks[1:])
+    assert all(0 <= t["newest"] <= 1 for t in tasks)
+    assert stats["frontend"]["train"]["samples"] == 50
+    # labelling after task k uses the k+1 learned tasks' training samples
+    assert stats["frontend"]["label"]["samples"] == sum(10 * (k + 1) for k in range(5))
+    assert (tmp_path / "ci" / "continual.png").stat().st_size > 0
+    assert "continual learning" in (tmp_path / "ci" / "summary.txt").read_text()
+
+
+def test_compare_writes_ratios(tmp_path, capsys):
+    a = run_experiment(load_config(None, TINY + ["hardware=edge", "energy=generic_45nm"]),
+                       tmp_path / "a")
+    b = run_experiment(load_config(None, TINY + ["hardware=edge", "energy=generic_45nm",
+                                                 "network.model=fspinn"]), tmp_path / "b")
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    res = json.loads((tmp_path / "b" / "compare.json").read_text())
+    rows = {r["quantity"]: r for r in res["rows"]}
+    mem = rows["memory.total_bytes"]
+    assert mem["b_over_a"] == pytest.approx(b["memory"]["total_bytes"] / a["memory"]["total_bytes"])
+    assert mem["a_over_b"] > 1  # FSpiNN needs less memory
+    e = rows["infer.energy_per_sample_pj"]
+    assert e["b"] == pytest.approx(b["hardware"]["phases"]["infer"]["energy_per_sample_pj"])
+    assert "| memory.total_bytes |" in (tmp_path / "b" / "compare.md").read_text()
+    assert main(["compare", str(tmp_path / "a"), str(tmp_path / "nope")]) == 2
