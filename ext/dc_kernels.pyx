@@ -102,6 +102,15 @@ cdef inline double quantise(double x, Params* c, uint64_t qkey, long t, long i, 
     return y if y < c.quant_max else c.quant_max
 
 
+cdef inline float commit(float w, double dw, Params* c, uint64_t qkey, long t, long i,
+                         long j) noexcept nogil:
+    """Write back a buffered weight change: clamp to [0, w_max], round to the weight format."""
+    cdef double x = <double>w + dw
+    x = x if x > 0.0 else 0.0
+    x = x if x < c.w_max else c.w_max
+    return <float>quantise(x, c, qkey, t, i, j)
+
+
 def normalise_columns(float[:, ::1] W, double total, double quant_scale=0.0,
                       double quant_max=0.0):
     """Scale each column of W so that it sums to `total` (float64 accumulation);
@@ -305,10 +314,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                 for i in range(n_in):
                     if dirty_row[i]:
                         for j in range(n):
-                            x = <double>W[i, j] + dw[i, j]
-                            x = x if x > 0.0 else 0.0
-                            x = x if x < c.w_max else c.w_max
-                            W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                            W[i, j] = commit(W[i, j], dw[i, j], &c, qkey, t, i, j)
                             dw[i, j] = 0.0
                         rows_w[nr] = i
                         nr += 1
@@ -316,10 +322,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     if dirty_col[j]:
                         if win_count[j] >= c.commit_min_spikes:
                             for i in range(n_in):
-                                x = <double>W[i, j] + dw[i, j]
-                                x = x if x > 0.0 else 0.0
-                                x = x if x < c.w_max else c.w_max
-                                W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                                W[i, j] = commit(W[i, j], dw[i, j], &c, qkey, t, i, j)
                                 dw[i, j] = 0.0
                             cols_w[nc] = j
                             nc += 1

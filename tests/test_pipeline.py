@@ -139,7 +139,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
     cfg = load_config(None, TINY)
     a = run_experiment(cfg, tmp_path / "a")
     b = run_experiment(cfg, tmp_path / "b")
-    c = run_experiment(load_config(None, TINY + ["seed=1"]), tmp_path / "c")
+    run_experiment(load_config(None, TINY + ["seed=1"]), tmp_path / "c")
     assert a["frontend"] == b["frontend"]
     assert np.array_equal(_model(tmp_path / "a")[0], _model(tmp_path / "b")[0])
     assert not np.array_equal(_model(tmp_path / "a")[0], _model(tmp_path / "c")[0])

@@ -123,11 +123,11 @@ class _Topology:
                     if link not in nxt[p]:
                         nxt[p].add(link)
                         indeg[link] += 1
-        order, ready = [], sorted(l for l in links if indeg[l] == 0)
+        order, ready = [], sorted(link for link in links if indeg[link] == 0)
         while ready:
-            l = ready.pop()
-            order.append(l)
-            for n in sorted(nxt[l]):
+            link = ready.pop()
+            order.append(link)
+            for n in sorted(nxt[link]):
                 indeg[n] -= 1
                 if indeg[n] == 0:
                     ready.append(n)
@@ -147,7 +147,7 @@ class _Topology:
             path = mesh.path(src, mesh.xy(d))
             if not multicast:  # a unicast packet per destination: separate trees per dest
                 key_d = key + ("to", d)
-                self.trees[key_d] = [(l, i - 1) for i, l in enumerate(path)]
+                self.trees[key_d] = [(link, i - 1) for i, link in enumerate(path)]
                 self.leaves[key_d] = {d: len(path) - 1}
                 continue
             for link in path:
