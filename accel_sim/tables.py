@@ -153,6 +153,20 @@ def format_hardware_summary(hardware: dict) -> str:
            _line("hardware.basis", hardware.get("basis", ""), "basis of the energy numbers"),
            _line("hardware.fidelity", hardware.get("fidelity", ""), "timing model"),
            _line("hardware.clock_mhz", float(hardware.get("clock_mhz", 0.0)), "MHz")]
+    m = hardware.get("mapping")
+    if m:  # the memory report of the mapping
+        util = m["sram_utilisation"]
+        out += [_line("hardware.mapping.cores_used", m["cores_used"], "cores holding neurons"),
+                _line("hardware.mapping.weight_bytes_total", float(m["weight_bytes_total"]),
+                      "weights, all cores"),
+                _line("hardware.mapping.state_bytes_per_core_max",
+                      float(max(m["state_bytes_per_core"])), "neuron state"),
+                _line("hardware.mapping.trace_bytes_per_core_max",
+                      float(max(m["trace_bytes_per_core"])), "STDP traces"),
+                _line("hardware.mapping.sram_utilisation_max", float(max(util)),
+                      "weights resident / SRAM size"),
+                _line("hardware.mapping.spilled_bytes_total", float(m["spilled_bytes_total"]),
+                      "weights in DRAM")]
     rows = energy_rows(hardware)
     phases = _phases(hardware)
     for phase, ph in phases:
