@@ -108,24 +108,10 @@ class _Run:
         self.chip = self._make_chip(net) if cfg.hardware is not None else None
         self.chip_results: dict = {}
 
-        assignments = None
         if cfg.data.protocol == "class_incremental":
             assignments = self._continual(net, data, meta, stats)
-        elif "train" in cfg.run.phases:
-            self._train(net, data, meta, checkpoint)
-        if cfg.data.protocol == "class_incremental":
-            pass
-        elif "label" in cfg.run.phases:
-            resp = self._infer("label", net, data.label, meta)
-            assignments = assign_labels(resp, data.label.labels, data.n_classes)
-            pred = predict(resp, assignments, data.n_classes)
-            stats["accuracy"]["label_set"] = float((pred == data.label.labels).mean())
-        if "infer" in cfg.run.phases and cfg.data.protocol != "class_incremental":
-            resp = self._infer("infer", net, data.test, meta)
-            if assignments is not None:
-                pred = predict(resp, assignments, data.n_classes)
-                stats["accuracy"]["test"] = float((pred == data.test.labels).mean())
-                stats["accuracy"]["n_test"] = len(data.test)
+        else:
+            assignments = self._iid(net, data, meta, stats, checkpoint)
         for phase, c in self.counts.items():
             stats["frontend"][phase] = dict(c.as_dict(), per_sample=c.per_sample())
         stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory,
@@ -147,6 +133,24 @@ class _Run:
         run = self._write_run_json(net, data, started, datetime.now(timezone.utc).isoformat())
         write_outputs(self.out, stats, run)
         return stats
+
+    def _iid(self, net, data: RunData, meta: dict, stats: dict, checkpoint) -> np.ndarray | None:
+        """The D&C protocol: train, label on the labelling set, test."""
+        phases, assignments = self.cfg.run.phases, None
+        if "train" in phases:
+            self._train(net, data, meta, checkpoint)
+        if "label" in phases:
+            resp = self._infer("label", net, data.label, meta)
+            assignments = assign_labels(resp, data.label.labels, data.n_classes)
+            pred = predict(resp, assignments, data.n_classes)
+            stats["accuracy"]["label_set"] = float((pred == data.label.labels).mean())
+        if "infer" in phases:
+            resp = self._infer("infer", net, data.test, meta)
+            if assignments is not None:
+                pred = predict(resp, assignments, data.n_classes)
+                stats["accuracy"]["test"] = float((pred == data.test.labels).mean())
+                stats["accuracy"]["n_test"] = len(data.test)
+        return assignments
 
     def _train(self, net: DiehlCookNetwork, data: RunData, meta: dict, ckpt: dict | None) -> None:
         cfg, n = self.cfg, len(data.train)

@@ -1,0 +1,77 @@
+#!/usr/bin/env python
+"""Markdown tables for docs/papers.md from finished run directories.
+
+    python benchmarks/paper_tables.py fspinn BASE_RUN VARIANT_RUN [BASE VARIANT ...]
+    python benchmarks/paper_tables.py continual ASP_RUN SPIKEDYN_RUN [...]
+    python benchmarks/paper_tables.py ablation RUN [RUN ...]      # first run = reference
+
+Ratios are the papers' savings factors, baseline / variant (7.5x memory means the
+variant needs 7.5 times less); energies per sample, on the chip and energy table
+each run was priced with.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _s(run):
+    return json.loads((Path(run) / "stats.json").read_text())
+
+
+def _e(stats, phase):
+    return stats["hardware"]["phases"][phase]["energy_per_sample_pj"]
+
+
+def fspinn(pairs):
+    print("| dataset, N | memory D&C / FSpiNN | train energy D&C / FSpiNN | infer energy D&C / FSpiNN "
+          "| accuracy D&C | accuracy FSpiNN | μJ/inference D&C / FSpiNN |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for base, var in pairs:
+        a, b = _s(base), _s(var)
+        ds = json.loads((Path(var) / "run.json").read_text()).get("name", var)
+        print(f"| {ds} | {a['memory']['total_bytes'] / b['memory']['total_bytes']:.2f}x "
+              f"| {_e(a, 'train') / _e(b, 'train'):.2f}x | {_e(a, 'infer') / _e(b, 'infer'):.2f}x "
+              f"| {100 * a['accuracy']['test']:.2f} % | {100 * b['accuracy']['test']:.2f} % "
+              f"| {_e(a, 'infer') / 1e6:.1f} / {_e(b, 'infer') / 1e6:.1f} |")
+
+
+def continual(pairs):
+    print("| N | newest task ASP / SpikeDyn | earlier tasks ASP / SpikeDyn | train energy change "
+          "| infer energy change |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for base, var in pairs:
+        a, b = _s(base), _s(var)
+        n = b["model"]["n_excitatory"]
+        aa, bb = a["accuracy"], b["accuracy"]
+        print(f"| {n} | {100 * aa['newest_mean']:.1f} / {100 * bb['newest_mean']:.1f} % "
+              f"({100 * (bb['newest_mean'] - aa['newest_mean']):+.1f} points) "
+              f"| {100 * aa['earlier_mean']:.1f} / {100 * bb['earlier_mean']:.1f} % "
+              f"({100 * (bb['earlier_mean'] - aa['earlier_mean']):+.1f} points) "
+              f"| {100 * (_e(b, 'train') / _e(a, 'train') - 1):+.0f} % "
+              f"| {100 * (_e(b, 'infer') / _e(a, 'infer') - 1):+.0f} % |")
+
+
+def ablation(runs):
+    print("| run | test accuracy | train μJ/sample | infer μJ/sample | memory bytes "
+          "| weight writes/sample |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        s = _s(r)
+        print(f"| {Path(r).name} | {100 * s['accuracy']['test']:.2f} % | {_e(s, 'train') / 1e6:.1f} "
+              f"| {_e(s, 'infer') / 1e6:.1f} | {s['memory']['total_bytes']:,} "
+              f"| {s['frontend']['train']['per_sample']['weight_writes']:,.0f} |")
+
+
+def main():
+    kind, runs = sys.argv[1], sys.argv[2:]
+    if kind == "ablation":
+        ablation(runs)
+        return
+    pairs = list(zip(runs[0::2], runs[1::2]))
+    {"fspinn": fspinn, "continual": continual}[kind](pairs)
+
+
+if __name__ == "__main__":
+    main()
