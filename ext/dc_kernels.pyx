@@ -111,6 +111,16 @@ cdef inline float commit(float w, double dw, Params* c, uint64_t qkey, long t, l
     return <float>quantise(x, c, qkey, t, i, j)
 
 
+cdef inline long record(int32_t[::1] cnt, int32_t[::1] idx, long t, long offset,
+                        int32_t* src, int count) noexcept nogil:
+    """Store one step's `count` indices after `offset`; returns the new offset."""
+    cdef int k
+    cnt[t] = count
+    for k in range(count):
+        idx[offset + k] = src[k]
+    return offset + count
+
+
 def normalise_columns(float[:, ::1] W, double total, double quant_scale=0.0,
                       double quant_max=0.0):
     """Scale each column of W so that it sums to `total` (float64 accumulation);
@@ -334,27 +344,12 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                 for j in range(n):
                     dirty_col[j] = 0
                     win_count[j] = 0
-            row_cnt[t] = nr
-            col_cnt[t] = nc
-            for k in range(nr):
-                row_idx[n_row_tot + k] = rows_w[k]
-            for k in range(nc):
-                col_idx[n_col_tot + k] = cols_w[k]
-            n_row_tot += nr
-            n_col_tot += nc
-            # record
-            in_cnt[t] = nin
-            exc_cnt[t] = ne
-            inh_cnt[t] = ni
-            for k in range(nin):
-                in_idx[n_in_tot + k] = spk_in[k]
-            for k in range(ne):
-                exc_idx[n_exc_tot + k] = spk_e[k]
-            for k in range(ni):
-                inh_idx[n_inh_tot + k] = spk_i[k]
-            n_in_tot += nin
-            n_exc_tot += ne
-            n_inh_tot += ni
+            # record: per step counts and the indices, in step order
+            n_in_tot = record(in_cnt, in_idx, t, n_in_tot, spk_in, nin)
+            n_exc_tot = record(exc_cnt, exc_idx, t, n_exc_tot, spk_e, ne)
+            n_inh_tot = record(inh_cnt, inh_idx, t, n_inh_tot, spk_i, ni)
+            n_row_tot = record(row_cnt, row_idx, t, n_row_tot, rows_w, nr)
+            n_col_tot = record(col_cnt, col_idx, t, n_col_tot, cols_w, nc)
     free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
     free(rows_w); free(cols_w)
     return n_in_tot, n_exc_tot, n_inh_tot
