@@ -286,3 +286,23 @@ def test_subprocess_bad_config_exit_code(tmp_path):
     lines = _err_lines(proc.stderr)
     assert len(lines) == 2
     assert any("did you mean 'n_excitatory'" in line for line in lines)
+
+
+def test_a_full_disk_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import errno
+    import os as _os
+
+    real = _os.replace
+
+    def full(src, dst):
+        if str(dst).endswith("stats.json"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(src, dst)
+
+    monkeypatch.setattr(_os, "replace", full)
+    cfg = _write(tmp_path, "version: 1\ndata: {train_samples: 20, test_samples: 10}\n"
+                           "network: {n_excitatory: 10}\nencoding: {present_ms: 20}\n"
+                           "run: {progress: false, trace_phases: []}\n")
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "Traceback" not in err
