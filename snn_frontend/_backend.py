@@ -24,6 +24,8 @@ def kernels(backend: str | None = None) -> tuple[str, ModuleType]:
     `backend` is "auto", "cython" or "numpy"; None reads ACCEL_SIM_BACKEND.
     """
     choice = (backend or os.environ.get("ACCEL_SIM_BACKEND") or "auto").lower()
+    if choice not in ("auto", "cython", "numpy"):
+        raise ValueError(f"unknown backend {choice!r}; choose 'auto', 'cython' or 'numpy'")
     if choice == "numpy":
         return "numpy", _reference
     try:
@@ -34,10 +36,6 @@ def kernels(backend: str | None = None) -> tuple[str, ModuleType]:
                 "the compiled kernels (snn_frontend._dc_kernels) are not built; reinstall with a "
                 "C compiler (pip install --force-reinstall --no-cache-dir .) or use backend 'numpy'"
             ) from exc
-        if choice != "auto":
-            raise ValueError(f"unknown backend {choice!r}; choose 'auto', 'cython' or 'numpy'")
         _log.warning("compiled kernels not available (%s); using the slow NumPy reference", exc)
         return "numpy", _reference
-    if choice not in ("auto", "cython"):
-        raise ValueError(f"unknown backend {choice!r}; choose 'auto', 'cython' or 'numpy'")
     return "cython", _dc_kernels

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from dataclasses import dataclass
 from typing import Callable
 
@@ -190,11 +191,12 @@ class DiehlCookNetwork:
                 k = max(1, min(threads, stop - start))
                 bounds = np.linspace(start, stop, k + 1).astype(int)
                 chunks = [range(bounds[i], bounds[i + 1]) for i in range(k)]
-                args = (images, uid_base, responses, trace is not None, on_sample)
+                work = partial(self._infer_chunk, images=images, uid_base=uid_base,
+                               responses=responses, record=trace is not None, on_sample=on_sample)
                 if pool is None or k == 1:
-                    results = [self._infer_chunk(c, *args) for c in chunks]
+                    results = [work(c) for c in chunks]
                 else:
-                    results = list(pool.map(lambda c: self._infer_chunk(c, *args), chunks))
+                    results = list(pool.map(work, chunks))
                 for local_counts, records in results:
                     if counts is not None:
                         counts.merge(local_counts)
