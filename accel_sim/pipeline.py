@@ -100,8 +100,6 @@ class _Run:
         net = DiehlCookNetwork.from_config(cfg, data.n_in)
         if cfg.network.init_model:
             self._load_model(net, cfg.network.init_model)
-        rest_steps = int(round(cfg.encoding.rest_ms / cfg.encoding.dt_ms))
-        net.set_idle_rest_steps(rest_steps if cfg.network.state_reset else 0)
         self._write_run_json(net, data, started, None)
         meta = self._trace_meta(net)
         stats: dict = {"accuracy": {}, "frontend": {}}
@@ -340,7 +338,7 @@ class _Run:
         p = net.params
         return {"model": self.cfg.network.model, "n_input": p.n_in, "n_exc": p.n_exc,
                 "n_inh": p.n_inh, "lateral": bool(p.lateral), "dt_ms": p.dt_ms, "steps_present": p.steps_present,
-                "steps_rest": p.steps_rest, "idle_rest_steps": net._idle_rest_steps,
+                "steps_rest": p.steps_rest, "idle_rest_steps": net.idle_rest_steps,
                 "seed": self.cfg.seed}
 
     def _load_model(self, net: DiehlCookNetwork, path: str) -> None:

@@ -76,7 +76,8 @@ class Plasticity:
 class DiehlCookNetwork:
     def __init__(self, params: DCParams, plan: PresentationPlan, weights: np.ndarray,
                  theta: np.ndarray, *, norm_total: float | None, state_reset: bool = True,
-                 backend: str | None = None, plasticity: Plasticity = Plasticity()):
+                 backend: str | None = None, plasticity: Plasticity = Plasticity(),
+                 idle_rest_steps: int = 0):
         if weights.shape != (params.n_in, params.n_exc):
             raise ValueError(f"weights must be {params.n_in}x{params.n_exc}, got {weights.shape}")
         self.params = params
@@ -89,6 +90,9 @@ class DiehlCookNetwork:
         self.backend, self._k = kernels(backend)
         self._buf = PresentBuffers(params)
         self.plasticity = plasticity
+        # rest steps per presentation that a state reset stands for (not integrated; counted,
+        # and theta decays through them)
+        self.idle_rest_steps = int(idle_rest_steps) if state_reset else 0
         # activity of the last training presentation (max spikes of a neuron, total spikes),
         # which drives the adaptive potentiation and inhibition of the next one
         self.last_activity = np.array([-1.0, -1.0])
@@ -108,7 +112,8 @@ class DiehlCookNetwork:
             norm = lr.norm_total if lr.norm_total is not None else 78.0 * n_in / 784.0
         return cls(p, PresentationPlan.from_config(cfg), w, theta, norm_total=norm,
                    state_reset=cfg.network.state_reset, backend=backend or cfg.run.backend,
-                   plasticity=Plasticity.from_config(cfg))
+                   plasticity=Plasticity.from_config(cfg),
+                   idle_rest_steps=round(cfg.encoding.rest_ms / cfg.encoding.dt_ms))
 
     # ------------------------------------------------------------- adaptation
     def gains(self) -> tuple[float, float]:
@@ -155,8 +160,8 @@ class DiehlCookNetwork:
             w_lat, pot = self.gains()
             totals = self._k.present(p, self.weights, st, image, sample_key(plan.seed, uid, attempt),
                                      plan.rate_scale(attempt), True, buf, w_lat, pot)
-            if self._idle_rest_steps:  # the rest a reset stands for: theta decays through it
-                st.theta *= p.decay_theta ** self._idle_rest_steps
+            if self.idle_rest_steps:  # the rest a reset stands for: theta decays through it
+                st.theta *= p.decay_theta ** self.idle_rest_steps
             self.last_activity[:] = (buf.response.max(), buf.response.sum())
             decays = self._between_presentations(buf, totals)
             self._record(counts, trace, sample, attempt, normalised, totals, learn=True,
@@ -240,7 +245,7 @@ class DiehlCookNetwork:
     # ---------------------------------------------------------------- helpers
     def _count(self, counts, totals, *, learn, normalised, decays=0, buf=None):
         p = self.params
-        idle = 0 if p.steps_rest else self._idle_rest_steps
+        idle = self.idle_rest_steps
         writes = None
         if learn and buf is not None:
             T = p.steps_per_attempt
@@ -250,7 +255,6 @@ class DiehlCookNetwork:
                                 normalised=normalised, lateral=bool(p.lateral),
                                 depression=bool(p.depress_on_pre), writes=writes, decays=decays)
 
-    _idle_rest_steps = 0  # set by the caller when a rest period is replaced by a reset
 
     def _record(self, counts, trace, sample, attempt, normalised, totals, *, learn, decays=0):
         if counts is not None:
@@ -260,9 +264,6 @@ class DiehlCookNetwork:
             trace.add(*_snapshot(sample, attempt, normalised, self.params, self._buf, totals,
                                  bool(trace.events)))
 
-    def set_idle_rest_steps(self, steps: int) -> None:
-        """Rest steps per presentation that a state reset replaces (for the counts)."""
-        self._idle_rest_steps = int(steps)
 
 
 def _snapshot(sample, attempt, normalised, p: DCParams, buf: PresentBuffers, totals, events):

@@ -93,9 +93,8 @@ class ChipCounter:
         # ---- per-step per-core work (delivery) --------------------------------
         synops = np.outer(ni, m.k_exc)
         in_rows = _per_step(a.in_sram[:, ii], step_in, T)
-        in_row_bits = _per_step(a.in_dram_bits[:, ii], step_in, T).sum(axis=1)
         sram = in_rows.copy()
-        dram_bits = in_row_bits.copy()
+        dram_bits = _per_step(a.in_dram_bits[:, ii], step_in, T).sum(axis=1)
         streams = _per_step((a.in_dram[:, ii] > 0).astype(np.int64), step_in, T).sum(axis=1)
         act = int(a.in_act[:, ii].sum())
         if s_e and net.lateral:  # no weights: each core adds the scalar to k_c - [self]

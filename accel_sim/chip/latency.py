@@ -47,8 +47,8 @@ class HwRates:
         self.hop_lat = n.router_latency_cycles + n.link_latency_cycles
         cycle_ns = 1e3 / hw.clock_mhz
         self.dram_bytes_per_cycle = d.bandwidth_gb_s * cycle_ns  # GB/s * ns = bytes
-        miss = d.row_miss_ns if d.page_policy == "closed" else d.row_miss_ns
-        self.dram_miss = math.ceil(miss / cycle_ns)
+        # every access stream opens a new row (weight rows are not adjacent in DRAM): a miss
+        self.dram_miss = math.ceil(d.row_miss_ns / cycle_ns)
         self.barrier = hw.sync.barrier_cycles if hw.sync.barrier else 0
         per_core = mapping.k_exc + mapping.k_inh
         self.neuron_cycles = int(-(-int(per_core.max()) // self.neuron_lanes))
