@@ -171,6 +171,23 @@ def test_fidelities_count_identically():
     assert abs(a - b) / a < 0.10
 
 
+def test_interleaved_phases_each_keep_their_own_cycles():
+    """Continual runs alternate train / label / infer on one chip: each phase's latency is
+    its own presentations' cycles, as if replayed alone (the chip clock keeps the sum)."""
+    a = one_step_trace(4, 6, inputs=[0, 1], exc=[2], steps=5)
+    b = one_step_trace(4, 6, inputs=[3], steps=3)
+    alone = {name: Chip(hw(), NetworkShape(4, 6, 6)).replay([t, t], name, learn=False).cycles
+             for name, t in (("label", a), ("infer", b))}
+    chip = Chip(hw(), NetworkShape(4, 6, 6))
+    la = chip.phase("label", learn=False, reset_rest=True)
+    inf = chip.phase("infer", learn=False, reset_rest=True)
+    for _ in range(2):
+        la.consume(a)
+        inf.consume(b)
+    assert la.finish().cycles == alone["label"] > 0 and inf.finish().cycles == alone["infer"] > 0
+    assert chip.env.now == alone["label"] + alone["infer"]
+
+
 def test_rates_from_the_chip_config():
     h = hw(noc={"packet_bits": 64, "link_width_bits": 32}, clock_mhz=500.0,
            dram={"bandwidth_gb_s": 16.0, "row_miss_ns": 40.0})

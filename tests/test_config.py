@@ -401,6 +401,15 @@ def test_round_trip_with_non_defaults(tmp_path):
     assert dump_config(again) == text
 
 
+def test_round_trip_with_a_chip_and_numeric_table_keys(tmp_path):
+    """The 45 nm table maps SRAM capacities (numbers) to pJ/bit: the keys stay numbers."""
+    cfg = load_config(None, ["hardware=edge", "energy=generic_45nm"])
+    by_kib = cfg.energy.components["sram"].actions["read_word"].pj_per_bit_by_kib
+    assert by_kib and all(isinstance(k, float) for k in by_kib)
+    text = dump_config(cfg)
+    assert load_config(_write(tmp_path, text, "resolved.yaml")) == cfg
+
+
 def test_dump_lists_every_key():
     data = read_yaml(dump_config(load_config(None)))
     assert data == config_to_dict(Config())

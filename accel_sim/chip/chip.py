@@ -93,8 +93,7 @@ class Chip:
 class PhaseReplay:
     def __init__(self, chip: Chip, name: str, learn: bool, reset_rest: bool):
         self.chip, self.learn, self.reset_rest = chip, learn, reset_rest
-        self.result = PhaseResult(name)
-        self._start_cycles = chip.env.now
+        self.result = PhaseResult(name)  # cycles: this phase's own (phases may interleave)
         self._totals: Counter = Counter()
         self._samples: set[int] = set()
 
@@ -114,6 +113,7 @@ class PhaseReplay:
                 self._totals[f"{comp}.{action}"] += n
             cycles = int(chip.presentation_cycles(pres, work).sum())
             res.presentation_cycles.append(cycles)
+            res.cycles += cycles
             res.presentations += 1
             res.time_steps += pres.n_steps
             if pres.attempt == 0:
@@ -124,18 +124,16 @@ class PhaseReplay:
         """Continue from a checkpointed PhaseResult (training resume)."""
         self._totals.update(state["counts"])
         r = self.result
-        r.samples, r.presentations, r.time_steps = (state["samples"], state["presentations"],
-                                                    state["time_steps"])
-        self._start_cycles -= state["cycles"]
+        r.samples, r.presentations, r.time_steps, r.cycles = (
+            state["samples"], state["presentations"], state["time_steps"], state["cycles"])
 
     def snapshot(self) -> dict:
         r = self.result
-        return {"counts": dict(self._totals), "cycles": int(self.chip.env.now - self._start_cycles),
+        return {"counts": dict(self._totals), "cycles": int(r.cycles),
                 "samples": r.samples, "presentations": r.presentations,
                 "time_steps": r.time_steps}
 
     def finish(self) -> PhaseResult:
         r = self.result
         r.counts = dict(sorted(self._totals.items()))
-        r.cycles = int(self.chip.env.now - self._start_cycles)
         return r

@@ -324,7 +324,19 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
 
 
 def config_to_dict(cfg: Config) -> dict:
-    return cfg.model_dump(mode="json")
+    """Plain data (dicts, lists, scalars); numeric mapping keys stay numbers (a JSON dump
+    would turn them into strings, which the strict loader then refuses)."""
+    return _plain(cfg.model_dump(mode="python"))
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if x is None or isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
 
 
 def dump_config(cfg: Config) -> str:
