@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snn_frontend.counts import FrontendCounts
-from snn_frontend.datasets import Dataset, class_tasks, load_dataset, select
+from snn_frontend.datasets import Dataset, class_tasks, load_dataset, select, split_validation
 from snn_frontend.labelling import assign_labels, predict
 from snn_frontend.network import DiehlCookNetwork
 from snn_frontend.state import DCState
@@ -59,7 +59,10 @@ class RunData:
 def load_data(cfg: Config) -> RunData:
     d = cfg.data
     train_full = load_dataset(d.dataset, "train", d.root)
-    test_full = load_dataset(d.dataset, "test", d.root)
+    if d.evaluate_on == "validation":
+        train_full, test_full = split_validation(train_full, d.validation_samples)
+    else:
+        test_full = load_dataset(d.dataset, "test", d.root)
     order = "class_incremental" if d.protocol == "class_incremental" else "dataset"
     train = select(train_full, n=d.train_samples, classes=d.classes, order=order)
     label = train if d.label_samples is None else select(train, n=d.label_samples)

@@ -4,6 +4,7 @@
     python benchmarks/paper_tables.py fspinn BASE_RUN VARIANT_RUN [BASE VARIANT ...]
     python benchmarks/paper_tables.py continual ASP_RUN SPIKEDYN_RUN [...]
     python benchmarks/paper_tables.py ablation RUN [RUN ...]      # first run = reference
+    python benchmarks/paper_tables.py continual_ablation RUN [RUN ...]
 
 Ratios are the papers' savings factors, baseline / variant (7.5x memory means the
 variant needs 7.5 times less); energies per sample, on the chip and energy table
@@ -64,10 +65,22 @@ def ablation(runs):
               f"| {s['frontend']['train']['per_sample']['weight_writes']:,.0f} |")
 
 
+def continual_ablation(runs):
+    print("| run | newest task | earlier tasks | all learned after task 9 | train μJ/sample "
+          "| infer μJ/sample | weight writes/sample |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in runs:
+        s = _s(r)
+        a = s["accuracy"]
+        print(f"| {Path(r).name} | {100 * a['newest_mean']:.1f} % | {100 * a['earlier_mean']:.1f} % "
+              f"| {100 * a['test']:.1f} % | {_e(s, 'train') / 1e6:.1f} | {_e(s, 'infer') / 1e6:.1f} "
+              f"| {s['frontend']['train']['per_sample']['weight_writes']:,.0f} |")
+
+
 def main():
     kind, runs = sys.argv[1], sys.argv[2:]
-    if kind == "ablation":
-        ablation(runs)
+    if kind in ("ablation", "continual_ablation"):
+        {"ablation": ablation, "continual_ablation": continual_ablation}[kind](runs)
         return
     pairs = list(zip(runs[0::2], runs[1::2]))
     {"fspinn": fspinn, "continual": continual}[kind](pairs)

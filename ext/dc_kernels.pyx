@@ -26,7 +26,7 @@ cdef struct Params:
     double decay_ge, decay_gi, w_ei, w_ie
     double decay_pre, decay_post1, decay_post2, nu_pre, nu_post, w_max
     int lateral, depress_on_pre, update_every, rounding, commit_min_spikes
-    double quant_scale, quant_max
+    double quant_scale, quant_max, commit_rate_ref, commit_rate_max
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
@@ -73,6 +73,8 @@ cdef Params _params(p):
     c.update_every = p.update_every
     c.rounding = p.rounding
     c.commit_min_spikes = p.commit_min_spikes
+    c.commit_rate_ref = p.commit_rate_ref
+    c.commit_rate_max = p.commit_rate_max
     c.quant_scale = p.quant_scale
     c.quant_max = p.quant_max
     return c
@@ -100,6 +102,16 @@ cdef inline double quantise(double x, Params* c, uint64_t qkey, long t, long i, 
         y = floor(y + u)
     y = y / c.quant_scale
     return y if y < c.quant_max else c.quant_max
+
+
+cdef inline double commit_gain(int spikes, Params* c) noexcept nogil:
+    """Factor on a neuron's buffered changes at write-back: 0 below commit_min_spikes
+    (spurious), else min(spikes / commit_rate_ref, commit_rate_max) (adaptive rate) or 1."""
+    if spikes < c.commit_min_spikes:
+        return 0.0
+    if c.commit_rate_ref > 0.0:
+        return min(spikes / c.commit_rate_ref, c.commit_rate_max)
+    return 1.0
 
 
 cdef inline float commit(float w, double dw, Params* c, uint64_t qkey, long t, long i,
@@ -185,10 +197,11 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t* is_i = <int32_t*>calloc(n, sizeof(int32_t))
     cdef int32_t* rows_w = <int32_t*>malloc(n_in * sizeof(int32_t))
     cdef int32_t* cols_w = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef double* cgain = <double*>malloc(n * sizeof(double))
     if (not active or not thr or not spk_e or not spk_i or not spk_in or not is_i
-            or not rows_w or not cols_w):
+            or not rows_w or not cols_w or not cgain):
         free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
-        free(rows_w); free(cols_w)
+        free(rows_w); free(cols_w); free(cgain)
         raise MemoryError()
 
     cdef int n_active = 0, t, i, j, k, a, ne, ni, nin
@@ -277,7 +290,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                             for j in range(n):
                                 dw[i, j] = dw[i, j] - c.nu_pre * post1[j]
                             dirty_row[i] = 1
-                        else:
+                        else:  # spurious: dropped
                             for j in range(n):
                                 x = <double>W[i, j] - c.nu_pre * post1[j]
                                 x = x if x > 0.0 else 0.0
@@ -321,10 +334,14 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     is_i[spk_i[k]] = 0
             # timestep-based updates: write pending changes back every update_every steps
             if learn and buffered and ((t + 1) % c.update_every == 0 or t == c.steps_total - 1):
+                # a neuron below commit_min_spikes in the window: all its changes (its share
+                # of the rows too) are spurious and dropped
+                for j in range(n):
+                    cgain[j] = commit_gain(win_count[j], &c)
                 for i in range(n_in):
                     if dirty_row[i]:
                         for j in range(n):
-                            W[i, j] = commit(W[i, j], dw[i, j], &c, qkey, t, i, j)
+                            W[i, j] = commit(W[i, j], dw[i, j] * cgain[j], &c, qkey, t, i, j)
                             dw[i, j] = 0.0
                         rows_w[nr] = i
                         nr += 1
@@ -332,11 +349,11 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     if dirty_col[j]:
                         if win_count[j] >= c.commit_min_spikes:
                             for i in range(n_in):
-                                W[i, j] = commit(W[i, j], dw[i, j], &c, qkey, t, i, j)
+                                W[i, j] = commit(W[i, j], dw[i, j] * cgain[j], &c, qkey, t, i, j)
                                 dw[i, j] = 0.0
                             cols_w[nc] = j
                             nc += 1
-                        else:  # a spurious update: dropped
+                        else:  # spurious: dropped
                             for i in range(n_in):
                                 dw[i, j] = 0.0
                 for i in range(n_in):
@@ -351,5 +368,5 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
             n_row_tot = record(row_cnt, row_idx, t, n_row_tot, rows_w, nr)
             n_col_tot = record(col_cnt, col_idx, t, n_col_tot, cols_w, nc)
     free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
-    free(rows_w); free(cols_w)
+    free(rows_w); free(cols_w); free(cgain)
     return n_in_tot, n_exc_tot, n_inh_tot

@@ -93,6 +93,15 @@ def normalise_columns(W: np.ndarray, total: float, quant_scale: float = 0.0,
         W[...] = np.minimum(np.floor(x * quant_scale + 0.5) / quant_scale, quant_max)
 
 
+def commit_gain(spikes: np.ndarray, p: DCParams) -> np.ndarray:
+    """Factor on each neuron's buffered changes at write-back: 0 below commit_min_spikes
+    (spurious), else min(spikes / commit_rate_ref, commit_rate_max) (adaptive rate) or 1."""
+    g = np.ones(len(spikes))
+    if p.commit_rate_ref > 0:
+        g = np.minimum(spikes / p.commit_rate_ref, p.commit_rate_max)
+    return np.where(spikes < p.commit_min_spikes, 0.0, g)
+
+
 def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int,
             rate_scale: float, learn: bool, buf: PresentBuffers, w_lat: float = 0.0,
             pot_gain: float = 1.0) -> tuple[int, int, int]:
@@ -192,16 +201,18 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             st.gi_e += (len(src) - self_spk) * strength
         # timestep-based updates: write the pending changes back every update_every steps
         if learn and buffered and ((t + 1) % p.update_every == 0 or t == T - 1):
+            # a neuron below commit_min_spikes in the window: all its changes are spurious
+            spurious = st.win_count < p.commit_min_spikes
+            st.dw *= commit_gain(st.win_count, p)
             for i in np.flatnonzero(st.dirty_row):
                 W[i] = quantise(np.minimum(np.maximum(W[i] + st.dw[i], 0.0), p.w_max), p, key,
                                 t, i, cols)
                 st.dw[i] = 0.0
                 rows_w.append(i)
-            for j in np.flatnonzero(st.dirty_col):
-                if st.win_count[j] >= p.commit_min_spikes:  # else: a spurious update, dropped
-                    W[:, j] = quantise(np.minimum(np.maximum(W[:, j] + st.dw[:, j], 0.0),
-                                                  p.w_max), p, key, t, rows, j)
-                    cols_w.append(j)
+            for j in np.flatnonzero((st.dirty_col > 0) & ~spurious):
+                W[:, j] = quantise(np.minimum(np.maximum(W[:, j] + st.dw[:, j], 0.0),
+                                              p.w_max), p, key, t, rows, j)
+                cols_w.append(j)
                 st.dw[:, j] = 0.0
             st.dirty_row.fill(0)
             st.dirty_col.fill(0)

@@ -38,6 +38,7 @@ __all__ = [
     "download_dataset",
     "load_dataset",
     "select",
+    "split_validation",
 ]
 
 DATASETS = ("digits", "mnist", "fashion_mnist")
@@ -231,6 +232,22 @@ def class_tasks(ds: Dataset, classes: Sequence[int] | None = None) -> list[tuple
     if expected is not None and order != expected:
         raise DatasetError(f"{ds.name} ({ds.split}) has class blocks {order}, expected {expected}")
     return tasks
+
+
+def split_validation(ds: Dataset, n: int) -> tuple[Dataset, Dataset]:
+    """Hold out the last ``n`` samples of ``ds``: ``(the rest, the held-out validation set)``.
+
+    Use the validation set instead of the test split to choose settings, so that the
+    test split is only read for the final figures.
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 0 < n < len(ds):
+        raise DatasetError(
+            f"validation_samples must be between 1 and {len(ds) - 1} for {ds.name} ({ds.split}), "
+            f"got {n!r}"
+        )
+    cut = len(ds) - int(n)
+    return (Dataset(ds.name, ds.split, ds.images[:cut], ds.labels[:cut]),
+            Dataset(ds.name, "validation", ds.images[cut:], ds.labels[cut:]))
 
 
 # --------------------------------------------------------------------------- helpers

@@ -95,6 +95,9 @@ class DCParams:
     quant_max: float = 0.0  # largest representable weight
     rounding: int = 1  # 0 truncate, 1 nearest, 2 stochastic
     commit_min_spikes: int = 0  # timestep updates: drop a neuron's changes below this many spikes
+    # timestep updates: scale a neuron's committed changes by min(spikes in window / ref, max)
+    commit_rate_ref: float = 0.0  # 0: off
+    commit_rate_max: float = 1.0
 
     @classmethod
     def from_config(cls, cfg, n_in: int) -> "DCParams":
@@ -143,6 +146,9 @@ class DCParams:
             rounding={"truncate": 0, "nearest": 1, "stochastic": 2}[net.weights.rounding],
             commit_min_spikes=(lr.spurious_min_spikes
                                if lr.timestep_updates and lr.spurious_update_reduction else 0),
+            commit_rate_ref=(lr.rate_ref_spikes
+                             if lr.timestep_updates and lr.adaptive_rates else 0.0),
+            commit_rate_max=lr.rate_gain_max,
         )
 
     @property

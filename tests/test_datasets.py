@@ -21,6 +21,7 @@ from snn_frontend.datasets import (
     data_root,
     load_dataset,
     select,
+    split_validation,
 )
 
 SHARED = os.environ.get("ACCEL_SIM_DATA")
@@ -288,3 +289,25 @@ def test_select_errors(digits_train):
 
 def test_dataset_names():
     assert DATASETS == ("digits", "mnist", "fashion_mnist")
+
+
+def test_split_validation_holds_out_the_last_samples():
+    ds = load_dataset("digits", "train")
+    rest, val = split_validation(ds, 100)
+    assert len(rest) + len(val) == len(ds) and len(val) == 100 and val.split == "validation"
+    assert np.array_equal(val.images, ds.images[-100:]) and np.array_equal(rest.labels, ds.labels[:-100])
+    for bad in (0, len(ds), True, 2.5):
+        with pytest.raises(DatasetError, match="validation_samples"):
+            split_validation(ds, bad)
+
+
+def test_a_validation_run_never_trains_or_labels_on_its_evaluation_images():
+    from accel_sim import load_config
+    from accel_sim.pipeline import load_data
+
+    cfg = load_config(None, ["data.evaluate_on=validation", "data.validation_samples=200"])
+    data = load_data(cfg)
+    full = load_dataset("digits", "train")
+    assert data.test.split == "validation" and len(data.test) == 200
+    assert np.array_equal(data.test.images, full.images[-200:])
+    assert len(data.train) == len(full) - 200

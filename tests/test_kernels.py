@@ -205,6 +205,12 @@ VARIANTS = {
     "q4_stochastic_buffered": dict(quant_scale=16.0, quant_max=15 / 16, rounding=2,
                                    update_every=5, lateral=1),
     "spurious_reduction": dict(lateral=1, update_every=160, commit_min_spikes=2),
+    "spurious_reduction_potentiation_only": dict(lateral=1, depress_on_pre=0, update_every=160,
+                                                 commit_min_spikes=2),
+    "adaptive_rates": dict(lateral=1, update_every=160, commit_min_spikes=2, commit_rate_ref=3.0,
+                           commit_rate_max=3.0),
+    "adaptive_rates_clamped_q8": dict(update_every=40, commit_rate_ref=0.5, commit_rate_max=1.5,
+                                      quant_scale=256.0, quant_max=255 / 256, rounding=2),
 }
 
 
@@ -268,3 +274,46 @@ def test_stochastic_rounding_is_unbiased():
     q = R.quantise(x, p, key=3, step=0, i=np.arange(784)[:, None], j=np.arange(50)[None, :])
     assert set(np.unique(q)) == {0.25, 0.5}
     assert abs(q.mean() - 0.3) < 0.005
+
+
+@pytest.mark.parametrize("min_spikes", [0, 2])
+def test_spurious_reduction_drops_a_silent_neurons_depression_too(kern, min_spikes):
+    """Input spikes depress every column whose post trace is up; with commit_min_spikes=2 no
+    neuron fires twice in the window, so every change is dropped (rows are still written)."""
+    p = make_params(n_exc=3, present_ms=5.0, update_every=10, commit_min_spikes=min_spikes)
+    W = np.full((784, 3), 0.5, np.float32)
+    st = DCState.initial(p, 1e6)  # thresholds out of reach: no excitatory spike
+    st.post1[:] = 1.0  # traces carried over: depression applies to every column
+    buf = PresentBuffers(p)
+    img = np.zeros(784, np.uint8)
+    img[:50] = 255
+    tot = kern.present(p, W, st, img, 3, 0.5, True, buf)
+    assert tot[0] > 0 and tot[1] == 0
+    assert buf.row_cnt[:10].sum() > 0  # dirty rows written back at the window end
+    if min_spikes:
+        assert np.all(W == 0.5)
+    else:
+        assert W[:50].min() < 0.5 and np.all(W[50:] == 0.5)
+
+
+@pytest.mark.parametrize("ref, cap, factor", [(0.0, 1.0, 1.0), (2.0, 3.0, 0.5), (0.5, 1.5, 1.5)])
+def test_adaptive_rate_scales_a_window_by_its_spikes(kern, ref, cap, factor):
+    """One spike in the window: the neuron's committed change is min(1 / ref, cap) times
+    the plain one (ref 0: adaptive rates off)."""
+    p = make_params(n_exc=2, present_ms=5.0, update_every=10, depress_on_pre=0,
+                    commit_rate_ref=ref, commit_rate_max=cap)
+    W = np.full((784, 2), 0.5, np.float32)
+    st = DCState.initial(p, 20.0)
+    st.pre[:4] = 1.0
+    st.post2[0] = 0.5
+    st.v_e[0] = 0.0  # neuron 0 spikes once, at step 0
+    buf = PresentBuffers(p)
+    kern.present(p, W, st, np.zeros(784, np.uint8), 1, RATE, True, buf)
+    plain = 1e-2 * np.exp(-0.5 / 20.0) * 0.5 * np.exp(-0.5 / 40.0)  # nu_post x pre x post2
+    assert np.allclose(W[:4, 0] - 0.5, factor * plain, rtol=1e-4)
+    assert np.all(W[4:, 0] == 0.5) and np.all(W[:, 1] == 0.5)
+
+
+def test_commit_gain_closed_form():
+    p = make_params(commit_min_spikes=2, commit_rate_ref=3.0, commit_rate_max=2.0)
+    assert R.commit_gain(np.array([0, 1, 2, 3, 6, 7]), p).tolist() == [0, 0, 2 / 3, 1, 2, 2]

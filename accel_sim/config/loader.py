@@ -208,11 +208,11 @@ MODEL_DEFAULTS: dict[str, dict] = {
                      "adaptive_inhibition": True, "inhibition_target_spikes": 10.0},
     },
     "spikedyn": {
-        "network": {"inhibition": "lateral", "exc": {"tau_theta_ms": 1e6}},
+        "network": {"inhibition": "lateral"},
         "learning": {"timestep_updates": True, "update_every_steps": 700,
                      "spurious_update_reduction": True, "spurious_min_spikes": 2,
                      "weight_decay": True, "weight_decay_rate": 1e-4,
-                     "adaptive_potentiation": True},
+                     "adaptive_rates": True, "rate_ref_spikes": 3.0},
     },
     "asp": {"learning": {"asp_leak": True, "asp_leak_rate": 1e-3}},
 }

@@ -39,6 +39,10 @@ class DataConfig(_Section):
     # class_incremental: tasks are the classes in order (data.classes or 0..9), equal samples
     # per task (train_samples / tasks), no re-feeding; evaluated after every task
     protocol: Literal["iid", "class_incremental"] = "iid"
+    # validation: evaluate on the last `validation_samples` images of the training split,
+    # which are then never trained or labelled on (choose settings without the test set)
+    evaluate_on: Literal["test", "validation"] = "test"
+    validation_samples: PosInt = 10000
 
 
 class EncodingConfig(_Section):
@@ -157,6 +161,11 @@ class LearningConfig(_Section):
     weight_decay_rate: Annotated[float, Field(ge=0, lt=1)] = 1e-4
     spurious_update_reduction: bool = False  # (timestep updates) drop a neuron's changes
     spurious_min_spikes: Annotated[int, Field(ge=1)] = 2  # unless it fired this often in the window
+    # SpikeDyn's adaptive learning rates (timestep updates): a neuron's changes in a window
+    # are written back scaled by min(its spikes in the window / rate_ref_spikes, rate_gain_max)
+    adaptive_rates: bool = False
+    rate_ref_spikes: Pos = 3.0
+    rate_gain_max: Pos = 3.0
     asp_leak: bool = False  # ASP: weights of uncorrelated pre/post pairs leak each presentation
     asp_leak_rate: Annotated[float, Field(ge=0, lt=1)] = 1e-3
 
@@ -230,6 +239,9 @@ class Config(_Section):
         if lr.spurious_update_reduction and not lr.timestep_updates:
             raise ValueError("learning.spurious_update_reduction needs learning.timestep_updates "
                              "(updates are committed or dropped at the end of each window)")
+        if lr.adaptive_rates and not lr.timestep_updates:
+            raise ValueError("learning.adaptive_rates needs learning.timestep_updates (a neuron's "
+                             "changes are scaled by its spikes in the window when written back)")
         if lr.adaptive_inhibition and self.network.inhibition != "lateral":
             raise ValueError("learning.adaptive_inhibition adapts the direct lateral inhibition: "
                              "set network.inhibition: lateral")
