@@ -2,7 +2,8 @@
 
 `run_experiment(cfg, out_dir)` is the library entry point behind `accel-sim run`.
 Training writes a checkpoint every `run.checkpoint_every` samples (weights,
-thresholds, network state, counts, position); `resume_experiment(run_dir)`
+thresholds, network state, counts, position; class-incremental runs: after every
+task, with the accuracies so far); `resume_experiment(run_dir)`
 continues from it and ends with the same weights as an uninterrupted run,
 because the input spikes of every presentation come from a counter-based RNG
 keyed by (seed, sample, attempt) and the whole state is in the checkpoint.
@@ -110,7 +111,7 @@ class _Run:
         self.chip_results: dict = {}
 
         if cfg.data.protocol == "class_incremental":
-            assignments = self._continual(net, data, meta, stats)
+            assignments = self._continual(net, data, meta, stats, checkpoint)
         else:
             assignments = self._iid(net, data, meta, stats, checkpoint)
         for phase, c in self.counts.items():
@@ -159,11 +160,10 @@ class _Run:
         counts = FrontendCounts()
         replay = self._chip_phase("train", learn=True)
         trace = self._builder("train", meta, replay, learn=True)
+        phases = {"train": (counts, trace, replay)}
         start, elapsed = 0, 0.0
         if ckpt is not None:
-            start, elapsed = self._restore(net, counts, trace, ckpt)
-            if replay is not None and "chip_json" in ckpt:
-                replay.restore(json.loads(str(ckpt["chip_json"])))
+            start, elapsed = self._restore(net, ckpt, phases)
         t0 = time.perf_counter()
         every = cfg.run.checkpoint_every
         orders: dict[int, np.ndarray] = {}
@@ -179,12 +179,11 @@ class _Run:
                                  counts=counts, trace=trace)
                 bar.update(1)
                 if every and (g + 1) % every == 0 and g + 1 < total:
-                    self._checkpoint(net, counts, trace, g + 1,
-                                     elapsed + time.perf_counter() - t0, replay)
+                    self._checkpoint(net, g + 1, elapsed + time.perf_counter() - t0, phases)
         if trace is not None:
             trace.close()
         elapsed += time.perf_counter() - t0
-        self._checkpoint(net, counts, trace, total, elapsed, replay)
+        self._checkpoint(net, total, elapsed, phases)
         self.timing["train"] = elapsed - (replay.result.wall_s if replay else 0.0)
         self.counts["train"] = counts
         if replay is not None:
@@ -209,20 +208,29 @@ class _Run:
         return resp
 
     # ------------------------------------------------------------ continual
-    def _continual(self, net: DiehlCookNetwork, data: RunData, meta: dict, stats: dict):
+    def _continual(self, net: DiehlCookNetwork, data: RunData, meta: dict, stats: dict,
+                   ckpt: dict | None):
         """Class-incremental learning: train task by task (one class each, equal samples, no
         re-feeding); after each task, label on the learned tasks' training samples and test
-        on the learned classes: accuracy on the newest task and on the earlier ones."""
+        on the learned classes: accuracy on the newest task and on the earlier ones. With
+        checkpoints on, a checkpoint follows every task."""
         cfg = self.cfg
         tasks = class_tasks(data.train)
         counts = {ph: FrontendCounts() for ph in ("train", "label", "infer")}
         replays = {ph: self._chip_phase(ph, learn=ph == "train") for ph in counts}
         traces = {ph: self._builder(ph, meta, replays[ph], learn=ph == "train") for ph in counts}
+        phases = {ph: (counts[ph], traces[ph], replays[ph]) for ph in counts}
         timing = dict.fromkeys(counts, 0.0)
-        rows, g, assign = [], 0, None
-        with tqdm(total=len(data.train), desc="tasks", unit="sample", disable=not self.show,
-                  dynamic_ncols=True) as bar:
-            for k, (cls, sl) in enumerate(tasks):
+        rows, first, assign = [], 0, None
+        if ckpt is not None:
+            first, _ = self._restore(net, ckpt, phases)
+            rows = json.loads(str(ckpt["rows_json"]))
+            timing = json.loads(str(ckpt["timing_json"]))
+            assign = np.asarray(json.loads(str(ckpt["assign_json"])), np.int64)
+        g = sum(sl.stop - sl.start for _, sl in tasks[:first])
+        with tqdm(total=len(data.train), initial=g, desc="tasks", unit="sample",
+                  disable=not self.show, dynamic_ncols=True) as bar:
+            for k, (cls, sl) in enumerate(tasks[first:], start=first):
                 t0 = time.perf_counter()
                 for idx in range(sl.start, sl.stop):
                     net.train_sample(data.train.images[idx], _uid("train", 0, idx), sample=g,
@@ -248,6 +256,10 @@ class _Run:
                              "newest": float(ok[labels == cls].mean()),
                              "earlier": float(ok[labels != cls].mean()) if k else None,
                              "all_learned": float(ok.mean()), "n_test": int(len(test))})
+                if cfg.run.checkpoint_every:
+                    self._checkpoint(net, k + 1, 0.0, phases,
+                                     dict(rows_json=rows, timing_json=timing,
+                                          assign_json=assign.tolist()))
         for ph in counts:
             if traces[ph] is not None:
                 traces[ph].close()
@@ -302,37 +314,43 @@ class _Run:
                 "phases": phases}
 
     # ---------------------------------------------------------- checkpoints
-    def _checkpoint(self, net, counts, trace, position, elapsed, replay=None) -> None:
+    def _checkpoint(self, net, position: int, elapsed: float, phases: dict,
+                    extra: dict | None = None) -> None:
+        """Save the network and, per phase, its counts, trace parts and chip replay state
+        (`phases`: name -> (counts, trace builder or None, replay or None))."""
         arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
         arrays.update(weights=net.weights, position=np.int64(position),
-                      last_activity=net.last_activity,
-                      elapsed_s=np.float64(elapsed),
-                      counts_json=np.array(json.dumps(counts.as_dict())))
+                      last_activity=net.last_activity, elapsed_s=np.float64(elapsed))
+        arrays.update({k: np.array(json.dumps(v)) for k, v in (extra or {}).items()})
         path = self.out / CHECKPOINT
         tmp = path.with_name(path.name + ".tmp")
         try:
-            if trace is not None:  # parts up to here belong to the checkpoint
-                trace.flush()
-                arrays["trace_parts"] = np.int64(trace.parts_written)
-            if replay is not None:
-                arrays["chip_json"] = np.array(json.dumps(replay.snapshot()))
+            for ph, (counts, trace, replay) in phases.items():
+                arrays[f"counts_json_{ph}"] = np.array(json.dumps(counts.as_dict()))
+                if trace is not None:  # parts up to here belong to the checkpoint
+                    trace.flush()
+                    arrays[f"trace_parts_{ph}"] = np.int64(trace.parts_written)
+                if replay is not None:
+                    arrays[f"chip_json_{ph}"] = np.array(json.dumps(replay.snapshot()))
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
             os.replace(tmp, path)
         except OSError as exc:
             raise RunError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
 
-    def _restore(self, net, counts, trace, ckpt) -> tuple[int, float]:
+    def _restore(self, net, ckpt: dict, phases: dict) -> tuple[int, float]:
+        """Undo everything done after the checkpoint; returns (position, elapsed seconds)."""
         net.weights[...] = ckpt["weights"]
-        st = DCState.from_arrays({k[len("state_"):]: v for k, v in ckpt.items()
-                                  if k.startswith("state_")})
-        net.state = st
-        if "last_activity" in ckpt:
-            net.last_activity[:] = ckpt["last_activity"]
-        for k, v in json.loads(str(ckpt["counts_json"])).items():
-            setattr(counts, k, v)
-        if trace is not None:  # drop parts written after the checkpoint
-            trace.truncate_parts(int(ckpt.get("trace_parts", 0)))
+        net.state = DCState.from_arrays({k[len("state_"):]: v for k, v in ckpt.items()
+                                         if k.startswith("state_")})
+        net.last_activity[:] = ckpt["last_activity"]
+        for ph, (counts, trace, replay) in phases.items():
+            for k, v in json.loads(str(ckpt[f"counts_json_{ph}"])).items():
+                setattr(counts, k, v)
+            if trace is not None:  # drop parts written after the checkpoint
+                trace.truncate_parts(int(ckpt.get(f"trace_parts_{ph}", 0)))
+            if replay is not None and f"chip_json_{ph}" in ckpt:
+                replay.restore(json.loads(str(ckpt[f"chip_json_{ph}"])))
         self.resumed = True
         return int(ckpt["position"]), float(ckpt["elapsed_s"])
 

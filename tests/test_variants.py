@@ -94,6 +94,38 @@ def test_fspinn_resume_restores_the_adaptive_state(tmp_path, monkeypatch):
     assert np.array_equal(wa, wb)
 
 
+def test_class_incremental_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path,
+                                                                            monkeypatch):
+    over = TINY + ["network.model=spikedyn", "data.protocol=class_incremental",
+                   "data.train_samples=40", "data.classes=[0, 1, 2, 3]", "data.test_samples=40",
+                   "run.checkpoint_every=1", "run.trace_phases=[train, label, infer]",
+                   "hardware=edge", "energy=generic_45nm"]
+    cfg = load_config(None, over)
+    ref = run_experiment(cfg, tmp_path / "a")
+    calls = {"n": 0}
+    real = DiehlCookNetwork.train_sample
+
+    def dies_in_task_2(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 25:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(DiehlCookNetwork, "train_sample", dies_in_task_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "b")
+    monkeypatch.setattr(DiehlCookNetwork, "train_sample", real)
+    with np.load(tmp_path / "b" / "checkpoint.npz") as z:
+        assert int(z["position"]) == 2  # tasks 0 and 1 done
+    got = resume_experiment(tmp_path / "b")
+    assert got["accuracy"] == ref["accuracy"] and got["frontend"] == ref["frontend"]
+    for ph in ("train", "label", "infer"):  # the chip replays resumed too
+        a, b = ref["hardware"]["phases"][ph], got["hardware"]["phases"][ph]
+        assert a["counts"] == b["counts"] and a["latency_per_sample_s"] == b["latency_per_sample_s"]
+    wa, wb = (np.load(tmp_path / d / "model.npz")["weights"] for d in "ab")
+    assert np.array_equal(wa, wb)
+
+
 def test_class_incremental_reports_every_task(tmp_path):
     cfg = load_config(None, TINY + ["data.protocol=class_incremental", "data.train_samples=50",
                                     "data.classes=[0, 1, 2, 3, 4]", "data.test_samples=50"])
