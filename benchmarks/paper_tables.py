@@ -54,27 +54,34 @@ def continual(pairs):
               f"| {100 * (_e(b, 'infer') / _e(a, 'infer') - 1):+.0f} % |")
 
 
-def ablation(runs):
-    print("| run | test accuracy | train μJ/sample | infer μJ/sample | memory bytes "
-          "| weight writes/sample |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+def _rows(runs, cols):
+    """One row per run; `cols`: (header, stats -> cell text)."""
+    print("| run | " + " | ".join(h for h, _ in cols) + " |")
+    print("| --- | " + " | ".join("---:" for _ in cols) + " |")
     for r in runs:
         s = _s(r)
-        print(f"| {Path(r).name} | {100 * s['accuracy']['test']:.2f} % | {_e(s, 'train') / 1e6:.1f} "
-              f"| {_e(s, 'infer') / 1e6:.1f} | {s['memory']['total_bytes']:,} "
-              f"| {s['frontend']['train']['per_sample']['weight_writes']:,.0f} |")
+        print(f"| {Path(r).name} | " + " | ".join(f(s) for _, f in cols) + " |")
+
+
+_ENERGY_COLS = [
+    ("train μJ/sample", lambda s: f"{_e(s, 'train') / 1e6:.1f}"),
+    ("infer μJ/sample", lambda s: f"{_e(s, 'infer') / 1e6:.1f}"),
+]
+_WRITES = ("weight writes/sample",
+           lambda s: f"{s['frontend']['train']['per_sample']['weight_writes']:,.0f}")
+
+
+def ablation(runs):
+    _rows(runs, [("test accuracy", lambda s: f"{100 * s['accuracy']['test']:.2f} %"),
+                 *_ENERGY_COLS,
+                 ("memory bytes", lambda s: f"{s['memory']['total_bytes']:,}"), _WRITES])
 
 
 def continual_ablation(runs):
-    print("| run | newest task | earlier tasks | all learned after task 9 | train μJ/sample "
-          "| infer μJ/sample | weight writes/sample |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for r in runs:
-        s = _s(r)
-        a = s["accuracy"]
-        print(f"| {Path(r).name} | {100 * a['newest_mean']:.1f} % | {100 * a['earlier_mean']:.1f} % "
-              f"| {100 * a['test']:.1f} % | {_e(s, 'train') / 1e6:.1f} | {_e(s, 'infer') / 1e6:.1f} "
-              f"| {s['frontend']['train']['per_sample']['weight_writes']:,.0f} |")
+    _rows(runs, [("newest task", lambda s: f"{100 * s['accuracy']['newest_mean']:.1f} %"),
+                 ("earlier tasks", lambda s: f"{100 * s['accuracy']['earlier_mean']:.1f} %"),
+                 ("all learned after the last task", lambda s: f"{100 * s['accuracy']['test']:.1f} %"),
+                 *_ENERGY_COLS, _WRITES])
 
 
 def main():

@@ -14,6 +14,27 @@ except ImportError:  # pragma: no cover - CI builds strictly, so this only skips
 
 requires_compiled = pytest.mark.skipif(_dc_kernels is None, reason="compiled kernels not built")
 
+def run_killed_after(cfg, out, monkeypatch, samples: int) -> None:
+    """Run `cfg` into `out` and kill it (KeyboardInterrupt) when training sample
+    `samples + 1` starts, as a killed process would stop; the checkpoint stays behind."""
+    from accel_sim import run_experiment
+    from snn_frontend.network import DiehlCookNetwork
+
+    calls = {"n": 0}
+    real = DiehlCookNetwork.train_sample
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > samples:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(DiehlCookNetwork, "train_sample", dies)
+        with pytest.raises(KeyboardInterrupt):
+            run_experiment(cfg, out)
+
+
 DATA_ROOT = os.environ.get("ACCEL_SIM_DATA")
 has_mnist = bool(DATA_ROOT) and os.path.exists(
     os.path.join(DATA_ROOT or "", "MNIST", "raw", "train-images-idx3-ubyte.gz"))

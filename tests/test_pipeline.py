@@ -1,6 +1,6 @@
 """Network wrapper, SpikeTrace, counts, labelling, checkpoints and resume."""
 import numpy as np
-import pytest
+from conftest import run_killed_after
 
 from accel_sim import load_config, resume_experiment, run_experiment
 from accel_sim.pipeline import load_data
@@ -93,19 +93,7 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, monkeypatc
     cfg = load_config(None, TINY + ["run.checkpoint_every=10", "run.trace_phases=[train, infer]"])
     ref = run_experiment(cfg, tmp_path / "a")
 
-    calls = {"n": 0}
-    real = DiehlCookNetwork.train_sample
-
-    def dies_at_25(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] > 25:
-            raise KeyboardInterrupt  # the process is killed mid-training
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(DiehlCookNetwork, "train_sample", dies_at_25)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, tmp_path / "b")
-    monkeypatch.setattr(DiehlCookNetwork, "train_sample", real)
+    run_killed_after(cfg, tmp_path / "b", monkeypatch, 25)
     with np.load(tmp_path / "b" / "checkpoint.npz") as z:
         assert int(z["position"]) == 20
     got = resume_experiment(tmp_path / "b")

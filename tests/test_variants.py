@@ -3,11 +3,11 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_killed_after
 
 from accel_sim import ConfigError, load_config, resume_experiment, run_experiment
 from accel_sim.cli import main
 from accel_sim.memory import dc_memory
-from snn_frontend.network import DiehlCookNetwork
 
 TINY = ["name=tinyvar", "data.train_samples=40", "data.test_samples=30", "network.n_excitatory=20",
         "encoding.present_ms=60", "encoding.max_rate_hz=255", "learning.norm_total=12.8",
@@ -76,19 +76,7 @@ def test_fspinn_resume_restores_the_adaptive_state(tmp_path, monkeypatch):
     over = TINY + ["network.model=fspinn", "run.checkpoint_every=10"]
     cfg = load_config(None, over)
     run_experiment(cfg, tmp_path / "a")
-    calls = {"n": 0}
-    real = DiehlCookNetwork.train_sample
-
-    def dies(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] > 15:
-            raise KeyboardInterrupt
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(DiehlCookNetwork, "train_sample", dies)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, tmp_path / "b")
-    monkeypatch.setattr(DiehlCookNetwork, "train_sample", real)
+    run_killed_after(cfg, tmp_path / "b", monkeypatch, 15)
     resume_experiment(tmp_path / "b")
     wa, wb = (np.load(tmp_path / d / "model.npz")["weights"] for d in "ab")
     assert np.array_equal(wa, wb)
@@ -102,19 +90,7 @@ def test_class_incremental_resume_after_a_kill_gives_the_uninterrupted_result(tm
                    "hardware=edge", "energy=generic_45nm"]
     cfg = load_config(None, over)
     ref = run_experiment(cfg, tmp_path / "a")
-    calls = {"n": 0}
-    real = DiehlCookNetwork.train_sample
-
-    def dies_in_task_2(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] > 25:
-            raise KeyboardInterrupt
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(DiehlCookNetwork, "train_sample", dies_in_task_2)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, tmp_path / "b")
-    monkeypatch.setattr(DiehlCookNetwork, "train_sample", real)
+    run_killed_after(cfg, tmp_path / "b", monkeypatch, 25)  # in task 2
     with np.load(tmp_path / "b" / "checkpoint.npz") as z:
         assert int(z["position"]) == 2  # tasks 0 and 1 done
     got = resume_experiment(tmp_path / "b")
