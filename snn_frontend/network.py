@@ -262,7 +262,7 @@ class DiehlCookNetwork:
                         buf=self._buf)
         if trace is not None:
             trace.add(*_snapshot(sample, attempt, normalised, self.params, self._buf, totals,
-                                 bool(trace.events)))
+                                 bool(trace.events)), decays=decays)
 
 
 

@@ -6,7 +6,9 @@ every simulated time step, which neurons of each population spiked, plus the
 learning events. Storage is CSR-like and compact:
 
 - per presentation: `sample` (index within the phase), `attempt`, `normalised`
-  (weights normalised before it), and `step_ptr` (offsets into the step axis);
+  (weights normalised before it), `decays` (whole-matrix weight decay or leak
+  passes after it: SpikeDyn's decay, ASP's leak) and `step_ptr` (offsets into the
+  step axis);
 - per step and population: spike counts `<pop>_cnt`;
 - per population: flat spiking indices `<pop>_idx` in step order, with
   `<pop>_ptr` = offsets derived from the counts.
@@ -49,6 +51,7 @@ class Presentation:
     n_steps: int
     counts: dict[str, np.ndarray]  # population or event -> per step (n_steps,)
     indices: dict[str, np.ndarray]  # population or event -> indices, step order
+    decays: int = 0  # weight decay / leak passes over the whole matrix after it
 
     def step_spikes(self, population: str, step: int) -> np.ndarray:
         c = self.counts[population]
@@ -66,6 +69,11 @@ class SpikeTrace:
     counts: dict[str, np.ndarray]  # populations and (training traces) learning events
     indices: dict[str, np.ndarray]
     events: tuple[str, ...] = ()  # learning event types held in counts/indices
+    decays: np.ndarray | None = None  # per presentation; None: no decay passes
+
+    def __post_init__(self) -> None:
+        if self.decays is None:
+            self.decays = np.zeros(len(self.sample), np.int8)
 
     # ---- shape -------------------------------------------------------------
     @property
@@ -102,6 +110,7 @@ class SpikeTrace:
                 normalised=bool(self.normalised[k]), n_steps=b - a,
                 counts={p: self.counts[p][a:b] for p in names},
                 indices={p: self.indices[p][ptrs[p][k]:ptrs[p][k + 1]] for p in names},
+                decays=int(self.decays[k]),
             )
 
     # ---- files -------------------------------------------------------------
@@ -109,7 +118,7 @@ class SpikeTrace:
         """Write an uncompressed .npz (atomically: temp file + rename)."""
         path = Path(path)
         arrays = {"sample": self.sample, "attempt": self.attempt, "normalised": self.normalised,
-                  "step_ptr": self.step_ptr}
+                  "decays": self.decays, "step_ptr": self.step_ptr}
         for p in POPULATIONS + tuple(self.events):
             arrays[f"{p}_cnt"] = self.counts[p]
             arrays[f"{p}_idx"] = self.indices[p]
@@ -157,7 +166,7 @@ class SpikeTrace:
                 step_ptr=z["step_ptr"],
                 counts={p: z[f"{p}_cnt"] for p in names},
                 indices={p: z[f"{p}_idx"] for p in names},
-                events=events,
+                events=events, decays=z["decays"] if "decays" in z.files else None,
             )
 
 
@@ -180,14 +189,15 @@ class TraceBuilder:
             self.out_dir.mkdir(parents=True, exist_ok=True)
         n_max = max(int(meta.get("n_input", 0)), int(meta.get("n_exc", 0)))
         self._idx_dtype = np.uint16 if n_max <= np.iinfo(np.uint16).max else np.int32
-        self._rows: list[tuple[int, int, bool, int]] = []
+        self._rows: list[tuple[int, int, bool, int, int]] = []
         self._names = POPULATIONS + self.events
         self._cnt: dict[str, list[np.ndarray]] = {p: [] for p in self._names}
         self._idx: dict[str, list[np.ndarray]] = {p: [] for p in self._names}
 
     def add(self, sample: int, attempt: int, normalised: bool, n_steps: int,
-            counts: dict[str, np.ndarray], indices: dict[str, np.ndarray]) -> None:
-        self._rows.append((sample, attempt, normalised, n_steps))
+            counts: dict[str, np.ndarray], indices: dict[str, np.ndarray],
+            decays: int = 0) -> None:
+        self._rows.append((sample, attempt, normalised, n_steps, decays))
         for p in self._names:
             self._cnt[p].append(np.asarray(counts[p][:n_steps], dtype=self._idx_dtype))
             self._idx[p].append(np.asarray(indices[p], dtype=self._idx_dtype))
@@ -235,7 +245,7 @@ class TraceBuilder:
 
 
     def build(self) -> SpikeTrace:
-        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 4)
+        rows = np.array(self._rows, dtype=np.int64).reshape(-1, 5)
         step_ptr = np.concatenate([[0], np.cumsum(rows[:, 3])]).astype(np.int64)
 
         def cat(parts, dtype):
@@ -246,7 +256,7 @@ class TraceBuilder:
             normalised=rows[:, 2].astype(bool), step_ptr=step_ptr,
             counts={p: cat(self._cnt[p], self._idx_dtype) for p in self._names},
             indices={p: cat(self._idx[p], self._idx_dtype) for p in self._names},
-            events=self.events,
+            events=self.events, decays=rows[:, 4].astype(np.int8),
         )
 
 
@@ -266,5 +276,5 @@ def concatenate(parts: list[SpikeTrace]) -> SpikeTrace:
         counts={p: np.concatenate([t.counts[p] for t in parts]) for p in POPULATIONS + first.events},
         indices={p: np.concatenate([t.indices[p] for t in parts])
                  for p in POPULATIONS + first.events},
-        events=first.events,
+        events=first.events, decays=np.concatenate([t.decays for t in parts]),
     )

@@ -113,6 +113,23 @@ def test_spilled_weights_are_read_from_dram_word_for_word():
     assert r.counts["dram.activate"] == sum(1 for i in inputs if i in spilled_rows)
 
 
+@pytest.mark.parametrize("normalised, decays", [(False, 0), (True, 0), (False, 2), (True, 1)])
+def test_each_whole_matrix_pass_reads_and_writes_every_weight_word(normalised, decays):
+    """A normalisation before and d decay passes after a presentation: each pass makes
+    n_in x N multiplies and one read and one write of every input->exc word."""
+    net = NetworkShape(n_in=10, n_exc=6, n_inh=6)
+    block = 10 * 3  # 10 rows of 6 x 32-bit weights = 192 bits = 3 64-bit words each
+    tb = TraceBuilder({"n_input": 10, "n_exc": 6})
+    cnt = {p: np.zeros(2, np.int32) for p in ("input", "exc", "inh")}
+    idx = {p: np.zeros(0, np.int32) for p in ("input", "exc", "inh")}
+    tb.add(0, 0, normalised, 2, cnt, idx, decays=decays)
+    r = Chip(hw(), net).replay([tb.build()], "train", learn=True)
+    passes = int(normalised) + decays
+    assert r.counts.get("core.normalise_op", 0) == normalised * 60
+    assert r.counts.get("core.decay_op", 0) == decays * 60
+    assert r.counts.get("sram.read_word", 0) == r.counts.get("sram.write_word", 0) == passes * block
+
+
 def test_neuron_updates_split_active_and_idle():
     chip = Chip(hw(), NetworkShape(4, 6, 6))
     r = chip.replay([one_step_trace(4, 6, inputs=[1], steps=3)], "infer", learn=False)

@@ -55,6 +55,10 @@ def test_variants_run_on_the_chip_and_agree_with_the_frontend(tmp_path, model):
             assert fe["neuron_updates"] == fe["time_steps"] * 40  # no inhibitory population
     hw = stats["hardware"]["phases"]["train"]["counts"]
     assert hw["core.stdp_update"] == stats["frontend"]["train"]["weight_updates"]
+    # SpikeDyn's weight decay and ASP's leak: one whole-matrix pass per presentation, priced
+    fe = stats["frontend"]["train"]
+    assert hw.get("core.decay_op", 0) == fe["decay_ops"]
+    assert (fe["decay_ops"] == fe["presentations"] * 64 * 40) == (model != "fspinn")
     if model == "fspinn":  # potentiation only, 8-bit weights, buffered write-backs
         assert stats["frontend"]["train"]["weight_updates"] == stats["frontend"]["train"]["exc_spikes"] * 64
         assert stats["memory"]["weight_bits"] == 8

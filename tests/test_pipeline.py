@@ -139,3 +139,15 @@ def test_numpy_backend_gives_the_same_run(tmp_path):
     b = run_experiment(load_config(None, TINY + over + ["run.backend=cython"]), tmp_path / "c")
     assert a["frontend"] == b["frontend"]
     assert np.array_equal(_model(tmp_path / "n")[0], _model(tmp_path / "c")[0])
+
+
+def test_trace_keeps_decay_passes_through_save_load_and_parts(tmp_path):
+    tb = TraceBuilder({"n_input": 4, "n_exc": 3}, out_dir=tmp_path / "tr", part_size=2)
+    cnt = {p: np.zeros(2, np.int32) for p in ("input", "exc", "inh")}
+    idx = {p: np.zeros(0, np.int32) for p in ("input", "exc", "inh")}
+    for s, d in enumerate([0, 1, 2]):
+        tb.add(s, 0, True, 2, cnt, idx, decays=d)
+    tb.close()
+    tr = SpikeTrace.load(tmp_path / "tr")
+    assert tr.decays.tolist() == [0, 1, 2]
+    assert [p.decays for p in tr] == [0, 1, 2]

@@ -49,8 +49,9 @@ class StepWork:
     in_packets: np.ndarray  # (T,) input spikes injected at the port
     core_packets: np.ndarray  # (T,) exc + inh spikes leaving cores
     max_hops: np.ndarray  # (T,) longest route used in the step
-    normalise_words: np.ndarray  # (C,) SRAM words of the normalisation pass (0 if none)
+    normalise_words: np.ndarray  # (C,) SRAM words of the whole-matrix passes (0 if none)
     normalise_dram_bits: int
+    passes: int = 0  # whole-matrix passes: normalisation + weight decay / leak
 
 
 class ChipCounter:
@@ -148,7 +149,7 @@ class ChipCounter:
         learn_ops = np.zeros((T, C), np.int64)
         learn_words = np.zeros((T, C), np.int64)
         norm_words = np.zeros(C, np.int64)
-        norm_bits = 0
+        norm_bits = passes = 0
         if learn:
             # STDP arithmetic at the spikes (accumulated, with timestep-based updates) ...
             if net.depression:
@@ -181,17 +182,23 @@ class ChipCounter:
             cnt["core", "trace_update"] = (T * (self.n_exc_cores * net.n_in + 2 * net.n_exc)
                                            + s_in * self.n_exc_cores + 2 * s_e)
             cnt["core", "threshold_update"] = T * net.n_exc + s_e + (net.n_exc if reset_rest else 0)
+            # whole-matrix passes: the normalisation before the presentation and the weight
+            # decay / leak passes after it; each reads, scales and writes every weight
             if p.normalised:
                 cnt["core", "normalise_op"] = net.n_in * net.n_exc
-                norm_words = a.block_sram.copy()
-                norm_bits = int(a.block_dram_bits.sum())
+            if p.decays:
+                cnt["core", "decay_op"] = p.decays * net.n_in * net.n_exc
+            passes = int(p.normalised) + p.decays
+            if passes:
+                norm_words = passes * a.block_sram
+                norm_bits = passes * int(a.block_dram_bits.sum())
                 cnt["sram", "read_word"] += int(norm_words.sum())
                 cnt["sram", "write_word"] += int(norm_words.sum())
                 cnt["dram", "read_bit"] += norm_bits
                 cnt["dram", "write_bit"] += norm_bits
-                cnt["dram", "activate"] += 2 * int(a.block_act.sum())
+                cnt["dram", "activate"] += 2 * passes * int(a.block_act.sum())
         work = StepWork(synops, sram, learn_ops, learn_words, dram_bits, streams, ni, ne + nh,
-                        max_hops, norm_words, 2 * norm_bits)
+                        max_hops, norm_words, 2 * norm_bits, passes)
         return cnt, work
 
 

@@ -68,7 +68,7 @@ def _normalise_cycles(work: StepWork, r: HwRates, mapping) -> int:
     if not work.normalise_words.any():
         return 0
     mem = int(_ceil_div(2 * work.normalise_words, r.ports).max())
-    ops = int(_ceil_div(mapping.net.n_in * mapping.k_exc, r.learn_lanes).max())
+    ops = int(_ceil_div(work.passes * mapping.net.n_in * mapping.k_exc, r.learn_lanes).max())
     dram = math.ceil(work.normalise_dram_bits / 8 / r.dram_bytes_per_cycle)
     return max(mem, ops) + dram
 

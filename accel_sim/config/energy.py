@@ -26,7 +26,7 @@ NonNeg = Annotated[float, Field(ge=0)]
 #: The actions each component class counts (docs/chip.md defines each one).
 COMPONENT_ACTIONS: dict[str, tuple[str, ...]] = {
     "core": ("synop", "neuron_update_active", "neuron_update_idle", "spike_out",
-             "stdp_update", "trace_update", "threshold_update", "normalise_op"),
+             "stdp_update", "trace_update", "threshold_update", "normalise_op", "decay_op"),
     "sram": ("read_word", "write_word"),
     "dram": ("read_bit", "write_bit", "activate"),
     "router": ("hop_ew", "hop_ns", "local_delivery", "inject"),
