@@ -118,6 +118,7 @@ class _Run:
             stats["frontend"][phase] = dict(c.as_dict(), per_sample=c.per_sample())
         stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory,
                                     cfg.network.weights.storage_bits,
+                                    cfg.network.state_format.storage_bits,
                                     lateral=cfg.network.inhibition == "lateral")
         if self.chip is not None:
             stats["hardware"] = self._price(self.chip_results)
@@ -310,8 +311,13 @@ class _Run:
         return {"chip": hw.name, "energy_table": table.name, "technology": table.technology,
                 "basis": table.basis, "fidelity": self.cfg.run.fidelity,
                 "clock_mhz": hw.clock_mhz,
-                "mapping": self.chip.mapping.report(hw.formats.state_bits, hw.formats.trace_bits),
+                "mapping": self.chip.mapping.report(self._state_bits(), hw.formats.trace_bits),
                 "phases": phases}
+
+    def _state_bits(self) -> int:
+        """The chip stores neuron state in its own format unless the network's is fixed."""
+        fmt = self.cfg.network.state_format
+        return fmt.bits if fmt.kind == "fixed" else self.cfg.hardware.formats.state_bits
 
     # ---------------------------------------------------------- checkpoints
     def _checkpoint(self, net, position: int, elapsed: float, phases: dict,

@@ -27,6 +27,7 @@ cdef struct Params:
     double decay_pre, decay_post1, decay_post2, nu_pre, nu_post, w_max
     int lateral, depress_on_pre, update_every, rounding, commit_min_spikes
     double quant_scale, quant_max, commit_rate_ref, commit_rate_max
+    double state_scale, state_lo, state_hi
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
@@ -75,6 +76,9 @@ cdef Params _params(p):
     c.commit_min_spikes = p.commit_min_spikes
     c.commit_rate_ref = p.commit_rate_ref
     c.commit_rate_max = p.commit_rate_max
+    c.state_scale = p.state_scale
+    c.state_lo = p.state_lo
+    c.state_hi = p.state_hi
     c.quant_scale = p.quant_scale
     c.quant_max = p.quant_max
     return c
@@ -102,6 +106,14 @@ cdef inline double quantise(double x, Params* c, uint64_t qkey, long t, long i, 
         y = floor(y + u)
     y = y / c.quant_scale
     return y if y < c.quant_max else c.quant_max
+
+
+cdef inline double qstate(double x, Params* c) noexcept nogil:
+    """Fixed-point neuron state: nearest on the 1/state_scale grid, clamped (see
+    _reference.quantise_state); only called when state_scale > 0."""
+    x = floor(x * c.state_scale + 0.5) / c.state_scale
+    x = x if x > c.state_lo else c.state_lo
+    return x if x < c.state_hi else c.state_hi
 
 
 cdef inline double commit_gain(int spikes, Params* c) noexcept nogil:
@@ -178,6 +190,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t[::1] dirty_row = st.dirty_row, dirty_col = st.dirty_col
     cdef int32_t[::1] win_count = st.win_count
     cdef bint buffered = c.update_every > 0
+    cdef bint qs = c.state_scale > 0.0
     if buffered and (dw.shape[0] != c.n_in or dw.shape[1] != c.n_exc):
         raise ValueError("state.dw must be n_in x n_exc for timestep-based updates")
     cdef double nu_post = c.nu_post * pot_gain
@@ -229,9 +242,15 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                 ge_e[j] = ge * c.decay_ge
                 gi_e[j] = gi * c.decay_gi
                 lockout_e[j] = lockout_e[j] - 1 if lockout_e[j] > 0 else 0
+            if qs:  # fixed-point state (a refractory neuron's v is on the grid already)
+                for j in range(n):
+                    v_e[j] = qstate(v_e[j], &c)
             if learn:
                 for j in range(n):
                     theta[j] = theta[j] * c.decay_theta
+                if qs:
+                    for j in range(n):
+                        theta[j] = qstate(theta[j], &c)
             if not c.lateral:
                 for j in range(n):
                     ge = ge_i[j]
@@ -239,21 +258,26 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     v_i[j] = v_i[j] if refrac_i[j] > 0 else v
                     refrac_i[j] = refrac_i[j] - 1 if refrac_i[j] > 0 else 0
                     ge_i[j] = ge * c.decay_ge
+                if qs:
+                    for j in range(n):
+                        v_i[j] = qstate(v_i[j], &c)
             # 2. threshold and reset
             ne = 0
             for j in range(n):
                 if refrac_e[j] == 0 and lockout_e[j] == 0 and v_e[j] > (theta[j] - c.theta_offset + c.v_thresh_e):
-                    v_e[j] = c.v_reset_e
+                    v_e[j] = qstate(c.v_reset_e, &c) if qs else c.v_reset_e
                     refrac_e[j] = c.refrac_steps_e
                     lockout_e[j] = c.lockout_steps_e
                     if learn:
                         theta[j] = theta[j] + c.theta_plus
+                        if qs:
+                            theta[j] = qstate(theta[j], &c)
                     spk_e[ne] = j
                     ne += 1
             ni = 0
             for j in range(n if not c.lateral else 0):
                 if refrac_i[j] == 0 and v_i[j] > c.v_thresh_i:
-                    v_i[j] = c.v_reset_i
+                    v_i[j] = qstate(c.v_reset_i, &c) if qs else c.v_reset_i
                     refrac_i[j] = c.refrac_steps_i
                     spk_i[ni] = j
                     ni += 1

@@ -51,6 +51,15 @@ def input_spikes(key: int, step: int, n_in: int, active: np.ndarray, thr: np.nda
 _QKEY = 0xD1B54A32D192ED03  # separates the stochastic-rounding stream from the input stream
 
 
+def quantise_state(x, p: DCParams):
+    """Fixed-point neuron state: round to nearest on the 2**-frac grid, clamp to the
+    signed range (no-op for a float state)."""
+    if p.state_scale == 0.0:
+        return x
+    return np.minimum(np.maximum(np.floor(x * p.state_scale + 0.5) / p.state_scale,
+                                 p.state_lo), p.state_hi)
+
+
 def quantise(x: np.ndarray, p: DCParams, key: int = 0, step: int = 0, i=None, j=None,
              rounding: int | None = None) -> np.ndarray:
     """Fixed-point weights: clamp to [0, quant_max], round to the 2**-frac grid.
@@ -126,21 +135,21 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
         ge, gi = st.ge_e, st.gi_e
         v_new = (st.v_e + p.a_e * (p.v_rest_e + ge * p.e_exc_e + gi * p.e_inh_e)) / (
             1.0 + p.a_e * (1.0 + ge + gi))
-        st.v_e[~ref] = v_new[~ref]
+        st.v_e[~ref] = quantise_state(v_new[~ref], p)
         st.ge_e *= p.decay_ge
         st.gi_e *= p.decay_gi
         lo = st.lockout_e > 0
         st.lockout_e[lo] -= 1
         if learn:
-            st.theta *= p.decay_theta
+            st.theta[:] = quantise_state(st.theta * p.decay_theta, p)
         # 2. excitatory threshold and reset
         thresh = st.theta - p.theta_offset + p.v_thresh_e
         spk_e = np.flatnonzero((st.refrac_e == 0) & (st.lockout_e == 0) & (st.v_e > thresh))
-        st.v_e[spk_e] = p.v_reset_e
+        st.v_e[spk_e] = quantise_state(p.v_reset_e, p)
         st.refrac_e[spk_e] = p.refrac_steps_e
         st.lockout_e[spk_e] = p.lockout_steps_e
         if learn:
-            st.theta[spk_e] += p.theta_plus
+            st.theta[spk_e] = quantise_state(st.theta[spk_e] + p.theta_plus, p)
         # 1-2. inhibitory neurons (none with direct lateral inhibition)
         if p.lateral:
             spk_i = np.zeros(0, np.int64)
@@ -149,10 +158,10 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             st.refrac_i[ref] -= 1
             v_new = (st.v_i + p.a_i * (p.v_rest_i + st.ge_i * p.e_exc_i)) / (
                 1.0 + p.a_i * (1.0 + st.ge_i))
-            st.v_i[~ref] = v_new[~ref]
+            st.v_i[~ref] = quantise_state(v_new[~ref], p)
             st.ge_i *= p.decay_ge
             spk_i = np.flatnonzero((st.refrac_i == 0) & (st.v_i > p.v_thresh_i))
-            st.v_i[spk_i] = p.v_reset_i
+            st.v_i[spk_i] = quantise_state(p.v_reset_i, p)
             st.refrac_i[spk_i] = p.refrac_steps_i
         # 3. input spikes
         if t < p.steps_present:

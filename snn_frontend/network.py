@@ -84,7 +84,7 @@ class DiehlCookNetwork:
         self.plan = plan
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         self.state = DCState.initial(params, 0.0)
-        self.state.theta[:] = theta
+        self.state.theta[:] = _reference.quantise_state(np.asarray(theta, np.float64), params)
         self.norm_total = norm_total
         self.state_reset = state_reset
         self.backend, self._k = kernels(backend)
@@ -161,7 +161,8 @@ class DiehlCookNetwork:
             totals = self._k.present(p, self.weights, st, image, sample_key(plan.seed, uid, attempt),
                                      plan.rate_scale(attempt), True, buf, w_lat, pot)
             if self.idle_rest_steps:  # the rest a reset stands for: theta decays through it
-                st.theta *= p.decay_theta ** self.idle_rest_steps
+                st.theta[:] = _reference.quantise_state(
+                    st.theta * p.decay_theta ** self.idle_rest_steps, p)
             self.last_activity[:] = (buf.response.max(), buf.response.sum())
             decays = self._between_presentations(buf, totals)
             self._record(counts, trace, sample, attempt, normalised, totals, learn=True,

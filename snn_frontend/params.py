@@ -47,6 +47,15 @@ def _quant(net) -> tuple[float, float]:
     return float(2 ** f.frac_bits), (2 ** f.bits - 1) / 2 ** f.frac_bits
 
 
+def _state_quant(net) -> tuple[float, float, float]:
+    """(2**frac_bits, lowest, highest value) of a fixed-point neuron state; zeros for float."""
+    f = net.state_format
+    if f.kind != "fixed":
+        return 0.0, 0.0, 0.0
+    half = 2 ** (f.bits - 1)
+    return float(2 ** f.frac_bits), -half / 2 ** f.frac_bits, (half - 1) / 2 ** f.frac_bits
+
+
 @dataclass(frozen=True)
 class DCParams:
     """Per-step constants of the D&C network (see docs/equations.md)."""
@@ -98,6 +107,10 @@ class DCParams:
     # timestep updates: scale a neuron's committed changes by min(spikes in window / ref, max)
     commit_rate_ref: float = 0.0  # 0: off
     commit_rate_max: float = 1.0
+    # fixed-point neuron state (v, theta): round to nearest on the 1/state_scale grid, clamp
+    state_scale: float = 0.0  # 0: float64 state
+    state_lo: float = 0.0
+    state_hi: float = 0.0
 
     @classmethod
     def from_config(cls, cfg, n_in: int) -> "DCParams":
@@ -149,6 +162,9 @@ class DCParams:
             commit_rate_ref=(lr.rate_ref_spikes
                              if lr.timestep_updates and lr.adaptive_rates else 0.0),
             commit_rate_max=lr.rate_gain_max,
+            state_scale=_state_quant(net)[0],
+            state_lo=_state_quant(net)[1],
+            state_hi=_state_quant(net)[2],
         )
 
     @property

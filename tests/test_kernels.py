@@ -209,6 +209,10 @@ VARIANTS = {
                                                  commit_min_spikes=2),
     "adaptive_rates": dict(lateral=1, update_every=160, commit_min_spikes=2, commit_rate_ref=3.0,
                            commit_rate_max=3.0),
+    "state_q24_8": dict(state_scale=256.0, state_lo=-2.0**23 / 256, state_hi=(2.0**23 - 1) / 256),
+    "state_q16_4_population_q8": dict(state_scale=16.0, state_lo=-2.0**15 / 16,
+                                      state_hi=(2.0**15 - 1) / 16, quant_scale=256.0,
+                                      quant_max=255 / 256, rounding=2),
     "adaptive_rates_clamped_q8": dict(update_every=40, commit_rate_ref=0.5, commit_rate_max=1.5,
                                       quant_scale=256.0, quant_max=255 / 256, rounding=2),
 }
@@ -251,6 +255,9 @@ def test_variants_compiled_equal_reference(variant):
         assert Wr.max() <= p.quant_max and Wr.min() >= 0
     if not p.depress_on_pre:
         assert all(r[1].sum() == 0 for r in rr)  # no weight rows written
+    if p.state_scale:  # membrane potentials and thresholds on the fixed-point grid
+        for x in (sr.v_e, sr.theta, sr.v_i):
+            assert np.array_equal(np.floor(x * p.state_scale), x * p.state_scale)
 
 
 def test_timestep_based_updates_write_each_column_once_per_window(kern):
@@ -317,3 +324,22 @@ def test_adaptive_rate_scales_a_window_by_its_spikes(kern, ref, cap, factor):
 def test_commit_gain_closed_form():
     p = make_params(commit_min_spikes=2, commit_rate_ref=3.0, commit_rate_max=2.0)
     assert R.commit_gain(np.array([0, 1, 2, 3, 6, 7]), p).tolist() == [0, 0, 2 / 3, 1, 2, 2]
+
+
+def test_fixed_point_state_rounds_to_nearest_and_clamps():
+    p = make_params(state_scale=4.0, state_lo=-128.0, state_hi=127.75)
+    x = np.array([-65.0, -64.9, -64.87, 0.124, 0.125, 1000.0, -1000.0])
+    assert R.quantise_state(x, p).tolist() == [-65.0, -65.0, -64.75, 0.0, 0.25, 127.75, -128.0]
+
+
+def test_a_theta_decay_below_half_a_step_is_lost_in_a_fixed_point_state(kern):
+    """tau_theta 1e7 ms at dt 0.5: theta * (1 - 5e-8) per step, far below half of 2**-8."""
+    fixed = make_params(n_exc=4, present_ms=5.0, state_scale=256.0, state_lo=-2.0**15,
+                        state_hi=2.0**15)
+    out = {}
+    for name, p in (("float", make_params(n_exc=4, present_ms=5.0)), ("fixed", fixed)):
+        W = np.zeros((784, 4), np.float32)
+        st = DCState.initial(p, 20.0)
+        kern.present(p, W, st, np.zeros(784, np.uint8), 1, RATE, True, PresentBuffers(p))
+        out[name] = st.theta.copy()
+    assert np.all(out["float"] < 20.0) and np.all(out["fixed"] == 20.0)

@@ -35,6 +35,9 @@ def test_switching_the_model_is_one_override_and_brings_its_defaults():
     (["learning.adaptive_inhibition=true"], "set network.inhibition: lateral"),
     (["network.weights.kind=fixed", "network.weights.bits=4", "network.weights.frac_bits=6"],
      "frac_bits must not exceed bits"),
+    (["learning.adaptive_rates=true"], "adaptive_rates needs learning.timestep_updates"),
+    (["network.state_format.kind=fixed", "network.state_format.bits=12",
+      "network.state_format.frac_bits=6"], "cannot hold the -65 mV resting potential"),
 ])
 def test_inconsistent_mechanisms_are_config_errors(over, message):
     with pytest.raises(ConfigError, match=message):
@@ -48,6 +51,18 @@ def test_memory_follows_the_weight_format_and_the_inhibition():
     assert fs["weights"] == {"input_exc": 313_600, "exc_inh": 0, "inh_exc": 0}
     assert fs["weight_bytes"]["input_exc"] == 313_600
     assert dc["total_bytes"] / fs["total_bytes"] > 5
+
+
+def test_a_fixed_point_state_runs_and_sets_the_state_memory(tmp_path):
+    over = ["network.state_format.kind=fixed", "network.state_format.bits=16",
+            "network.state_format.frac_bits=6", "hardware=edge", "energy=generic_45nm"]
+    stats = run_experiment(load_config(None, TINY + over), tmp_path / "q")
+    assert stats["memory"]["state_bits"] == 16
+    assert stats["memory"] == dc_memory(64, 20, 32, 16)
+    mapping = stats["hardware"]["mapping"]
+    assert sum(mapping["state_bytes_per_core"]) == (20 * 4 + 20 * 2) * 16 / 8
+    theta = np.load(tmp_path / "q" / "model.npz")["theta"]
+    assert np.array_equal(np.floor(theta * 64), theta * 64)  # thresholds on the Q10.6 grid
 
 
 @pytest.mark.parametrize("mechanism,key", [

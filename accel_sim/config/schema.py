@@ -121,6 +121,29 @@ class WeightFormatConfig(_Section):
         return 32 if self.kind == "float32" else self.bits
 
 
+class StateFormatConfig(_Section):
+    """Number format of the neuron state: membrane potentials and adaptive thresholds."""
+
+    kind: Literal["float64", "fixed"] = "float64"
+    bits: Annotated[int, Field(ge=2, le=64)] = 24  # fixed: total bits (signed, two's complement)
+    frac_bits: Annotated[int, Field(ge=0, le=62)] = 8  # fixed: fraction bits (round to nearest)
+
+    @model_validator(mode="after")
+    def _fits(self):
+        if self.kind == "fixed":
+            if self.frac_bits >= self.bits:
+                raise ValueError("frac_bits must be below bits (the state is signed Qm.n)")
+            if (2 ** (self.bits - self.frac_bits - 1)) <= 100:
+                raise ValueError(f"a signed Q{self.bits - self.frac_bits}.{self.frac_bits} state "
+                                 f"reaches only +-{2 ** (self.bits - self.frac_bits - 1)}: it cannot "
+                                 "hold the -65 mV resting potential; give it more integer bits")
+        return self
+
+    @property
+    def storage_bits(self) -> int:
+        return 32 if self.kind == "float64" else self.bits  # float: stored as float32
+
+
 class NetworkConfig(_Section):
     model: Literal["diehl_cook", "fspinn", "spikedyn", "asp"] = "diehl_cook"
     n_excitatory: Annotated[int, Field(gt=0, le=100_000)] = 100
@@ -129,6 +152,7 @@ class NetworkConfig(_Section):
     inhibition: Literal["population", "lateral"] = "population"  # lateral: no inh population
     w_lateral: NonNeg = 17.0  # direct lateral inhibition: g_i += w_lateral per other spike
     weights: WeightFormatConfig = WeightFormatConfig()
+    state_format: StateFormatConfig = StateFormatConfig()
     exc: ExcConfig = ExcConfig()
     inh: InhConfig = InhConfig()
     synapse: SynapseConfig = SynapseConfig()
