@@ -314,7 +314,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                             for j in range(n):
                                 dw[i, j] = dw[i, j] - c.nu_pre * post1[j]
                             dirty_row[i] = 1
-                        else:  # spurious: dropped
+                        else:
                             for j in range(n):
                                 x = <double>W[i, j] - c.nu_pre * post1[j]
                                 x = x if x > 0.0 else 0.0
