@@ -23,6 +23,8 @@ def test_switching_the_model_is_one_override_and_brings_its_defaults():
     assert fs.learning.adaptive_potentiation and fs.learning.adaptive_inhibition
     sd = load_config(None, TINY + ["network.model=spikedyn"])
     assert sd.learning.spurious_update_reduction and sd.learning.weight_decay
+    assert sd.learning.adaptive_rates and not sd.learning.adaptive_potentiation
+    assert sd.network.exc.tau_theta_ms == dc.network.exc.tau_theta_ms  # D&C's threshold
     assert load_config(None, TINY + ["network.model=asp"]).learning.asp_leak
     # what the config sets wins over the model's defaults
     own = load_config(None, TINY + ["network.model=fspinn", "network.weights.kind=float32",
