@@ -5,15 +5,21 @@ Mirror of snn_frontend/_reference.py, operation for operation, so results are
 bit-identical (no fused multiply-add: built with -ffp-contract=off). The whole
 presentation runs without the GIL: an input spike touches one weight row, an
 excitatory spike one weight column, inhibition is O(N) per step ("total minus
-self"), and the Poisson input is drawn in place by a counter-based RNG.
+self"), and the Poisson input is drawn in place by a counter-based RNG. Decaying
+state is flushed to zero below numerics.FLUSH_BELOW (no subnormal arithmetic).
 """
 import numpy as np
 from libc.math cimport floor
 from libc.stdint cimport int32_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
+from numerics cimport FLUSH_BELOW, flush
+
 cdef uint64_t GAMMA = 0x9E3779B97F4A7C15ULL
 cdef uint64_t QKEY = 0xD1B54A32D192ED03ULL
+
+#: the flush threshold compiled in (tests hold it equal to snn_frontend.numerics.FLUSH_BELOW)
+flush_below = FLUSH_BELOW
 
 
 cdef struct Params:
@@ -89,7 +95,7 @@ cdef inline double quantise(double x, Params* c, uint64_t qkey, long t, long i, 
     cdef double y, u
     cdef uint64_t z
     if c.quant_scale == 0.0:
-        return x
+        return flush(x)
     if x < 0.0:
         x = 0.0
     if x > c.quant_max:
@@ -161,7 +167,7 @@ def normalise_columns(float[:, ::1] W, double total, double quant_scale=0.0,
         if quant_scale == 0.0:
             for i in range(n_in):
                 for j in range(n):
-                    W[i, j] = <float>(<double>W[i, j] * s[j])
+                    W[i, j] = <float>flush(<double>W[i, j] * s[j])
         else:
             for i in range(n_in):
                 for j in range(n):
@@ -239,15 +245,15 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     1.0 + c.a_e * (1.0 + ge + gi))
                 v_e[j] = v_e[j] if refrac_e[j] > 0 else v
                 refrac_e[j] = refrac_e[j] - 1 if refrac_e[j] > 0 else 0
-                ge_e[j] = ge * c.decay_ge
-                gi_e[j] = gi * c.decay_gi
+                ge_e[j] = flush(ge * c.decay_ge)
+                gi_e[j] = flush(gi * c.decay_gi)
                 lockout_e[j] = lockout_e[j] - 1 if lockout_e[j] > 0 else 0
             if qs:  # fixed-point state (a refractory neuron's v is on the grid already)
                 for j in range(n):
                     v_e[j] = qstate(v_e[j], &c)
             if learn:
                 for j in range(n):
-                    theta[j] = theta[j] * c.decay_theta
+                    theta[j] = flush(theta[j] * c.decay_theta)
                 if qs:
                     for j in range(n):
                         theta[j] = qstate(theta[j], &c)
@@ -257,7 +263,7 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
                     v = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
                     v_i[j] = v_i[j] if refrac_i[j] > 0 else v
                     refrac_i[j] = refrac_i[j] - 1 if refrac_i[j] > 0 else 0
-                    ge_i[j] = ge * c.decay_ge
+                    ge_i[j] = flush(ge * c.decay_ge)
                 if qs:
                     for j in range(n):
                         v_i[j] = qstate(v_i[j], &c)
@@ -296,10 +302,10 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
             # 4. traces
             if learn:
                 for i in range(n_in):
-                    pre[i] = pre[i] * c.decay_pre
+                    pre[i] = flush(pre[i] * c.decay_pre)
                 for j in range(n):
-                    post1[j] = post1[j] * c.decay_post1
-                    post2[j] = post2[j] * c.decay_post2
+                    post1[j] = flush(post1[j] * c.decay_post1)
+                    post2[j] = flush(post2[j] * c.decay_post2)
             # 5. delivery and plasticity
             nr = 0
             nc = 0

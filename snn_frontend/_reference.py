@@ -6,7 +6,8 @@ weights and state (tests/test_kernel_parity.py). Slow but always importable.
 
 One time step of `present` (see docs/equations.md for the equations):
   1. excitatory and inhibitory membranes integrate (linearly implicit Euler,
-     stable at any dt), conductances decay, refractory/lockout counters tick,
+     stable at any dt), conductances decay (flushed to zero below
+     numerics.FLUSH_BELOW, as every decaying variable), refractory/lockout counters tick,
      theta decays (learning only);
   2. threshold and reset; theta += theta_plus on a spike (learning only);
   3. Poisson input spikes are drawn (counter-based splitmix64, integer compare);
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .numerics import flush
 from .params import RNG_GAMMA, DCParams
 from .state import DCState, PresentBuffers
 
@@ -68,7 +70,7 @@ def quantise(x: np.ndarray, p: DCParams, key: int = 0, step: int = 0, i=None, j=
     ((step*n_in + i)*N + j + 1)*GAMMA, before the floor (i, j: the weights' indices).
     """
     if p.quant_scale == 0.0:
-        return x
+        return flush(x)
     mode = p.rounding if rounding is None else rounding
     x = np.minimum(np.maximum(x, 0.0), p.quant_max)
     y = x * p.quant_scale
@@ -96,7 +98,7 @@ def normalise_columns(W: np.ndarray, total: float, quant_scale: float = 0.0,
     f = np.ones_like(s)
     np.divide(total, s, out=f, where=s > 0)
     if quant_scale == 0.0:
-        W *= f
+        W[...] = flush(W * f)
     else:
         x = np.minimum(np.maximum(W * f, 0.0), quant_max)
         W[...] = np.minimum(np.floor(x * quant_scale + 0.5) / quant_scale, quant_max)
@@ -136,12 +138,12 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
         v_new = (st.v_e + p.a_e * (p.v_rest_e + ge * p.e_exc_e + gi * p.e_inh_e)) / (
             1.0 + p.a_e * (1.0 + ge + gi))
         st.v_e[~ref] = quantise_state(v_new[~ref], p)
-        st.ge_e *= p.decay_ge
-        st.gi_e *= p.decay_gi
+        st.ge_e[:] = flush(ge * p.decay_ge)
+        st.gi_e[:] = flush(gi * p.decay_gi)
         lo = st.lockout_e > 0
         st.lockout_e[lo] -= 1
         if learn:
-            st.theta[:] = quantise_state(st.theta * p.decay_theta, p)
+            st.theta[:] = quantise_state(flush(st.theta * p.decay_theta), p)
         # 2. excitatory threshold and reset
         thresh = st.theta - p.theta_offset + p.v_thresh_e
         spk_e = np.flatnonzero((st.refrac_e == 0) & (st.lockout_e == 0) & (st.v_e > thresh))
@@ -159,7 +161,7 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             v_new = (st.v_i + p.a_i * (p.v_rest_i + st.ge_i * p.e_exc_i)) / (
                 1.0 + p.a_i * (1.0 + st.ge_i))
             st.v_i[~ref] = quantise_state(v_new[~ref], p)
-            st.ge_i *= p.decay_ge
+            st.ge_i[:] = flush(st.ge_i * p.decay_ge)
             spk_i = np.flatnonzero((st.refrac_i == 0) & (st.v_i > p.v_thresh_i))
             st.v_i[spk_i] = quantise_state(p.v_reset_i, p)
             st.refrac_i[spk_i] = p.refrac_steps_i
@@ -171,9 +173,9 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             spk_in = active[:0]
         # 4. traces
         if learn:
-            st.pre *= p.decay_pre
-            st.post1 *= p.decay_post1
-            st.post2 *= p.decay_post2
+            st.pre[:] = flush(st.pre * p.decay_pre)
+            st.post1[:] = flush(st.post1 * p.decay_post1)
+            st.post2[:] = flush(st.post2 * p.decay_post2)
         # 5. delivery and plasticity
         rows_w, cols_w = [], []
         for i in spk_in:

@@ -20,6 +20,7 @@ import numpy as np
 from . import _reference
 from ._backend import kernels
 from .counts import FrontendCounts
+from .numerics import flush, flush_inplace
 from .params import DCParams, sample_key
 from .state import DCState, PresentBuffers
 from .trace import TraceBuilder
@@ -142,6 +143,8 @@ class DiehlCookNetwork:
             passes += 1
         if passes and self.params.quant_scale:
             W[...] = _reference.quantise(W.astype(np.float64), self.params, rounding=1)
+        elif passes:  # leaked weights decay toward zero: no subnormals
+            flush_inplace(W)
         return passes
 
     # ------------------------------------------------------------------ train
@@ -162,7 +165,7 @@ class DiehlCookNetwork:
                                      plan.rate_scale(attempt), True, buf, w_lat, pot)
             if self.idle_rest_steps:  # the rest a reset stands for: theta decays through it
                 st.theta[:] = _reference.quantise_state(
-                    st.theta * p.decay_theta ** self.idle_rest_steps, p)
+                    flush(st.theta * p.decay_theta ** self.idle_rest_steps), p)
             self.last_activity[:] = (buf.response.max(), buf.response.sum())
             decays = self._between_presentations(buf, totals)
             self._record(counts, trace, sample, attempt, normalised, totals, learn=True,
