@@ -31,6 +31,7 @@ from snn_frontend.trace import TraceBuilder
 
 from .config import Config, dump_config, load_config
 from .errors import RunError
+from .machine import cpu_model
 from .memory import dc_memory
 from .report import format_summary, format_tasks, read_json, write_json, write_text
 
@@ -401,7 +402,7 @@ class _Run:
             "threads": self.cfg.run.threads or os.cpu_count(),
             "versions": {"neuro_accel_sim": __version__, "python": platform.python_version(),
                          "numpy": numpy.__version__, "pydantic": pydantic.__version__},
-            "platform": platform.platform(), "command": sys.argv,
+            "platform": platform.platform(), "cpu_model": cpu_model(), "command": sys.argv,
             "start_time": started, "end_time": ended, "resumed": self.resumed,
             "timing_s": self.timing,
             "samples": {"train": len(data.train) * self.cfg.learning.epochs

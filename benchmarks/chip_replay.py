@@ -19,6 +19,7 @@ import numpy as np
 
 from accel_sim.chip import Chip, NetworkShape
 from accel_sim.config import load_config
+from accel_sim.machine import machine_info
 from snn_frontend.counts import FrontendCounts
 from snn_frontend.datasets import load_dataset
 from snn_frontend.network import DiehlCookNetwork
@@ -51,7 +52,7 @@ def main() -> None:
     frontend_s = (time.perf_counter() - t0) / a.samples
     trace = tb.build()
     res = {"benchmark": "chip_replay", "neurons": a.neurons, "samples": a.samples,
-           "chip": a.chip, "frontend_s_per_sample": frontend_s,
+           "chip": a.chip, "machine": machine_info(), "frontend_s_per_sample": frontend_s,
            "presentations_per_sample": counts.presentations / a.samples,
            "input_spikes_per_sample": counts.input_spikes / a.samples,
            "exc_spikes_per_sample": counts.exc_spikes / a.samples}

@@ -3,6 +3,12 @@
 
     python benchmarks/frontend_dc.py --neurons 400 --dt-ms 0.5 --mode train --samples 200 \
         --present-ms 350 --rest-ms 0 --json [--peer brian2 --peer-python /path/to/venv/bin/python]
+    python benchmarks/frontend_dc.py --mode train --rest-ms 150 --state-reset false --samples 2000
+
+The second form is D&C's literal protocol (the rest integrated, state carried over):
+long enough for silent neurons' traces to decay toward zero, so a kernel that lets
+them become subnormal shows it (`subnormal_state` counts them at the end; it is slow
+on Intel cores). The JSON records the CPU model, since speed depends on it.
 
 Prints one JSON object: `s_per_sample` (train: median over samples, one thread;
 infer: wall time / samples with `--threads` threads), spikes per sample, and with
@@ -25,9 +31,11 @@ from pathlib import Path
 import numpy as np
 
 from accel_sim.config import load_config
+from accel_sim.machine import machine_info
 from snn_frontend.counts import FrontendCounts
 from snn_frontend.datasets import load_dataset
 from snn_frontend.network import DiehlCookNetwork
+from snn_frontend.numerics import subnormals
 
 PEERS = Path(os.environ.get("ACCEL_SIM_PEERS", Path(__file__).resolve().parents[2] / "shared" /
                             "bench" / "peers"))
@@ -37,7 +45,7 @@ def ours(a) -> dict:
     cfg = load_config(None, [
         "data.dataset=mnist", f"network.n_excitatory={a.neurons}", f"encoding.dt_ms={a.dt_ms}",
         f"encoding.present_ms={a.present_ms}", f"encoding.rest_ms={a.rest_ms}",
-        f"network.state_reset={'true' if a.rest_ms == 0 else 'false'}",
+        f"network.state_reset={a.state_reset}",
         "encoding.max_retries=0", f"seed={a.seed}", f"run.backend={a.backend}",
         f"network.model={a.model}"])
     split = "train" if a.mode == "train" else "test"
@@ -68,13 +76,17 @@ def ours(a) -> dict:
         s_per_sample = float(np.median(reps))
         spread = [float(min(reps)), float(max(reps))]
     n = counts.samples
+    bad = subnormals({**net.state.arrays(), "weights": net.weights})
     return {
         "s_per_sample": s_per_sample, "s_per_sample_min_max": spread, "threads": threads,
         "backend": net.backend, "exc_spikes_per_sample": counts.exc_spikes / n,
         "inh_spikes_per_sample": counts.inh_spikes / n,
         "input_spikes_per_sample": counts.input_spikes / n,
         "synaptic_events_per_sample": counts.synaptic_events / n,
-        "time_steps_per_sample": counts.time_steps / n, "samples": n,
+        "time_steps_per_sample": counts.time_steps / n,
+        "s_per_step": s_per_sample * n / counts.time_steps if a.mode == "train" else None,
+        "samples": n, "state_reset": a.state_reset == "true",
+        "subnormal_state": bad,
     }
 
 
@@ -115,6 +127,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="infer: timed passes over the samples")
     ap.add_argument("--present-ms", type=float, default=350.0)
     ap.add_argument("--rest-ms", type=float, default=0.0)
+    ap.add_argument("--state-reset", choices=["true", "false"],
+                    help="network.state_reset (default: true without a rest, false with one)")
     ap.add_argument("--threads", type=int, default=0, help="infer threads (0: all cores)")
     ap.add_argument("--backend", default="auto", choices=["auto", "cython", "numpy"])
     ap.add_argument("--seed", type=int, default=0)
@@ -124,8 +138,11 @@ def main() -> None:
     ap.add_argument("--peer-python", help="python of the venv where the peer is installed")
     ap.add_argument("--json", action="store_true", help="print only the JSON object")
     a = ap.parse_args()
-    res = {"benchmark": "frontend_dc", "model": a.model, "neurons": a.neurons, "dt_ms": a.dt_ms, "mode": a.mode,
-           "present_ms": a.present_ms, "rest_ms": a.rest_ms, **ours(a)}
+    if a.state_reset is None:
+        a.state_reset = "true" if a.rest_ms == 0 else "false"
+    res = {"benchmark": "frontend_dc", "model": a.model, "neurons": a.neurons, "dt_ms": a.dt_ms,
+           "mode": a.mode, "present_ms": a.present_ms, "rest_ms": a.rest_ms,
+           "machine": machine_info(), **ours(a)}
     if a.peer:
         p = peer(a)
         res["peer"] = p

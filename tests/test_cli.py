@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from accel_sim.cli import main
 from accel_sim.config import load_config
+from accel_sim.machine import cpu_model
 
 ERR = "accel-sim: error: "
 
@@ -185,6 +187,17 @@ def test_run_json(tiny_run):
     assert run["samples"] == {"train": 40, "label": 40, "infer": 30}
     assert run["resumed"] is False
     assert run["end_time"] is not None
+    assert run["cpu_model"] == cpu_model() and run["cpu_model"]  # speed depends on it
+
+
+def test_cpu_model_reads_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\n"
+                    "model name\t: Intel(R) Xeon(R) Processor\nflags\t: fpu\n\n"
+                    "processor\t: 1\nmodel name\t: Intel(R) Xeon(R) Processor\n")
+    assert cpu_model(str(info)) == "Intel(R) Xeon(R) Processor"
+    fallback = platform.processor() or platform.machine() or "unknown"
+    assert cpu_model(str(tmp_path / "absent")) == fallback
 
 
 def test_stats_json(tiny_run):
