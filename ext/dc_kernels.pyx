@@ -1,12 +1,15 @@
 # cython: language_level=3
 """Compiled Diehl & Cook kernels (snn_frontend._dc_kernels).
 
-Mirror of snn_frontend/_reference.py, operation for operation, so results are
-bit-identical (no fused multiply-add: built with -ffp-contract=off). The whole
-presentation runs without the GIL: an input spike touches one weight row, an
-excitatory spike one weight column, inhibition is O(N) per step ("total minus
-self"), and the Poisson input is drawn in place by a counter-based RNG. Decaying
-state is flushed to zero below numerics.FLUSH_BELOW (no subnormal arithmetic).
+Mirror of snn_frontend/_reference.py, step for step, so results are bit-identical
+(no fused multiply-add: built with -ffp-contract=off). The whole presentation runs
+without the GIL. Each step of the reference is one `cdef inline` helper over raw
+(restrict) pointers with its constants as arguments, written branch-free so that the
+compiler vectorises it; spiking neurons are found by a vectorised threshold pass that
+counts them, and only those are listed and reset. An input spike touches one weight
+row, an excitatory spike one weight column, inhibition is O(N) per step ("total minus
+self"), and the Poisson input is drawn in place by a counter-based RNG. Decaying state
+is flushed to zero below numerics.FLUSH_BELOW (no subnormal arithmetic).
 """
 import numpy as np
 from libc.math cimport floor
@@ -14,6 +17,13 @@ from libc.stdint cimport int32_t, uint8_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc
 
 from numerics cimport FLUSH_BELOW, flush
+
+cdef extern from *:
+    # restrict-qualified pointers: the arrays of one step never overlap, which lets the
+    # compiler vectorise the per-neuron loops without run-time alias checks
+    ctypedef double* dptr "double * __restrict__"
+    ctypedef float* fptr "float * __restrict__"
+    ctypedef int32_t* iptr "int32_t * __restrict__"
 
 cdef uint64_t GAMMA = 0x9E3779B97F4A7C15ULL
 cdef uint64_t QKEY = 0xD1B54A32D192ED03ULL
@@ -90,6 +100,7 @@ cdef Params _params(p):
     return c
 
 
+# ------------------------------------------------------------------ number formats
 cdef inline double quantise(double x, Params* c, uint64_t qkey, long t, long i, long j) noexcept nogil:
     """Fixed-point weight: clamp to [0, quant_max], round to the 2**-frac grid (see _reference)."""
     cdef double y, u
@@ -122,6 +133,181 @@ cdef inline double qstate(double x, Params* c) noexcept nogil:
     return x if x < c.state_hi else c.state_hi
 
 
+cdef inline void qstate_all(int n, dptr x, Params* c) noexcept nogil:
+    """Fixed-point state: every entry of x onto its grid."""
+    cdef int j
+    for j in range(n):
+        x[j] = qstate(x[j], c)
+
+
+# ------------------------------------------------------------- step 1: integrate
+cdef inline void integrate_exc(int n, dptr v, dptr ge, dptr gi, iptr refrac, iptr lockout,
+                               double a, double v_rest, double e_exc, double e_inh,
+                               double decay_ge, double decay_gi) noexcept nogil:
+    """Linearly implicit Euler (a refractory neuron keeps its v), conductances decay
+    (flushed), refractory and lockout counters tick."""
+    cdef int j
+    cdef double g_e, g_i, x
+    for j in range(n):
+        g_e = ge[j]
+        g_i = gi[j]
+        x = (v[j] + a * (v_rest + g_e * e_exc + g_i * e_inh)) / (1.0 + a * (1.0 + g_e + g_i))
+        v[j] = v[j] if refrac[j] > 0 else x
+        refrac[j] = refrac[j] - 1 if refrac[j] > 0 else 0
+        ge[j] = flush(g_e * decay_ge)
+        gi[j] = flush(g_i * decay_gi)
+        lockout[j] = lockout[j] - 1 if lockout[j] > 0 else 0
+
+
+cdef inline void integrate_inh(int n, dptr v, dptr ge, iptr refrac, double a, double v_rest,
+                               double e_exc, double decay_ge) noexcept nogil:
+    """The inhibitory population's step 1 (excitatory input only, no lockout)."""
+    cdef int j
+    cdef double g_e, x
+    for j in range(n):
+        g_e = ge[j]
+        x = (v[j] + a * (v_rest + g_e * e_exc)) / (1.0 + a * (1.0 + g_e))
+        v[j] = v[j] if refrac[j] > 0 else x
+        refrac[j] = refrac[j] - 1 if refrac[j] > 0 else 0
+        ge[j] = flush(g_e * decay_ge)
+
+
+cdef inline void decay(int n, dptr x, double factor) noexcept nogil:
+    """x <- flush(x * factor): theta and the STDP traces."""
+    cdef int j
+    for j in range(n):
+        x[j] = flush(x[j] * factor)
+
+
+# ------------------------------------------------------ step 2: threshold and reset
+cdef inline int crossed_exc(int n, const double* v, const double* theta, const int32_t* refrac,
+                            const int32_t* lockout, double theta_offset, double v_thresh,
+                            iptr fired) noexcept nogil:
+    """Mark the neurons that spike (not refractory, not locked out, v > theta - offset +
+    v_thresh); returns how many. One vectorised pass; resets follow for the few marked."""
+    cdef int j, s, count = 0
+    for j in range(n):
+        s = (refrac[j] == 0) & (lockout[j] == 0) & (v[j] > (theta[j] - theta_offset + v_thresh))
+        fired[j] = s
+        count += s
+    return count
+
+
+cdef inline int crossed_inh(int n, const double* v, const int32_t* refrac, double v_thresh,
+                            iptr fired) noexcept nogil:
+    """The inhibitory population's threshold (no adaptation, no lockout)."""
+    cdef int j, s, count = 0
+    for j in range(n):
+        s = (refrac[j] == 0) & (v[j] > v_thresh)
+        fired[j] = s
+        count += s
+    return count
+
+
+cdef inline void list_fired(int n, int count, const int32_t* fired, int32_t* out) noexcept nogil:
+    """The `count` marked indices, ascending."""
+    cdef int j = 0, k = 0
+    while k < count:
+        out[k] = j
+        k += fired[j]
+        j += 1
+
+
+cdef inline void reset(int count, const int32_t* spk, double* v, int32_t* refrac, double v_reset,
+                       int refrac_steps) noexcept nogil:
+    """v <- v_reset and the refractory counter starts, for each spiking neuron."""
+    cdef int k
+    for k in range(count):
+        v[spk[k]] = v_reset
+        refrac[spk[k]] = refrac_steps
+
+
+# ---------------------------------------------------------------- step 3: input
+cdef inline int draw_inputs(int n_active, const int32_t* active, const uint64_t* thr,
+                            uint64_t key, uint64_t base, iptr hit, int32_t* out) noexcept nogil:
+    """Input i spikes at this step iff (mix64(key + (base + i + 1)*GAMMA) >> 32) < thr_i,
+    base = t*n_in: one vectorised pass of draws, then the spiking inputs in order."""
+    cdef int a, k = 0, count = 0
+    cdef uint64_t z
+    for a in range(n_active):
+        z = mix64(key + (base + <uint64_t>active[a] + 1) * GAMMA)
+        hit[a] = (z >> 32) < thr[a]
+        count += hit[a]
+    for a in range(n_active):
+        out[k] = active[a]
+        k += hit[a]
+    return count
+
+
+# ---------------------------------------------------- step 5: delivery, plasticity
+cdef inline void add_row(int n, dptr g, const float* w) noexcept nogil:
+    """g += w (one weight row, float32 into float64)."""
+    cdef int j
+    for j in range(n):
+        g[j] = g[j] + w[j]
+
+
+cdef inline void depress_row(int n, fptr w, const double* post1, double nu_pre) noexcept nogil:
+    """Float weights: w <- flush(max(w - nu_pre*x_post1, 0)) on an input spike."""
+    cdef int j
+    cdef double x
+    for j in range(n):
+        x = <double>w[j] - nu_pre * post1[j]
+        x = x if x > 0.0 else 0.0
+        w[j] = <float>flush(x)
+
+
+cdef inline void depress_row_fixed(int n, float* w, const double* post1, Params* c,
+                                   uint64_t qkey, long t, long i) noexcept nogil:
+    """Fixed-point weights: the same change, rounded on the weight grid."""
+    cdef int j
+    cdef double x
+    for j in range(n):
+        x = <double>w[j] - c.nu_pre * post1[j]
+        x = x if x > 0.0 else 0.0
+        w[j] = <float>quantise(x, c, qkey, t, i, j)
+
+
+cdef inline void buffer_depression(int n, dptr dw, const double* post1, double nu_pre) noexcept nogil:
+    """Timestep-based updates: the row's depression goes to the buffer."""
+    cdef int j
+    for j in range(n):
+        dw[j] = dw[j] - nu_pre * post1[j]
+
+
+cdef inline void potentiate_col(int n_in, int stride, float* w, const double* pre, double nu_post,
+                                double gain, Params* c, uint64_t qkey, long t,
+                                long j) noexcept nogil:
+    """On a spike of neuron j: w[i, j] <- min(w + nu_post*x_pre[i]*x_post2[j], w_max),
+    in the weight format (w points at column j, rows `stride` apart)."""
+    cdef int i
+    cdef double x
+    for i in range(n_in):
+        x = <double>w[i * stride] + nu_post * pre[i] * gain
+        x = x if x < c.w_max else c.w_max
+        w[i * stride] = <float>quantise(x, c, qkey, t, i, j)
+
+
+cdef inline void buffer_potentiation(int n_in, int stride, double* dw, const double* pre,
+                                     double nu_post, double gain) noexcept nogil:
+    """Timestep-based updates: the column's potentiation goes to the buffer."""
+    cdef int i
+    for i in range(n_in):
+        dw[i * stride] = dw[i * stride] + nu_post * pre[i] * gain
+
+
+cdef inline void inhibit_all_but_self(int n, dptr gi, int count, const int32_t* src,
+                                      iptr is_src, double w) noexcept nogil:
+    """g_i[k] += (count - [k spiked]) * w: every other neuron, O(N)."""
+    cdef int k, j
+    for k in range(count):
+        is_src[src[k]] = 1
+    for j in range(n):
+        gi[j] = gi[j] + <double>(count - is_src[j]) * w
+    for k in range(count):
+        is_src[src[k]] = 0
+
+
 cdef inline double commit_gain(int spikes, Params* c) noexcept nogil:
     """Factor on a neuron's buffered changes at write-back: 0 below commit_min_spikes
     (spurious), else min(spikes / commit_rate_ref, commit_rate_max) (adaptive rate) or 1."""
@@ -139,6 +325,41 @@ cdef inline float commit(float w, double dw, Params* c, uint64_t qkey, long t, l
     x = x if x > 0.0 else 0.0
     x = x if x < c.w_max else c.w_max
     return <float>quantise(x, c, qkey, t, i, j)
+
+
+cdef inline void write_back(float[:, ::1] W, double[:, ::1] dw, int32_t[::1] dirty_row,
+                            int32_t[::1] dirty_col, int32_t[::1] win_count, double* cgain,
+                            Params* c, uint64_t qkey, long t, int32_t* rows_w, int* nr,
+                            int32_t* cols_w, int* nc) noexcept nogil:
+    """Timestep-based updates: write the buffered changes back, each neuron's scaled by its
+    commit gain; a neuron below commit_min_spikes in the window has all its changes (its
+    share of the rows too) dropped as spurious. Lists the rows and columns written."""
+    cdef int i, j, n_in = c.n_in, n = c.n_exc
+    for j in range(n):
+        cgain[j] = commit_gain(win_count[j], c)
+    for i in range(n_in):
+        if dirty_row[i]:
+            for j in range(n):
+                W[i, j] = commit(W[i, j], dw[i, j] * cgain[j], c, qkey, t, i, j)
+                dw[i, j] = 0.0
+            rows_w[nr[0]] = i
+            nr[0] += 1
+    for j in range(n):
+        if dirty_col[j]:
+            if win_count[j] >= c.commit_min_spikes:
+                for i in range(n_in):
+                    W[i, j] = commit(W[i, j], dw[i, j] * cgain[j], c, qkey, t, i, j)
+                    dw[i, j] = 0.0
+                cols_w[nc[0]] = j
+                nc[0] += 1
+            else:  # spurious: dropped
+                for i in range(n_in):
+                    dw[i, j] = 0.0
+    for i in range(n_in):
+        dirty_row[i] = 0
+    for j in range(n):
+        dirty_col[j] = 0
+        win_count[j] = 0
 
 
 cdef inline long record(int32_t[::1] cnt, int32_t[::1] idx, long t, long offset,
@@ -197,11 +418,14 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t[::1] win_count = st.win_count
     cdef bint buffered = c.update_every > 0
     cdef bint qs = c.state_scale > 0.0
+    cdef bint fixed_w = c.quant_scale > 0.0
     if buffered and (dw.shape[0] != c.n_in or dw.shape[1] != c.n_exc):
         raise ValueError("state.dw must be n_in x n_exc for timestep-based updates")
     cdef double nu_post = c.nu_post * pot_gain
+    cdef double v_reset_e = qstate(c.v_reset_e, &c) if qs else c.v_reset_e
+    cdef double v_reset_i = qstate(c.v_reset_i, &c) if qs else c.v_reset_i
     cdef uint64_t qkey = key ^ QKEY
-    cdef long n_row_tot = 0, n_col_tot = 0, nr, nc
+    cdef long n_row_tot = 0, n_col_tot = 0
     if W.shape[0] != c.n_in or W.shape[1] != c.n_exc or image.shape[0] != c.n_in:
         raise ValueError("weight or image shape does not match the parameters")
     if in_cnt.shape[0] < c.steps_total or exc_idx.shape[0] < c.steps_total * c.n_exc:
@@ -210,23 +434,24 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int n_in = c.n_in, n = c.n_exc
     cdef int32_t* active = <int32_t*>malloc(n_in * sizeof(int32_t))
     cdef uint64_t* thr = <uint64_t*>malloc(n_in * sizeof(uint64_t))
+    cdef int32_t* hit = <int32_t*>malloc(n_in * sizeof(int32_t))
+    cdef int32_t* fired_e = <int32_t*>malloc(n * sizeof(int32_t))
+    cdef int32_t* fired_i = <int32_t*>malloc(n * sizeof(int32_t))
     cdef int32_t* spk_e = <int32_t*>malloc(n * sizeof(int32_t))
     cdef int32_t* spk_i = <int32_t*>malloc(n * sizeof(int32_t))
     cdef int32_t* spk_in = <int32_t*>malloc(n_in * sizeof(int32_t))
-    cdef int32_t* is_i = <int32_t*>calloc(n, sizeof(int32_t))
+    cdef int32_t* is_src = <int32_t*>calloc(n, sizeof(int32_t))
     cdef int32_t* rows_w = <int32_t*>malloc(n_in * sizeof(int32_t))
     cdef int32_t* cols_w = <int32_t*>malloc(n * sizeof(int32_t))
     cdef double* cgain = <double*>malloc(n * sizeof(double))
-    if (not active or not thr or not spk_e or not spk_i or not spk_in or not is_i
-            or not rows_w or not cols_w or not cgain):
-        free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
-        free(rows_w); free(cols_w); free(cgain)
+    if (not active or not thr or not hit or not fired_e or not fired_i or not spk_e
+            or not spk_i or not spk_in or not is_src or not rows_w or not cols_w or not cgain):
+        free(active); free(thr); free(hit); free(fired_e); free(fired_i); free(spk_e)
+        free(spk_i); free(spk_in); free(is_src); free(rows_w); free(cols_w); free(cgain)
         raise MemoryError()
 
-    cdef int n_active = 0, t, i, j, k, a, ne, ni, nin
+    cdef int n_active = 0, t, i, j, k, ne, ni, nin, nr, nc
     cdef long n_in_tot = 0, n_exc_tot = 0, n_inh_tot = 0
-    cdef double v, ge, gi, x, col_gain
-    cdef uint64_t ctr, z
     with nogil:
         for i in range(n_in):
             if image[i] != 0:
@@ -236,167 +461,105 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
         for j in range(n):
             response[j] = 0
         for t in range(c.steps_total):
-            # 1. integrate (branch-free so the compiler vectorises it; a refractory neuron
-            #    keeps its v), decay conductances, tick counters, decay theta
-            for j in range(n):
-                ge = ge_e[j]
-                gi = gi_e[j]
-                v = (v_e[j] + c.a_e * (c.v_rest_e + ge * c.e_exc_e + gi * c.e_inh_e)) / (
-                    1.0 + c.a_e * (1.0 + ge + gi))
-                v_e[j] = v_e[j] if refrac_e[j] > 0 else v
-                refrac_e[j] = refrac_e[j] - 1 if refrac_e[j] > 0 else 0
-                ge_e[j] = flush(ge * c.decay_ge)
-                gi_e[j] = flush(gi * c.decay_gi)
-                lockout_e[j] = lockout_e[j] - 1 if lockout_e[j] > 0 else 0
-            if qs:  # fixed-point state (a refractory neuron's v is on the grid already)
-                for j in range(n):
-                    v_e[j] = qstate(v_e[j], &c)
+            # 1. integrate; theta decays while learning (a refractory neuron's v and the
+            #    fixed-point grid: qstate leaves an on-grid value unchanged)
+            integrate_exc(n, &v_e[0], &ge_e[0], &gi_e[0], &refrac_e[0], &lockout_e[0], c.a_e,
+                          c.v_rest_e, c.e_exc_e, c.e_inh_e, c.decay_ge, c.decay_gi)
+            if qs:
+                qstate_all(n, &v_e[0], &c)
             if learn:
-                for j in range(n):
-                    theta[j] = flush(theta[j] * c.decay_theta)
+                decay(n, &theta[0], c.decay_theta)
                 if qs:
-                    for j in range(n):
-                        theta[j] = qstate(theta[j], &c)
+                    qstate_all(n, &theta[0], &c)
             if not c.lateral:
-                for j in range(n):
-                    ge = ge_i[j]
-                    v = (v_i[j] + c.a_i * (c.v_rest_i + ge * c.e_exc_i)) / (1.0 + c.a_i * (1.0 + ge))
-                    v_i[j] = v_i[j] if refrac_i[j] > 0 else v
-                    refrac_i[j] = refrac_i[j] - 1 if refrac_i[j] > 0 else 0
-                    ge_i[j] = flush(ge * c.decay_ge)
+                integrate_inh(n, &v_i[0], &ge_i[0], &refrac_i[0], c.a_i, c.v_rest_i, c.e_exc_i,
+                              c.decay_ge)
                 if qs:
-                    for j in range(n):
-                        v_i[j] = qstate(v_i[j], &c)
-            # 2. threshold and reset
-            ne = 0
-            for j in range(n):
-                if refrac_e[j] == 0 and lockout_e[j] == 0 and v_e[j] > (theta[j] - c.theta_offset + c.v_thresh_e):
-                    v_e[j] = qstate(c.v_reset_e, &c) if qs else c.v_reset_e
-                    refrac_e[j] = c.refrac_steps_e
+                    qstate_all(n, &v_i[0], &c)
+            # 2. threshold and reset; theta += theta_plus on a spike while learning
+            ne = crossed_exc(n, &v_e[0], &theta[0], &refrac_e[0], &lockout_e[0], c.theta_offset,
+                             c.v_thresh_e, fired_e)
+            if ne:
+                list_fired(n, ne, fired_e, spk_e)
+                reset(ne, spk_e, &v_e[0], &refrac_e[0], v_reset_e, c.refrac_steps_e)
+                for k in range(ne):
+                    j = spk_e[k]
                     lockout_e[j] = c.lockout_steps_e
                     if learn:
                         theta[j] = theta[j] + c.theta_plus
                         if qs:
                             theta[j] = qstate(theta[j], &c)
-                    spk_e[ne] = j
-                    ne += 1
             ni = 0
-            for j in range(n if not c.lateral else 0):
-                if refrac_i[j] == 0 and v_i[j] > c.v_thresh_i:
-                    v_i[j] = qstate(c.v_reset_i, &c) if qs else c.v_reset_i
-                    refrac_i[j] = c.refrac_steps_i
-                    spk_i[ni] = j
-                    ni += 1
+            if not c.lateral:
+                ni = crossed_inh(n, &v_i[0], &refrac_i[0], c.v_thresh_i, fired_i)
+                if ni:
+                    list_fired(n, ni, fired_i, spk_i)
+                    reset(ni, spk_i, &v_i[0], &refrac_i[0], v_reset_i, c.refrac_steps_i)
             # 3. input spikes (counter-based RNG, integer compare)
             nin = 0
             if t < c.steps_present:
-                for a in range(n_active):
-                    i = active[a]
-                    ctr = (<uint64_t>t * <uint64_t>n_in + <uint64_t>i + 1) * GAMMA
-                    z = mix64(key + ctr)
-                    if (z >> 32) < thr[a]:
-                        spk_in[nin] = i
-                        nin += 1
+                nin = draw_inputs(n_active, active, thr, key, <uint64_t>t * <uint64_t>n_in, hit,
+                                  spk_in)
                 for k in range(ne):
                     response[spk_e[k]] += 1
             # 4. traces
             if learn:
-                for i in range(n_in):
-                    pre[i] = flush(pre[i] * c.decay_pre)
-                for j in range(n):
-                    post1[j] = flush(post1[j] * c.decay_post1)
-                    post2[j] = flush(post2[j] * c.decay_post2)
-            # 5. delivery and plasticity
+                decay(n_in, &pre[0], c.decay_pre)
+                decay(n, &post1[0], c.decay_post1)
+                decay(n, &post2[0], c.decay_post2)
+            # 5. delivery and plasticity: an input spike adds its row, then depresses it
             nr = 0
             nc = 0
             for k in range(nin):
                 i = spk_in[k]
-                for j in range(n):
-                    ge_e[j] = ge_e[j] + W[i, j]
+                add_row(n, &ge_e[0], &W[i, 0])
                 if learn:
                     pre[i] = 1.0
                     if c.depress_on_pre:
                         if buffered:
-                            for j in range(n):
-                                dw[i, j] = dw[i, j] - c.nu_pre * post1[j]
+                            buffer_depression(n, &dw[i, 0], &post1[0], c.nu_pre)
                             dirty_row[i] = 1
                         else:
-                            for j in range(n):
-                                x = <double>W[i, j] - c.nu_pre * post1[j]
-                                x = x if x > 0.0 else 0.0
-                                W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                            if fixed_w:
+                                depress_row_fixed(n, &W[i, 0], &post1[0], &c, qkey, t, i)
+                            else:
+                                depress_row(n, &W[i, 0], &post1[0], c.nu_pre)
                             rows_w[nr] = i
                             nr += 1
+            # an excitatory spike drives its inhibitory partner, then potentiates its column
             for k in range(ne):
                 j = spk_e[k]
                 if not c.lateral:
                     ge_i[j] = ge_i[j] + c.w_ei
                 if learn:
-                    col_gain = post2[j]
                     if buffered:
-                        for i in range(n_in):
-                            dw[i, j] = dw[i, j] + nu_post * pre[i] * col_gain
+                        buffer_potentiation(n_in, n, &dw[0, j], &pre[0], nu_post, post2[j])
                         dirty_col[j] = 1
                         win_count[j] += 1
                     else:
-                        for i in range(n_in):
-                            x = <double>W[i, j] + nu_post * pre[i] * col_gain
-                            x = x if x < c.w_max else c.w_max
-                            W[i, j] = <float>quantise(x, &c, qkey, t, i, j)
+                        potentiate_col(n_in, n, &W[0, j], &pre[0], nu_post, post2[j], &c, qkey,
+                                       t, j)
                         cols_w[nc] = j
                         nc += 1
                     post1[j] = 1.0
                     post2[j] = 1.0
-            if c.lateral:  # direct lateral inhibition: each spike inhibits every other neuron
-                if ne > 0:
-                    for k in range(ne):
-                        is_i[spk_e[k]] = 1
-                    for j in range(n):
-                        gi_e[j] = gi_e[j] + <double>(ne - is_i[j]) * w_lat
-                    for k in range(ne):
-                        is_i[spk_e[k]] = 0
-            elif ni > 0:  # every other excitatory neuron: (ni - self) spikes of weight w_ie
-                for k in range(ni):
-                    is_i[spk_i[k]] = 1
-                for j in range(n):
-                    gi_e[j] = gi_e[j] + <double>(ni - is_i[j]) * c.w_ie
-                for k in range(ni):
-                    is_i[spk_i[k]] = 0
+            # inhibition of every other excitatory neuron: by the excitatory spikes directly
+            # (lateral), else by the inhibitory population's
+            if c.lateral:
+                if ne:
+                    inhibit_all_but_self(n, &gi_e[0], ne, spk_e, is_src, w_lat)
+            elif ni:
+                inhibit_all_but_self(n, &gi_e[0], ni, spk_i, is_src, c.w_ie)
             # timestep-based updates: write pending changes back every update_every steps
             if learn and buffered and ((t + 1) % c.update_every == 0 or t == c.steps_total - 1):
-                # a neuron below commit_min_spikes in the window: all its changes (its share
-                # of the rows too) are spurious and dropped
-                for j in range(n):
-                    cgain[j] = commit_gain(win_count[j], &c)
-                for i in range(n_in):
-                    if dirty_row[i]:
-                        for j in range(n):
-                            W[i, j] = commit(W[i, j], dw[i, j] * cgain[j], &c, qkey, t, i, j)
-                            dw[i, j] = 0.0
-                        rows_w[nr] = i
-                        nr += 1
-                for j in range(n):
-                    if dirty_col[j]:
-                        if win_count[j] >= c.commit_min_spikes:
-                            for i in range(n_in):
-                                W[i, j] = commit(W[i, j], dw[i, j] * cgain[j], &c, qkey, t, i, j)
-                                dw[i, j] = 0.0
-                            cols_w[nc] = j
-                            nc += 1
-                        else:  # spurious: dropped
-                            for i in range(n_in):
-                                dw[i, j] = 0.0
-                for i in range(n_in):
-                    dirty_row[i] = 0
-                for j in range(n):
-                    dirty_col[j] = 0
-                    win_count[j] = 0
+                write_back(W, dw, dirty_row, dirty_col, win_count, cgain, &c, qkey, t, rows_w,
+                           &nr, cols_w, &nc)
             # record: per step counts and the indices, in step order
             n_in_tot = record(in_cnt, in_idx, t, n_in_tot, spk_in, nin)
             n_exc_tot = record(exc_cnt, exc_idx, t, n_exc_tot, spk_e, ne)
             n_inh_tot = record(inh_cnt, inh_idx, t, n_inh_tot, spk_i, ni)
             n_row_tot = record(row_cnt, row_idx, t, n_row_tot, rows_w, nr)
             n_col_tot = record(col_cnt, col_idx, t, n_col_tot, cols_w, nc)
-    free(active); free(thr); free(spk_e); free(spk_i); free(spk_in); free(is_i)
-    free(rows_w); free(cols_w); free(cgain)
+    free(active); free(thr); free(hit); free(fired_e); free(fired_i); free(spk_e)
+    free(spk_i); free(spk_in); free(is_src); free(rows_w); free(cols_w); free(cgain)
     return n_in_tot, n_exc_tot, n_inh_tot
