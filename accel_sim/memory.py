@@ -1,36 +1,32 @@
-"""Memory footprint of the D&C network: weights and state, by population.
+"""Memory footprint of a network spec: weights per projection, state per population.
 
-Weights (seeds.md 2.4): input->exc n_in*N (plastic), exc->inh N (one-to-one),
-inh->exc N*(N-1) (all but self). State variables per neuron: excitatory v, ge,
-gi, theta, refractory and lockout counters, post traces x2 (8); inhibitory v,
-ge, refractory counter (3); input: the presynaptic trace (1).
+Weights: every stored synapse of every projection (a lateral projection is one scalar
+strength: none); D&C N=400 holds 784 x 400 + 400 + 400 x 399 = 473,600 (seeds.md 2.4).
+State: every state variable and learning trace of every neuron (D&C: 8 per excitatory
+neuron, v, g_e, g_i, theta, refractory and lockout counters and two post traces; 3 per
+inhibitory neuron; the presynaptic trace of every input).
 """
 from __future__ import annotations
 
-__all__ = ["dc_memory"]
+from snn_frontend.spec import NetworkSpec
 
-EXC_STATE_VARS = ("v", "ge", "gi", "theta", "refractory", "lockout", "post1", "post2")
-INH_STATE_VARS = ("v", "ge", "refractory")
-INPUT_STATE_VARS = ("pre",)
+__all__ = ["network_memory"]
 
 
-def dc_memory(n_in: int, n_exc: int, weight_bits: int = 32, state_bits: int = 32,
-              lateral: bool = False) -> dict:
-    """With direct lateral inhibition there is no inhibitory population and the
-    inhibition is one scalar strength (no weight memory, FSpiNN/SpikeDyn)."""
-    if lateral:
-        weights = {"input_exc": n_in * n_exc, "exc_inh": 0, "inh_exc": 0}
-        state = {"exc": n_exc * len(EXC_STATE_VARS), "inh": 0,
-                 "input": n_in * len(INPUT_STATE_VARS)}
-    else:
-        weights = {"input_exc": n_in * n_exc, "exc_inh": n_exc, "inh_exc": n_exc * (n_exc - 1)}
-        state = {"exc": n_exc * len(EXC_STATE_VARS), "inh": n_exc * len(INH_STATE_VARS),
-                 "input": n_in * len(INPUT_STATE_VARS)}
-    wb = {k: v * weight_bits // 8 for k, v in weights.items()}
-    sb = {k: v * state_bits // 8 for k, v in state.items()}
+def network_memory(spec: NetworkSpec, state_bits: int) -> dict:
+    """`state_bits`: the width of state variables whose population sets none."""
+    weights, wbits, wbytes = {}, {}, {}
+    for pr in spec.projections:
+        n = pr.n_synapses(spec.population(pr.src).size, spec.population(pr.dst).size)
+        weights[pr.name], wbits[pr.name] = n, pr.weight_bits
+        wbytes[pr.name] = n * pr.weight_bits // 8
+    state, sbytes = {}, {}
+    for p in spec.populations:
+        state[p.name] = p.size * (len(p.state_vars) + len(p.trace_vars))
+        sbytes[p.name] = state[p.name] * (p.state_bits or state_bits) // 8
     return {
-        "weight_bits": weight_bits, "state_bits": state_bits,
-        "weights": weights, "weight_bytes": wb, "state_variables": state, "state_bytes": sb,
+        "weight_bits": wbits, "state_bits": state_bits,
+        "weights": weights, "weight_bytes": wbytes, "state_variables": state, "state_bytes": sbytes,
         "total_weights": sum(weights.values()),
-        "total_bytes": sum(wb.values()) + sum(sb.values()),
+        "total_bytes": sum(wbytes.values()) + sum(sbytes.values()),
     }

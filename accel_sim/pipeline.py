@@ -32,7 +32,7 @@ from snn_frontend.trace import TraceBuilder
 from .config import Config, dump_config, load_config
 from .errors import RunError
 from .machine import cpu_model
-from .memory import dc_memory
+from .memory import network_memory
 from .report import format_summary, format_tasks, read_json, write_json, write_text
 
 __all__ = ["run_experiment", "resume_experiment", "reprice", "default_run_dir", "load_data",
@@ -105,8 +105,11 @@ class _Run:
         net = DiehlCookNetwork.from_config(cfg, data.n_in)
         if cfg.network.init_model:
             self._load_model(net, cfg.network.init_model)
+        fmt = cfg.network.state_format
+        self.spec = net.spec(cfg.network.weights.storage_bits,
+                             fmt.bits if fmt.kind == "fixed" else None, model=cfg.network.model)
         self._write_run_json(net, data, started, None)
-        meta = self._trace_meta(net)
+        meta = {"model": cfg.network.model, "seed": cfg.seed}
         stats: dict = {"accuracy": {}, "frontend": {}}
         self.chip = self._make_chip(net) if cfg.hardware is not None else None
         self.chip_results: dict = {}
@@ -117,10 +120,7 @@ class _Run:
             assignments = self._iid(net, data, meta, stats, checkpoint)
         for phase, c in self.counts.items():
             stats["frontend"][phase] = dict(c.as_dict(), per_sample=c.per_sample())
-        stats["memory"] = dc_memory(data.n_in, cfg.network.n_excitatory,
-                                    cfg.network.weights.storage_bits,
-                                    cfg.network.state_format.storage_bits,
-                                    lateral=cfg.network.inhibition == "lateral")
+        stats["memory"] = network_memory(self.spec, cfg.network.state_format.storage_bits)
         if self.chip is not None:
             stats["hardware"] = self._price(self.chip_results)
             self.timing["simulate"] = sum(r.wall_s for r in self.chip_results.values())
@@ -160,8 +160,8 @@ class _Run:
         cfg, n = self.cfg, len(data.train)
         total = cfg.learning.epochs * n
         counts = FrontendCounts()
-        replay = self._chip_phase("train", learn=True)
-        trace = self._builder("train", meta, replay, learn=True)
+        replay = self._chip_phase("train")
+        trace = self._builder(net, "train", meta, replay, learn=True)
         phases = {"train": (counts, trace, replay)}
         start, elapsed = 0, 0.0
         if ckpt is not None:
@@ -194,8 +194,8 @@ class _Run:
     def _infer(self, phase: str, net: DiehlCookNetwork, ds: Dataset, meta: dict) -> np.ndarray:
         cfg = self.cfg
         counts = FrontendCounts()
-        replay = self._chip_phase(phase, learn=False)
-        trace = self._builder(phase, meta, replay, learn=False)
+        replay = self._chip_phase(phase)
+        trace = self._builder(net, phase, meta, replay, learn=False)
         t0 = time.perf_counter()
         with tqdm(total=len(ds), desc=phase, unit="sample", disable=not self.show,
                   dynamic_ncols=True) as bar:
@@ -219,8 +219,9 @@ class _Run:
         cfg = self.cfg
         tasks = class_tasks(data.train)
         counts = {ph: FrontendCounts() for ph in ("train", "label", "infer")}
-        replays = {ph: self._chip_phase(ph, learn=ph == "train") for ph in counts}
-        traces = {ph: self._builder(ph, meta, replays[ph], learn=ph == "train") for ph in counts}
+        replays = {ph: self._chip_phase(ph) for ph in counts}
+        traces = {ph: self._builder(net, ph, meta, replays[ph], learn=ph == "train")
+                  for ph in counts}
         phases = {ph: (counts[ph], traces[ph], replays[ph]) for ph in counts}
         timing = dict.fromkeys(counts, 0.0)
         rows, first, assign = [], 0, None
@@ -279,24 +280,22 @@ class _Run:
 
     # ------------------------------------------------------------------ chip
     def _make_chip(self, net: DiehlCookNetwork):
-        from .chip import Chip, NetworkShape
+        from .chip import Chip
+        from .chip.mapping import load_placement
 
-        p = net.params
-        return Chip(self.cfg.hardware,
-                    NetworkShape(p.n_in, p.n_exc, p.n_inh, self.cfg.network.weights.storage_bits,
-                                 lateral=bool(p.lateral), depression=bool(p.depress_on_pre)),
-                    self.cfg.run.fidelity)
+        hw = self.cfg.hardware
+        placement = load_placement(hw.placement_file) if hw.placement_file else None
+        return Chip(hw, self.spec, self.cfg.run.fidelity, placement)
 
-    def _chip_phase(self, phase: str, *, learn: bool):
-        if self.chip is None:
-            return None
-        return self.chip.phase(phase, learn=learn, reset_rest=self.cfg.network.state_reset)
+    def _chip_phase(self, phase: str):
+        return None if self.chip is None else self.chip.phase(phase)
 
-    def _builder(self, phase: str, meta: dict, replay, *, learn: bool) -> TraceBuilder | None:
+    def _builder(self, net, phase: str, meta: dict, replay, *, learn: bool) -> TraceBuilder | None:
         save = phase in self.cfg.run.trace_phases
         if not save and replay is None:
             return None
-        return TraceBuilder(dict(meta, phase=phase, learn=learn), learn,
+        return TraceBuilder(dict(meta, **net.trace_meta(self.spec, learn=learn), phase=phase),
+                            net.events() if learn else (),
                             out_dir=self.out / f"trace_{phase}" if save else None,
                             on_part=replay.consume if replay is not None else None,
                             part_size=512)
@@ -362,13 +361,6 @@ class _Run:
         return int(ckpt["position"]), float(ckpt["elapsed_s"])
 
     # ---------------------------------------------------------------- files
-    def _trace_meta(self, net: DiehlCookNetwork) -> dict:
-        p = net.params
-        return {"model": self.cfg.network.model, "n_input": p.n_in, "n_exc": p.n_exc,
-                "n_inh": p.n_inh, "lateral": bool(p.lateral), "dt_ms": p.dt_ms, "steps_present": p.steps_present,
-                "steps_rest": p.steps_rest, "idle_rest_steps": net.idle_rest_steps,
-                "seed": self.cfg.seed}
-
     def _load_model(self, net: DiehlCookNetwork, path: str) -> None:
         try:
             with np.load(path, allow_pickle=False) as z:

@@ -7,18 +7,13 @@ import sys
 from pathlib import Path
 
 from .errors import RunError
+from .registry import COMPONENTS
 from .tables import _phases
 
 __all__ = ["COMPONENT_COLOURS", "plot_energy_breakdown"]
 
 # Fixed colour per component class, so figures of different runs compare at a glance.
-COMPONENT_COLOURS = {
-    "core": "#1f77b4",
-    "sram": "#ff7f0e",
-    "dram": "#d62728",
-    "router": "#2ca02c",
-    "chip": "#9467bd",
-}
+COMPONENT_COLOURS = {kind: c.color for kind, c in COMPONENTS.items()}
 _EXTRA_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _STATIC_HATCH = "////"
 

@@ -12,12 +12,12 @@ import io
 from pathlib import Path
 from typing import Any
 
+from .registry import PHASES as PHASE_ORDER
 from .report import _line, write_text
 
 __all__ = ["CSV_FIELDS", "PHASE_ORDER", "energy_rows", "format_hardware_summary",
            "write_energy_csv"]
 
-PHASE_ORDER = ("train", "label", "infer")
 CSV_FIELDS = ("phase", "component", "action", "count", "pj_per_action", "energy_pj")
 
 _TOP_ACTIONS = 5

@@ -22,8 +22,10 @@ from ._backend import kernels
 from .counts import FrontendCounts
 from .numerics import flush, flush_inplace
 from .params import DCParams, sample_key
+from .models import dc_family_spec
+from .spec import NetworkSpec
 from .state import DCState, PresentBuffers
-from .trace import TraceBuilder
+from .trace import TraceBuilder, stdp_event_streams
 
 __all__ = ["DiehlCookNetwork", "PresentationPlan", "Plasticity"]
 
@@ -115,6 +117,27 @@ class DiehlCookNetwork:
                    state_reset=cfg.network.state_reset, backend=backend or cfg.run.backend,
                    plasticity=Plasticity.from_config(cfg),
                    idle_rest_steps=round(cfg.encoding.rest_ms / cfg.encoding.dt_ms))
+
+    # ------------------------------------------------------------------ graph
+    def spec(self, weight_bits: int, state_bits: int | None = None, **info) -> NetworkSpec:
+        """This network as a graph (D&C, or direct lateral inhibition for FSpiNN/SpikeDyn)."""
+        p = self.params
+        return dc_family_spec(p.n_in, p.n_exc, bool(p.lateral), weight_bits, state_bits, info)
+
+    def trace_meta(self, spec: NetworkSpec, *, learn: bool) -> dict:
+        """What the chip needs to replay this network's trace, besides the spikes."""
+        p = self.params
+        return {"spec": spec.to_dict(), "learn": learn, "dt_ms": p.dt_ms,
+                "steps_present": p.steps_present, "steps_rest": p.steps_rest,
+                "idle_rest_steps": self.idle_rest_steps, "state_reset": self.state_reset,
+                "learning": {"input->exc": {"rule": "stdp",
+                                            "pre_updates": bool(p.depress_on_pre)}}}
+
+    @staticmethod
+    def events() -> tuple[str, str]:
+        """The learning event streams a training trace holds (weight rows and columns
+        written back on the plastic input->exc projection)."""
+        return stdp_event_streams("input->exc")
 
     # ------------------------------------------------------------- adaptation
     def gains(self) -> tuple[float, float]:
@@ -237,7 +260,7 @@ class DiehlCookNetwork:
                                    self.plasticity.w_lateral, 1.0)
                 self._count(local, totals, learn=False, normalised=False)
                 if record:
-                    records.append(_snapshot(s, attempt, False, p, buf, totals, False))
+                    records.append(_snapshot(s, attempt, False, p, buf, totals, ()))
                 if buf.response.sum() >= plan.retry_min_spikes:
                     break
             responses[s] = buf.response
@@ -266,19 +289,24 @@ class DiehlCookNetwork:
                         buf=self._buf)
         if trace is not None:
             trace.add(*_snapshot(sample, attempt, normalised, self.params, self._buf, totals,
-                                 bool(trace.events)), decays=decays)
+                                 trace.events), decays=decays)
 
 
 
-def _snapshot(sample, attempt, normalised, p: DCParams, buf: PresentBuffers, totals, events):
+def _snapshot(sample, attempt, normalised, p: DCParams, buf: PresentBuffers, totals,
+              events: tuple[str, ...]):
+    """One presentation for the trace: the spikes of each population and, when `events`
+    names the (row, column) streams, the weight rows and columns written back."""
     n_in, n_exc, n_inh = totals
     steps = p.steps_per_attempt
-    counts = {"input": buf.in_cnt[:steps].copy(), "exc": buf.exc_cnt[:steps].copy(),
-              "inh": buf.inh_cnt[:steps].copy()}
-    indices = {"input": buf.in_idx[:n_in].copy(), "exc": buf.exc_idx[:n_exc].copy(),
-               "inh": buf.inh_idx[:n_inh].copy()}
-    if events:  # the weight rows / columns written back (learning events)
+    counts = {"input": buf.in_cnt[:steps].copy(), "exc": buf.exc_cnt[:steps].copy()}
+    indices = {"input": buf.in_idx[:n_in].copy(), "exc": buf.exc_idx[:n_exc].copy()}
+    if not p.lateral:
+        counts["inh"] = buf.inh_cnt[:steps].copy()
+        indices["inh"] = buf.inh_idx[:n_inh].copy()
+    if events:
+        row, col = events
         rows, cols = int(buf.row_cnt[:steps].sum()), int(buf.col_cnt[:steps].sum())
-        counts.update(row_update=buf.row_cnt[:steps].copy(), col_update=buf.col_cnt[:steps].copy())
-        indices.update(row_update=buf.row_idx[:rows].copy(), col_update=buf.col_idx[:cols].copy())
+        counts.update({row: buf.row_cnt[:steps].copy(), col: buf.col_cnt[:steps].copy()})
+        indices.update({row: buf.row_idx[:rows].copy(), col: buf.col_idx[:cols].copy()})
     return (sample, attempt, normalised, steps, counts, indices)

@@ -1,44 +1,61 @@
 """SpikeTrace: the contract between the frontend and the chip simulator.
 
-A trace covers one phase (train, label or infer) and holds, for every
-presentation (a sample, or a re-presentation of it after a silent attempt) and
-every simulated time step, which neurons of each population spiked, plus the
-learning events. Storage is CSR-like and compact:
+A trace covers one phase (train, label or infer) of one network, and carries that
+network's `NetworkSpec` in its meta: everything the chip needs to replay it is in the
+trace. For every presentation (a sample, or a re-presentation of it after a silent
+attempt) and every simulated time step it holds which neurons of each population
+spiked, and the learning events. Storage is CSR-like and compact:
 
-- per presentation: `sample` (index within the phase), `attempt`, `normalised`
-  (weights normalised before it), `decays` (whole-matrix weight decay or leak
-  passes after it: SpikeDyn's decay, ASP's leak) and `step_ptr` (offsets into the
-  step axis);
-- per step and population: spike counts `<pop>_cnt`;
-- per population: flat spiking indices `<pop>_idx` in step order, with
-  `<pop>_ptr` = offsets derived from the counts.
+- per presentation: `sample` (index within the phase), `attempt`, `normalised` (plastic
+  weights normalised before it), `decays` (whole-matrix weight decay or leak passes
+  after it) and `step_ptr` (offsets into the step axis);
+- per *stream* (a population of the spec, or a learning event stream): spike counts per
+  step and the flat indices in step order.
 
-Populations are "input", "exc" and "inh". A training trace also holds its
-learning events, per step, in the same CSR form: `row_update` (a weight row
-written back: D&C writes the row of every input spike) and `col_update` (a
-weight column written back: every excitatory spike in D&C; with timestep-based
-updates only at the end of each update window, and not at all for updates
+Learning event streams are named `<projection>:<kind>` and keyed by projection: for STDP,
+`input->exc:row` (a weight row written back: D&C writes the row of every input spike)
+and `input->exc:col` (a weight column written back: every excitatory spike in D&C; with
+timestep-based updates only at the end of each window, and not at all for updates
 dropped as spurious).
 
-On disk a trace is either one `.npz` (`SpikeTrace.save`) or a directory of
-parts `part-00000.npz, ...` written as the run goes (`TraceBuilder(out_dir=...)`),
-so a trace of any length needs bounded memory; `SpikeTrace.parts(path)` streams
-the parts, `SpikeTrace.load(path)` reads either form into one trace.
+Meta keys the chip reads: `spec`, `learn` (whether this phase learns), `learning` (per
+plastic projection: `pre_updates`, whether a presynaptic spike updates its row),
+`state_reset` (the rest between samples is a reset), `dt_ms`.
+
+On disk a trace is one `.npz` (`SpikeTrace.save`) or a directory of parts
+`part-00000.npz, ...` written as the run goes (`TraceBuilder(out_dir=...)`), so a trace of
+any length needs bounded memory; `SpikeTrace.parts(path)` streams the parts,
+`SpikeTrace.load(path)` reads either form into one trace. Format version 2; version-1
+traces (written before the spec existed, D&C family only) still load.
 """
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 
-__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "POPULATIONS", "EVENTS", "concatenate"]
+from .files import atomic_write
+from .models import dc_family_spec
+from .spec import NetworkSpec, SpecError
 
-POPULATIONS = ("input", "exc", "inh")
-EVENTS = ("row_update", "col_update")
-FORMAT_VERSION = 1
+__all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "TraceError", "concatenate",
+           "FORMAT_VERSION", "stdp_event_streams"]
+
+FORMAT_VERSION = 2
+
+
+class TraceError(ValueError):
+    """A trace file that cannot be read as a SpikeTrace (a user error: exit 2)."""
+
+
+def stdp_event_streams(projection: str) -> tuple[str, str]:
+    """The learning event streams of a plastic STDP projection: rows and columns written."""
+    return f"{projection}:row", f"{projection}:col"
 
 
 @dataclass(frozen=True)
@@ -49,14 +66,14 @@ class Presentation:
     attempt: int
     normalised: bool
     n_steps: int
-    counts: dict[str, np.ndarray]  # population or event -> per step (n_steps,)
-    indices: dict[str, np.ndarray]  # population or event -> indices, step order
+    counts: dict[str, np.ndarray]  # stream -> per step (n_steps,)
+    indices: dict[str, np.ndarray]  # stream -> indices, step order
     decays: int = 0  # weight decay / leak passes over the whole matrix after it
 
-    def step_spikes(self, population: str, step: int) -> np.ndarray:
-        c = self.counts[population]
+    def step_spikes(self, stream: str, step: int) -> np.ndarray:
+        c = self.counts[stream]
         start = int(c[:step].sum())
-        return self.indices[population][start:start + int(c[step])]
+        return self.indices[stream][start:start + int(c[step])]
 
 
 @dataclass
@@ -66,14 +83,53 @@ class SpikeTrace:
     attempt: np.ndarray
     normalised: np.ndarray
     step_ptr: np.ndarray
-    counts: dict[str, np.ndarray]  # populations and (training traces) learning events
+    counts: dict[str, np.ndarray]  # populations and learning event streams
     indices: dict[str, np.ndarray]
-    events: tuple[str, ...] = ()  # learning event types held in counts/indices
+    events: tuple[str, ...] = ()  # the learning event streams held in counts/indices
     decays: np.ndarray | None = None  # per presentation; None: no decay passes
+    _spec: NetworkSpec | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.decays is None:
             self.decays = np.zeros(len(self.sample), np.int8)
+
+    # ---- the network -----------------------------------------------------------
+    @property
+    def spec(self) -> NetworkSpec:
+        if self._spec is None:
+            self._spec = NetworkSpec.from_dict(self.meta["spec"])
+        return self._spec
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        return self.spec.names + tuple(self.events)
+
+    @classmethod
+    def from_rasters(cls, spec: NetworkSpec, rasters: Mapping[str, np.ndarray], *,
+                     learn: bool = False, dt_ms: float = 1.0, **meta) -> "SpikeTrace":
+        """A one-presentation trace from boolean rasters (steps, neurons) per population
+        (a population left out never spikes)."""
+        rasters = {k: np.asarray(v, bool) for k, v in rasters.items()}
+        unknown = sorted(set(rasters) - set(spec.names))
+        if unknown:
+            raise SpecError(f"rasters for unknown populations: {', '.join(unknown)} "
+                            f"(the spec has {', '.join(spec.names)})")
+        steps = {v.shape[0] for v in rasters.values()}
+        if len(steps) > 1:
+            raise SpecError(f"rasters differ in their number of steps: {sorted(steps)}")
+        T = steps.pop() if steps else 0
+        counts, indices = {}, {}
+        for pop in spec.populations:
+            r = rasters.get(pop.name, np.zeros((T, pop.size), bool))
+            if r.ndim != 2 or r.shape[1] != pop.size:
+                raise SpecError(f"raster of {pop.name!r} must be (steps, {pop.size}), got "
+                                f"{r.shape}")
+            t, i = np.nonzero(r)
+            counts[pop.name] = np.bincount(t, minlength=T).astype(np.int32)
+            indices[pop.name] = i.astype(np.int32)
+        tb = TraceBuilder(dict(meta, spec=spec.to_dict(), learn=learn, dt_ms=dt_ms))
+        tb.add(0, 0, False, T, counts, indices)
+        return tb.build()
 
     # ---- shape -------------------------------------------------------------
     @property
@@ -88,20 +144,16 @@ class SpikeTrace:
     def n_steps(self) -> int:
         return int(self.step_ptr[-1])
 
-    def spike_ptr(self, population: str) -> np.ndarray:
-        """Offsets of each presentation's spikes in `indices[population]`."""
-        per_step = np.concatenate([[0], np.cumsum(self.counts[population], dtype=np.int64)])
+    def spike_ptr(self, stream: str) -> np.ndarray:
+        """Offsets of each presentation's spikes in `indices[stream]`."""
+        per_step = np.concatenate([[0], np.cumsum(self.counts[stream], dtype=np.int64)])
         return per_step[self.step_ptr]
 
-    def total(self, population: str) -> int:
-        return int(self.counts[population].sum(dtype=np.int64))
-
-    def event_counts(self, event: str) -> np.ndarray:
-        """Per-step counts of a learning event type ('row_update' or 'col_update')."""
-        return self.counts[event]
+    def total(self, stream: str) -> int:
+        return int(self.counts[stream].sum(dtype=np.int64))
 
     def __iter__(self) -> Iterator[Presentation]:
-        names = POPULATIONS + tuple(self.events)
+        names = self.streams
         ptrs = {p: self.spike_ptr(p) for p in names}
         for k in range(self.n_presentations):
             a, b = int(self.step_ptr[k]), int(self.step_ptr[k + 1])
@@ -115,19 +167,18 @@ class SpikeTrace:
 
     # ---- files -------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> Path:
-        """Write an uncompressed .npz (atomically: temp file + rename)."""
+        """Write an uncompressed .npz atomically (temp file + rename)."""
         path = Path(path)
         arrays = {"sample": self.sample, "attempt": self.attempt, "normalised": self.normalised,
                   "decays": self.decays, "step_ptr": self.step_ptr}
-        for p in POPULATIONS + tuple(self.events):
-            arrays[f"{p}_cnt"] = self.counts[p]
-            arrays[f"{p}_idx"] = self.indices[p]
-        meta = dict(self.meta, format_version=FORMAT_VERSION, events=list(self.events))
-        arrays["meta_json"] = np.array(__import__("json").dumps(meta))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
+        for i, p in enumerate(self.streams):
+            arrays[f"s{i}_cnt"] = self.counts[p]
+            arrays[f"s{i}_idx"] = self.indices[p]
+        meta = dict(self.meta, format_version=FORMAT_VERSION, events=list(self.events),
+                    streams=list(self.streams))
+        arrays["meta_json"] = np.array(json.dumps(meta))
+        with atomic_write(path) as fh:
             np.savez(fh, **arrays)
-        os.replace(tmp, path)
         return path
 
     @classmethod
@@ -137,9 +188,11 @@ class SpikeTrace:
         if path.is_dir():
             files = sorted(path.glob("part-*.npz"))
             if not files:
-                raise FileNotFoundError(f"{path}: no trace parts (part-*.npz)")
+                raise TraceError(f"{path}: no trace parts (part-*.npz)")
             for f in files:
                 yield cls._load_file(f)
+        elif not path.exists():
+            raise TraceError(f"{path}: no such trace file or directory")
         else:
             yield cls._load_file(path)
 
@@ -153,44 +206,107 @@ class SpikeTrace:
 
     @classmethod
     def _load_file(cls, path: Path) -> "SpikeTrace":
-        import json
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta_json"]))
+                version = meta.get("format_version")
+                if version == 1:
+                    return _from_v1(z, meta)
+                if version != FORMAT_VERSION:
+                    raise TraceError(f"{path}: trace format {version!r} is not one this version "
+                                     f"reads ({FORMAT_VERSION}, 1)")
+                events = tuple(meta.pop("events", ()))
+                streams = meta.pop("streams")
+                meta.pop("format_version")
+                trace = cls(meta=meta, sample=z["sample"], attempt=z["attempt"],
+                            normalised=z["normalised"], step_ptr=z["step_ptr"],
+                            counts={p: z[f"s{i}_cnt"] for i, p in enumerate(streams)},
+                            indices={p: z[f"s{i}_idx"] for i, p in enumerate(streams)},
+                            events=events, decays=z["decays"])
+                trace._check(path)
+                return trace
+        except TraceError:
+            raise
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+            raise TraceError(f"{path}: not a readable SpikeTrace ({exc})") from None
 
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta_json"]))
-            if meta.get("format_version") != FORMAT_VERSION:
-                raise ValueError(f"{path}: unsupported trace format {meta.get('format_version')}")
-            events = tuple(meta.pop("events", ()))
-            names = POPULATIONS + events
-            return cls(
-                meta=meta, sample=z["sample"], attempt=z["attempt"], normalised=z["normalised"],
-                step_ptr=z["step_ptr"],
-                counts={p: z[f"{p}_cnt"] for p in names},
-                indices={p: z[f"{p}_idx"] for p in names},
-                events=events, decays=z["decays"] if "decays" in z.files else None,
-            )
+    def _check(self, path) -> None:
+        """A trace whose arrays disagree with each other or with its spec is refused."""
+        try:
+            spec = self.spec
+        except (SpecError, KeyError) as exc:
+            raise TraceError(f"{path}: the trace's network spec is invalid: {exc}") from None
+        T = self.n_steps
+        if len(self.step_ptr) != self.n_presentations + 1:
+            raise TraceError(f"{path}: step pointers do not match the presentations")
+        for p in self.streams:
+            if len(self.counts[p]) != T:
+                raise TraceError(f"{path}: stream {p!r} has {len(self.counts[p])} steps, the "
+                                 f"trace {T}")
+            if self.total(p) != len(self.indices[p]):
+                raise TraceError(f"{path}: stream {p!r} counts {self.total(p)} spikes but holds "
+                                 f"{len(self.indices[p])}")
+        for pop in spec.populations:
+            idx = self.indices[pop.name]
+            if len(idx) and int(idx.max()) >= pop.size:
+                raise TraceError(f"{path}: population {pop.name!r} has {pop.size} neurons but "
+                                 f"the trace names neuron {int(idx.max())}")
+
+
+def _from_v1(z, meta: dict) -> SpikeTrace:
+    """A version-1 trace (D&C family, populations input/exc/inh, events row_update /
+    col_update on input->exc): rebuild its spec from the meta it had."""
+    model = meta.get("model", "diehl_cook")
+    lateral = bool(meta.get("lateral", False))
+    n_in, n_exc = int(meta["n_input"]), int(meta["n_exc"])
+    fixed = model == "fspinn"  # the only v1 model with 8-bit fixed-point weights by default
+    spec = dc_family_spec(n_in, n_exc, lateral, 8 if fixed else 32)
+    events = tuple(meta.pop("events", ()))
+    rename = {"row_update": "input->exc:row", "col_update": "input->exc:col"}
+    names = ("input", "exc", "inh") + events
+    counts = {rename.get(p, p): z[f"{p}_cnt"] for p in names}
+    indices = {rename.get(p, p): z[f"{p}_idx"] for p in names}
+    if lateral:  # v1 stored an always-empty inhibitory population
+        counts.pop("inh")
+        indices.pop("inh")
+    meta.pop("format_version")
+    meta.update(spec=spec.to_dict(),
+                learning={"input->exc": {"pre_updates": model != "fspinn"}},
+                state_reset=not meta.get("steps_rest", 0))
+    return SpikeTrace(meta=meta, sample=z["sample"], attempt=z["attempt"],
+                      normalised=z["normalised"], step_ptr=z["step_ptr"], counts=counts,
+                      indices=indices, events=tuple(rename.get(e, e) for e in events),
+                      decays=z["decays"] if "decays" in z.files else None)
 
 
 class TraceBuilder:
     """Collects presentations in order and freezes them into a SpikeTrace."""
 
-    def __init__(self, meta: dict, events: tuple[str, ...] | bool = (), *,
+    def __init__(self, meta: dict, events: tuple[str, ...] = (), *,
                  out_dir: str | os.PathLike | None = None, part_size: int = 2048,
                  on_part: "Callable[[SpikeTrace], None] | None" = None):
-        """Collect in memory (`build()`), or stream: every `part_size` presentations a
-        part is written to `out_dir` and/or handed to `on_part` (e.g. the chip
-        simulator); finish a streaming builder with `close()`."""
+        """`meta` must hold the network `spec` (a dict). Collect in memory (`build()`), or
+        stream: every `part_size` presentations a part is written to `out_dir` and/or
+        handed to `on_part` (e.g. the chip simulator); finish a streaming builder with
+        `close()`."""
+        if "spec" not in meta:
+            raise ValueError("a trace needs the network spec in its meta (meta['spec'])")
         self.meta = dict(meta)
-        self.events = EVENTS if events is True else tuple(events or ())
+        spec = NetworkSpec.from_dict(self.meta["spec"])
+        self.events = tuple(events)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.on_part = on_part
         self.part_size = part_size
         self.parts_written = 0
         if self.out_dir is not None:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-        n_max = max(int(meta.get("n_input", 0)), int(meta.get("n_exc", 0)))
+            try:
+                self.out_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TraceError(f"cannot create {self.out_dir}: {exc.strerror or exc}") from None
+        n_max = max(p.size for p in spec.populations)
         self._idx_dtype = np.uint16 if n_max <= np.iinfo(np.uint16).max else np.int32
         self._rows: list[tuple[int, int, bool, int, int]] = []
-        self._names = POPULATIONS + self.events
+        self._names = spec.names + self.events
         self._cnt: dict[str, list[np.ndarray]] = {p: [] for p in self._names}
         self._idx: dict[str, list[np.ndarray]] = {p: [] for p in self._names}
 
@@ -243,7 +359,6 @@ class TraceBuilder:
             self.parts_written = 1
         return self.out_dir
 
-
     def build(self) -> SpikeTrace:
         rows = np.array(self._rows, dtype=np.int64).reshape(-1, 5)
         step_ptr = np.concatenate([[0], np.cumsum(rows[:, 3])]).astype(np.int64)
@@ -268,13 +383,13 @@ def concatenate(parts: list[SpikeTrace]) -> SpikeTrace:
     for t in parts:
         ptr.append(t.step_ptr[1:] + offset)
         offset += int(t.step_ptr[-1])
+    names = first.streams
     return SpikeTrace(
         meta=first.meta, sample=np.concatenate([t.sample for t in parts]),
         attempt=np.concatenate([t.attempt for t in parts]),
         normalised=np.concatenate([t.normalised for t in parts]),
         step_ptr=np.concatenate(ptr),
-        counts={p: np.concatenate([t.counts[p] for t in parts]) for p in POPULATIONS + first.events},
-        indices={p: np.concatenate([t.indices[p] for t in parts])
-                 for p in POPULATIONS + first.events},
+        counts={p: np.concatenate([t.counts[p] for t in parts]) for p in names},
+        indices={p: np.concatenate([t.indices[p] for t in parts]) for p in names},
         events=first.events, decays=np.concatenate([t.decays for t in parts]),
     )

@@ -4,13 +4,15 @@ import math
 import numpy as np
 import pytest
 
-from accel_sim.chip import Chip, NetworkShape
-from accel_sim.chip.latency import HwRates
+from accel_sim.chip import Chip
 from accel_sim.chip.mapping import Mapping
-from accel_sim.chip.noc import Mesh
-from accel_sim.config.energy import COMPONENT_ACTIONS, EnergyTableConfig
+from accel_sim.chip.timing import HwRates
+from accel_sim.chip.topology import Topology
+from accel_sim.config.energy import EnergyTableConfig
 from accel_sim.config.hardware import HardwareConfig
 from accel_sim.energy import EnergyTable, price_phase
+from accel_sim.registry import COMPONENT_ACTIONS
+from snn_frontend.models import dc_family_spec
 from snn_frontend.trace import TraceBuilder
 
 
@@ -23,9 +25,15 @@ def hw(**over) -> HardwareConfig:
     return HardwareConfig.model_validate(base)
 
 
-def one_step_trace(n_in, n_exc, inputs=(), exc=(), inh=(), steps=1, learn=False, normalised=False):
+def dc(n_in, n_exc, weight_bits=32):
+    """The D&C graph: n_in inputs, n_exc excitatory and as many inhibitory neurons."""
+    return dc_family_spec(n_in, n_exc, False, weight_bits)
+
+
+def one_step_trace(n_in, n_exc, inputs=(), exc=(), inh=(), steps=1, learn=False, normalised=False,
+                   weight_bits=32):
     """A trace of one presentation whose first step has the given spikes."""
-    tb = TraceBuilder({"n_input": n_in, "n_exc": n_exc})
+    tb = TraceBuilder({"spec": dc(n_in, n_exc, weight_bits).to_dict(), "learn": learn})
     cnt = {p: np.zeros(steps, np.int32) for p in ("input", "exc", "inh")}
     for p, idx in (("input", inputs), ("exc", exc), ("inh", inh)):
         cnt[p][0] = len(idx)
@@ -50,8 +58,8 @@ def table(**pj) -> EnergyTableConfig:
 @pytest.mark.parametrize("k,b,w", [(10, 32, 64), (10, 8, 64), (7, 32, 32), (33, 8, 256)])
 def test_one_input_spike_reads_ceil_k_b_over_w_words_and_makes_k_synops(k, b, w):
     h = hw(sram={"word_bits": w}, cores={"neurons_per_core": 2 * k})
-    chip = Chip(h, NetworkShape(n_in=5, n_exc=k, n_inh=k, weight_bits=b))
-    r = chip.replay([one_step_trace(5, k, inputs=[3])], "infer", learn=False)
+    chip = Chip(h, dc(5, k, b))
+    r = chip.replay([one_step_trace(5, k, inputs=[3], weight_bits=b)], "infer")
     assert r.counts["core.synop"] == k
     assert r.counts["sram.read_word"] == math.ceil(k * b / w)
     assert r.counts["chip.input_spike"] == 1
@@ -65,20 +73,21 @@ def test_a_packet_over_h_hops_counts_h_hops_and_takes_h_hop_latencies(h):
         cfg = hw(cores={"count": hops + 1, "mesh_width": hops + 1, "neurons_per_core": 8},
                  mapping="contiguous", noc={"input_port": [hops, 0], "router_latency_cycles": 2,
                                              "link_latency_cycles": 1})
-        return Chip(cfg, NetworkShape(4, 4, 4), "event")
+        return Chip(cfg, dc(4, 4), "event")
     c = chip(h)
-    r = c.replay([one_step_trace(4, 4, inputs=[0])], "infer", learn=False)
+    r = c.replay([one_step_trace(4, 4, inputs=[0])], "infer")
     assert r.counts["router.hop_ew"] == h and r.counts.get("router.hop_ns", 0) == 0
     assert r.counts["router.inject"] == 1
-    r2 = chip(h + 1).replay([one_step_trace(4, 4, inputs=[0])], "infer", learn=False)
+    r2 = chip(h + 1).replay([one_step_trace(4, 4, inputs=[0])], "infer")
     assert r2.cycles - r.cycles == 3  # one more hop = router (2) + link (1) cycles
-    assert Mesh(4, 4).route((0, 0), [15], True).hops_ns == 3
+    grid = hw(cores={"count": 16, "mesh_width": 4, "mesh_height": 4})
+    assert Topology(grid).route(0, [15]).hops_ns == 3
 
 
 def test_multicast_tree_vs_unicast_hops():
-    mesh = Mesh(4, 1)
-    multi = mesh.route((0, 0), [1, 2, 3], multicast=True)
-    uni = mesh.route((0, 0), [1, 2, 3], multicast=False)
+    line = {"cores": {"count": 4, "mesh_width": 4, "mesh_height": 1}}
+    multi = Topology(hw(**line)).route(0, [1, 2, 3])
+    uni = Topology(hw(**line, noc={"cast": "unicast"})).route(0, [1, 2, 3])
     assert (multi.hops_ew, multi.packets) == (3, 1)
     assert (uni.hops_ew, uni.packets) == (1 + 2 + 3, 3)
 
@@ -86,8 +95,8 @@ def test_multicast_tree_vs_unicast_hops():
 def test_column_update_of_a_row_major_matrix_touches_one_word_per_row():
     n_in, k = 12, 8
     for layout, expect in (("row_major", n_in), ("column_major", math.ceil(n_in * 32 / 64))):
-        chip = Chip(hw(sram={"layout": layout}), NetworkShape(n_in, k, k))
-        r = chip.replay([one_step_trace(n_in, k, exc=[2])], "train", learn=True)
+        chip = Chip(hw(sram={"layout": layout}), dc(n_in, k))
+        r = chip.replay([one_step_trace(n_in, k, exc=[2], learn=True)], "train")
         assert r.counts["core.stdp_update"] == n_in
         # column RMW: words read and written, plus the one exc->inh word read for delivery
         assert r.counts["sram.write_word"] == expect
@@ -98,15 +107,16 @@ def test_spilled_weights_are_read_from_dram_word_for_word():
     """4 KiB SRAM of 64-bit words (512 words); rows of 25 weights x 32 bit = 13 words."""
     h = hw(sram={"size_kib": 4, "word_bits": 64}, dram={"burst_bytes": 8},
            cores={"neurons_per_core": 64})
-    net = NetworkShape(n_in=100, n_exc=25, n_inh=25)
+    net = dc(100, 25)
     m = Mapping(net, h)
     assert m.capacity_words == 512
     assert m.words_used[0] == 100 * 13 + 25 * 12 + 25  # input rows, inh rows (24 targets), exc->inh
-    spilled_rows = [i for i in range(100) if m.input_exc[0].row_dram[i] > 0]
+    rows = m.blocks["input->exc"][0]
+    spilled_rows = [i for i in range(100) if rows.row_dram[i] > 0]
     chip = Chip(h, net)
     inputs = [0, 50, 99]
-    r = chip.replay([one_step_trace(100, 25, inputs=inputs)], "infer", learn=False)
-    touched = sum(int(m.input_exc[0].row_dram[i]) for i in inputs)
+    r = chip.replay([one_step_trace(100, 25, inputs=inputs)], "infer")
+    touched = sum(int(rows.row_dram[i]) for i in inputs)
     assert touched == 13 * sum(i in spilled_rows for i in inputs) > 0
     assert r.counts["dram.read_bit"] == touched * 64  # one 8-byte burst per word
     assert r.counts["sram.read_word"] + touched == 3 * 13
@@ -117,13 +127,13 @@ def test_spilled_weights_are_read_from_dram_word_for_word():
 def test_each_whole_matrix_pass_reads_and_writes_every_weight_word(normalised, decays):
     """A normalisation before and d decay passes after a presentation: each pass makes
     n_in x N multiplies and one read and one write of every input->exc word."""
-    net = NetworkShape(n_in=10, n_exc=6, n_inh=6)
+    net = dc(10, 6)
     block = 10 * 3  # 10 rows of 6 x 32-bit weights = 192 bits = 3 64-bit words each
-    tb = TraceBuilder({"n_input": 10, "n_exc": 6})
+    tb = TraceBuilder({"spec": net.to_dict(), "learn": True})
     cnt = {p: np.zeros(2, np.int32) for p in ("input", "exc", "inh")}
     idx = {p: np.zeros(0, np.int32) for p in ("input", "exc", "inh")}
     tb.add(0, 0, normalised, 2, cnt, idx, decays=decays)
-    r = Chip(hw(), net).replay([tb.build()], "train", learn=True)
+    r = Chip(hw(), net).replay([tb.build()], "train")
     passes = int(normalised) + decays
     assert r.counts.get("core.normalise_op", 0) == normalised * 60
     assert r.counts.get("core.decay_op", 0) == decays * 60
@@ -131,8 +141,8 @@ def test_each_whole_matrix_pass_reads_and_writes_every_weight_word(normalised, d
 
 
 def test_neuron_updates_split_active_and_idle():
-    chip = Chip(hw(), NetworkShape(4, 6, 6))
-    r = chip.replay([one_step_trace(4, 6, inputs=[1], steps=3)], "infer", learn=False)
+    chip = Chip(hw(), dc(4, 6))
+    r = chip.replay([one_step_trace(4, 6, inputs=[1], steps=3)], "infer")
     # step 0: nothing arrived yet; step 1: all 6 exc got the input spike; step 2: nothing
     assert r.counts["core.neuron_update_active"] == 6
     assert r.counts["core.neuron_update_idle"] == 3 * 12 - 6
@@ -152,9 +162,9 @@ def test_idle_chip_static_energy_is_power_times_time():
 
 def test_components_add_up_and_doubling_one_action_changes_only_its_term():
     h = hw()
-    chip = Chip(h, NetworkShape(4, 6, 6))
-    r = chip.replay([one_step_trace(4, 6, inputs=[0, 1], exc=[2], inh=[3], steps=4)], "train",
-                    learn=True)
+    chip = Chip(h, dc(4, 6))
+    r = chip.replay([one_step_trace(4, 6, inputs=[0, 1], exc=[2], inh=[3], steps=4, learn=True)],
+                    "train")
     base = price_phase(r.counts, r.cycles, h.clock_mhz, EnergyTable(table()).resolve(h),
                        samples=1, presentations=1, time_steps=4)
     e = base["energy_pj"]
@@ -171,7 +181,7 @@ def test_components_add_up_and_doubling_one_action_changes_only_its_term():
 
 def test_fidelities_count_identically():
     rng = np.random.default_rng(0)
-    tb = TraceBuilder({"n_input": 30, "n_exc": 20})
+    tb = TraceBuilder({"spec": dc(30, 20).to_dict(), "learn": True})
     for s in range(5):
         T = 20
         cnt = {p: rng.integers(0, 3, T).astype(np.int32) for p in ("input", "exc", "inh")}
@@ -181,9 +191,10 @@ def test_fidelities_count_identically():
         tb.add(s, 0, True, T, cnt, idx)
     trace = tb.build()
     h = hw(cores={"count": 4, "mesh_width": 2, "mesh_height": 2, "neurons_per_core": 16})
-    res = {f: Chip(h, NetworkShape(30, 20, 20), f).replay([trace], "train", learn=True)
-           for f in ("timestep", "event")}
-    assert res["timestep"].counts == res["event"].counts
+    res = {f: Chip(h, dc(30, 20), f).replay([trace], "train")
+           for f in ("timestep", "event", "simpy")}
+    assert res["timestep"].counts == res["event"].counts == res["simpy"].counts
+    assert res["event"].presentation_cycles == res["simpy"].presentation_cycles
     a, b = res["timestep"].cycles, res["event"].cycles
     assert abs(a - b) / a < 0.10
 
@@ -193,11 +204,11 @@ def test_interleaved_phases_each_keep_their_own_cycles():
     its own presentations' cycles, as if replayed alone (the chip clock keeps the sum)."""
     a = one_step_trace(4, 6, inputs=[0, 1], exc=[2], steps=5)
     b = one_step_trace(4, 6, inputs=[3], steps=3)
-    alone = {name: Chip(hw(), NetworkShape(4, 6, 6)).replay([t, t], name, learn=False).cycles
+    alone = {name: Chip(hw(), dc(4, 6)).replay([t, t], name).cycles
              for name, t in (("label", a), ("infer", b))}
-    chip = Chip(hw(), NetworkShape(4, 6, 6))
-    la = chip.phase("label", learn=False, reset_rest=True)
-    inf = chip.phase("infer", learn=False, reset_rest=True)
+    chip = Chip(hw(), dc(4, 6))
+    la = chip.phase("label")
+    inf = chip.phase("infer")
     for _ in range(2):
         la.consume(a)
         inf.consume(b)
@@ -208,7 +219,7 @@ def test_interleaved_phases_each_keep_their_own_cycles():
 def test_rates_from_the_chip_config():
     h = hw(noc={"packet_bits": 64, "link_width_bits": 32}, clock_mhz=500.0,
            dram={"bandwidth_gb_s": 16.0, "row_miss_ns": 40.0})
-    r = HwRates(h, Mapping(NetworkShape(4, 6, 6), h))
+    r = HwRates(h, Mapping(dc(4, 6), h))
     assert r.flits == 2 and r.ports == 2
     assert r.dram_bytes_per_cycle == pytest.approx(32.0)  # 16 GB/s at 2 ns per cycle
     assert r.dram_miss == 20

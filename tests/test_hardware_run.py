@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from accel_sim import ConfigError, load_config, run_experiment
-from accel_sim.chip import Chip, NetworkShape
+from accel_sim.chip import Chip
 from accel_sim.cli import main
 from accel_sim.pipeline import reprice
+from snn_frontend.models import dc_family_spec
 from snn_frontend.trace import SpikeTrace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +62,8 @@ def test_variants_run_on_the_chip_and_agree_with_the_frontend(tmp_path, model):
     assert (fe["decay_ops"] == fe["presentations"] * 64 * 40) == (model != "fspinn")
     if model == "fspinn":  # potentiation only, 8-bit weights, buffered write-backs
         assert stats["frontend"]["train"]["weight_updates"] == stats["frontend"]["train"]["exc_spikes"] * 64
-        assert stats["memory"]["weight_bits"] == 8
-        assert stats["memory"]["weights"]["inh_exc"] == 0
+        assert stats["memory"]["weight_bits"] == {"input->exc": 8, "exc->exc": 0}
+        assert stats["memory"]["weights"]["exc->exc"] == 0  # one scalar strength
         w = np.load(tmp_path / model / "model.npz")["weights"]
         assert np.array_equal(np.floor(w * 256), w * 256)
 
@@ -85,10 +86,11 @@ def test_fidelities_agree_on_every_shipped_chip(tiny_run, chip):
     out, _ = tiny_run
     hw = load_config(None, TINY + [f"hardware={chip}"]).hardware
     res = {}
+    spec = SpikeTrace.load(out / "trace_infer").spec
     for fid in ("timestep", "event"):
-        c = Chip(hw, NetworkShape(64, 40, 40), fid)
-        res[fid] = (c.replay(SpikeTrace.parts(out / "trace_train"), "train", learn=True),
-                    c.replay(SpikeTrace.parts(out / "trace_infer"), "infer", learn=False))
+        c = Chip(hw, spec, fid)
+        res[fid] = (c.replay(SpikeTrace.parts(out / "trace_train"), "train"),
+                    c.replay(SpikeTrace.parts(out / "trace_infer"), "infer"))
     for a, b in zip(res["timestep"], res["event"]):
         assert a.counts == b.counts
         assert abs(a.cycles - b.cycles) / a.cycles < 0.10
@@ -97,10 +99,10 @@ def test_fidelities_agree_on_every_shipped_chip(tiny_run, chip):
 def test_spill_chip_streams_weights_from_dram(tiny_run):
     out, _ = tiny_run
     cfg = load_config(None, TINY + ["hardware=spill", "network.n_excitatory=400"])
-    c = Chip(cfg.hardware, NetworkShape(64, 400, 400))
+    c = Chip(cfg.hardware, dc_family_spec(64, 400, False, 32))
     assert c.mapping.words_spilled.sum() > 0
     edge = Chip(load_config(None, TINY + ["network.n_excitatory=400"]).hardware,
-                NetworkShape(64, 400, 400))
+                dc_family_spec(64, 400, False, 32))
     assert edge.mapping.words_spilled.sum() == 0
 
 
@@ -136,7 +138,8 @@ def test_report_cli_regenerates_and_reprices(tiny_run, capsys):
     (["network.n_excitatory=3000"], "the chip holds 16 x 256"),
     (["hardware.sram.word_bits=16"], "narrower than one 32-bit weight"),
     (["hardware.sram.banks=0"], "hardware.sram.banks"),
-    (["hardware.cores.mesh_width=3"], "must equal count"),
+    (["hardware.cores.mesh_width=3"], "must equal the 16 tiles"),
+    (["hardware.cores.cores_per_tile=3"], "not a whole number of tiles"),
     (["hardware.formats.weight_bits=8"], "leave weight_bits unset"),
     (["hardware.cores.learning_unit=false"], "needs a learning unit"),
     (["hardware.noc.input_port=[9, 0]"], "outside the 4x4 mesh"),

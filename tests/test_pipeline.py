@@ -1,12 +1,13 @@
 """Network wrapper, SpikeTrace, counts, labelling, checkpoints and resume."""
 import numpy as np
-from conftest import run_killed_after
+from conftest import requires_compiled, run_killed_after
 
 from accel_sim import load_config, resume_experiment, run_experiment
 from accel_sim.pipeline import load_data
 from snn_frontend.counts import FrontendCounts
 from snn_frontend.labelling import assign_labels, predict
 from snn_frontend.network import DiehlCookNetwork
+from snn_frontend.models import dc_family_spec
 from snn_frontend.trace import SpikeTrace, TraceBuilder
 
 TINY = ["name=tiny", "data.train_samples=40", "data.test_samples=30", "network.n_excitatory=20",
@@ -19,12 +20,18 @@ def _net(overrides=(), backend="auto"):
     return cfg, data, DiehlCookNetwork.from_config(cfg, data.n_in, backend=backend)
 
 
+def _builder(net, learn=False, **kw):
+    """A trace builder for this network (with its learning event streams when learning)."""
+    return TraceBuilder(net.trace_meta(net.spec(32), learn=learn),
+                        net.events() if learn else (), **kw)
+
+
 def test_inference_does_not_depend_on_the_thread_count():
     _, data, net = _net()
     runs = []
     for threads in (1, 2, 3):
         counts = FrontendCounts()
-        tb = TraceBuilder({"n_input": 64, "n_exc": 20})
+        tb = _builder(net)
         resp = net.infer(data.test.images, 7, threads=threads, counts=counts, trace=tb)
         runs.append((resp, counts.as_dict(), tb.build()))
     for resp, counts, tr in runs[1:]:
@@ -38,7 +45,7 @@ def test_inference_does_not_depend_on_the_thread_count():
 def test_trace_totals_equal_counts_and_round_trip(tmp_path):
     _, data, net = _net()
     counts = FrontendCounts()
-    tb = TraceBuilder({"n_input": 64, "n_exc": 20}, {"row_update": "input", "col_update": "exc"})
+    tb = _builder(net, learn=True)
     for s in range(5):
         net.train_sample(data.train.images[s], s, sample=s, counts=counts, trace=tb)
     tr = tb.build()
@@ -51,10 +58,13 @@ def test_trace_totals_equal_counts_and_round_trip(tmp_path):
     assert counts.weight_updates == tr.total("input") * n + tr.total("exc") * m
     assert counts.neuron_updates == tr.n_steps * 2 * n
     assert counts.normalisation_ops == tr.normalised.sum() * m * n
-    assert np.array_equal(tr.event_counts("row_update"), tr.counts["input"])
+    assert tr.events == ("input->exc:row", "input->exc:col")
+    assert np.array_equal(tr.counts["input->exc:row"], tr.counts["input"])  # D&C: every spike
+    assert np.array_equal(tr.counts["input->exc:col"], tr.counts["exc"])
     path = tr.save(tmp_path / "t.npz")
     back = SpikeTrace.load(path)
-    assert back.events == tr.events and back.meta["n_exc"] == 20
+    assert back.events == tr.events and back.spec == net.spec(32)
+    assert back.meta["learning"] == {"input->exc": {"rule": "stdp", "pre_updates": True}}
     pres = list(back)
     assert len(pres) == tr.n_presentations
     assert sum(int(p.counts["exc"].sum()) for p in pres) == counts.exc_spikes
@@ -109,8 +119,8 @@ def test_resume_after_a_kill_gives_the_uninterrupted_result(tmp_path, monkeypatc
 
 def test_spilled_trace_equals_in_memory_trace(tmp_path):
     _, data, net = _net()
-    mem = TraceBuilder({"n_input": 64, "n_exc": 20})
-    disk = TraceBuilder({"n_input": 64, "n_exc": 20}, out_dir=tmp_path / "tr", part_size=7)
+    mem = _builder(net)
+    disk = _builder(net, out_dir=tmp_path / "tr", part_size=7)
     net.infer(data.test.images, 3, trace=mem, block_size=4)
     net.infer(data.test.images, 3, trace=disk, block_size=4)
     disk.close()
@@ -133,6 +143,7 @@ def test_same_seed_same_run_other_seed_other_run(tmp_path):
     assert not np.array_equal(_model(tmp_path / "a")[0], _model(tmp_path / "c")[0])
 
 
+@requires_compiled
 def test_numpy_backend_gives_the_same_run(tmp_path):
     over = ["data.train_samples=6", "data.test_samples=6", "encoding.present_ms=40"]
     a = run_experiment(load_config(None, TINY + over + ["run.backend=numpy"]), tmp_path / "n")
@@ -142,7 +153,8 @@ def test_numpy_backend_gives_the_same_run(tmp_path):
 
 
 def test_trace_keeps_decay_passes_through_save_load_and_parts(tmp_path):
-    tb = TraceBuilder({"n_input": 4, "n_exc": 3}, out_dir=tmp_path / "tr", part_size=2)
+    tb = TraceBuilder({"spec": dc_family_spec(4, 3, False, 32).to_dict()}, out_dir=tmp_path / "tr",
+                      part_size=2)
     cnt = {p: np.zeros(2, np.int32) for p in ("input", "exc", "inh")}
     idx = {p: np.zeros(0, np.int32) for p in ("input", "exc", "inh")}
     for s, d in enumerate([0, 1, 2]):

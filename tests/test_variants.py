@@ -7,7 +7,9 @@ from conftest import run_killed_after
 
 from accel_sim import ConfigError, load_config, resume_experiment, run_experiment
 from accel_sim.cli import main
-from accel_sim.memory import dc_memory
+from accel_sim.memory import network_memory
+from snn_frontend.models import dc_family_spec
+from snn_frontend.trace import SpikeTrace
 
 TINY = ["name=tinyvar", "data.train_samples=40", "data.test_samples=30", "network.n_excitatory=20",
         "encoding.present_ms=60", "encoding.max_rate_hz=255", "learning.norm_total=12.8",
@@ -47,11 +49,12 @@ def test_inconsistent_mechanisms_are_config_errors(over, message):
 
 
 def test_memory_follows_the_weight_format_and_the_inhibition():
-    dc = dc_memory(784, 400)
+    dc = network_memory(dc_family_spec(784, 400, False, 32), 32)
     assert dc["total_weights"] == 473_600  # seeds.md 2.4
-    fs = dc_memory(784, 400, weight_bits=8, lateral=True)
-    assert fs["weights"] == {"input_exc": 313_600, "exc_inh": 0, "inh_exc": 0}
-    assert fs["weight_bytes"]["input_exc"] == 313_600
+    assert dc["state_variables"] == {"input": 784, "exc": 400 * 8, "inh": 400 * 3}
+    fs = network_memory(dc_family_spec(784, 400, True, 8), 32)
+    assert fs["weights"] == {"input->exc": 313_600, "exc->exc": 0}  # lateral: one scalar
+    assert fs["weight_bytes"]["input->exc"] == 313_600
     assert dc["total_bytes"] / fs["total_bytes"] > 5
 
 
@@ -60,9 +63,10 @@ def test_a_fixed_point_state_runs_and_sets_the_state_memory(tmp_path):
             "network.state_format.frac_bits=6", "hardware=edge", "energy=generic_45nm"]
     stats = run_experiment(load_config(None, TINY + over), tmp_path / "q")
     assert stats["memory"]["state_bits"] == 16
-    assert stats["memory"] == dc_memory(64, 20, 32, 16)
+    assert stats["memory"] == network_memory(dc_family_spec(64, 20, False, 32, 16), 16)
     mapping = stats["hardware"]["mapping"]
-    assert sum(mapping["state_bytes_per_core"]) == (20 * 4 + 20 * 2) * 16 / 8
+    # v, g_e, g_i, theta, refractory, lockout per excitatory; v, g_e, refractory per inhibitory
+    assert sum(mapping["state_bytes_per_core"]) == (20 * 6 + 20 * 3) * 16 / 8
     theta = np.load(tmp_path / "q" / "model.npz")["theta"]
     assert np.array_equal(np.floor(theta * 64), theta * 64)  # thresholds on the Q10.6 grid
 
@@ -82,11 +86,21 @@ def test_reduced_stdp_and_timestep_updates_write_less(tmp_path):
     dc = run_experiment(load_config(None, TINY), tmp_path / "dc")["frontend"]["train"]
     red = run_experiment(load_config(None, TINY + ["learning.depression_on_pre=false",
                                                     "learning.timestep_updates=true",
-                                                    "learning.update_every_steps=40"]),
+                                                    "learning.update_every_steps=120",
+                                                    "network.exc.lockout_ms=0",
+                                                    "run.trace_phases=[train]"]),
                          tmp_path / "red")["frontend"]["train"]
     assert red["weight_updates"] == red["exc_spikes"] * 64  # potentiation only
     assert dc["weight_writes"] == dc["weight_updates"]  # immediate: every update is a write
-    assert red["weight_writes"] <= red["weight_updates"]
+    # timestep-based: each neuron's column is written once per 120-step window in which it
+    # spiked, however often it spiked there (no rows: no depression)
+    windows = 0
+    for p in SpikeTrace.load(tmp_path / "red" / "trace_train"):
+        step = np.repeat(np.arange(p.n_steps), p.counts["exc"].astype(int))
+        windows += len(set(zip((step // 120).tolist(), p.indices["exc"].tolist())))
+        assert p.counts["input->exc:row"].sum() == 0
+    assert red["weight_writes"] == windows * 64
+    assert windows < red["exc_spikes"]  # some windows held several spikes of one neuron
 
 
 def test_fspinn_resume_restores_the_adaptive_state(tmp_path, monkeypatch):

@@ -1,6 +1,8 @@
-"""The chip simulator: mapping, action counting, timing fidelities, the Chip."""
-from .chip import FIDELITIES, Chip, Component, PhaseResult
-from .mapping import Mapping, MappingError, NetworkShape
+"""The chip simulator: topology, mapping, action counting, timing fidelities, the Chip.
 
-__all__ = ["Chip", "Component", "PhaseResult", "FIDELITIES", "Mapping", "MappingError",
-           "NetworkShape"]
+Nothing here names a model family or a population: the chip sees a `NetworkSpec`.
+"""
+from .chip import FIDELITIES, Chip, PhaseResult
+from .mapping import Mapping, MappingError, place
+
+__all__ = ["Chip", "PhaseResult", "FIDELITIES", "Mapping", "MappingError", "place"]

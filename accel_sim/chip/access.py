@@ -1,10 +1,10 @@
-"""Per-spike access tables: how many SRAM words, DRAM words and DRAM activations
-one spike of each source causes on each core (precomputed once per mapping).
+"""Per-spike access tables of one projection: how many synaptic operations, SRAM words,
+DRAM words and bits, and DRAM row activations one presynaptic spike causes on each core,
+and what an STDP column update of one target costs (precomputed once per mapping).
 
-Row access (a presynaptic spike reads its weight row on every target core),
-column access (a postsynaptic spike's STDP update of its fan-in column), with
-the chosen SRAM layout deciding how many words each touches and the mapping
-deciding which of them live in DRAM.
+Row access: a presynaptic spike reads its weight row on every target core. Column
+access: a postsynaptic spike's STDP update of its fan-in column. The SRAM layout decides
+how many words each touches, the mapping which of them live in DRAM.
 """
 from __future__ import annotations
 
@@ -12,110 +12,86 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mapping import Mapping
+from .mapping import Block, Mapping
 
-__all__ = ["AccessTables"]
+__all__ = ["AccessTable", "access_tables", "burst_bits", "activations"]
 
 
-def _activations(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
+def activations(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
     """DRAM row activations of one access stream of `dram_words` contiguous words."""
     nbytes = dram_words * word_bits // 8 + ((dram_words * word_bits) % 8 > 0)
     unit = dram.row_bytes if dram.page_policy == "open" else dram.burst_bytes
     return -(-nbytes // unit)
 
 
-def _burst_bits(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
+def burst_bits(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
     """Bits actually moved for a stream of `dram_words` words (whole bursts)."""
     nbytes = -(-(dram_words * word_bits) // 8)
     return -(-nbytes // dram.burst_bytes) * dram.burst_bytes * 8
 
 
 @dataclass
-class AccessTables:
-    # input spike i -> per core (C, n_in)
-    in_sram: np.ndarray
-    in_dram: np.ndarray
-    in_dram_bits: np.ndarray
-    in_act: np.ndarray
-    # inhibitory spike k -> per core (C, n_inh)
-    inh_sram: np.ndarray
-    inh_dram: np.ndarray
-    inh_dram_bits: np.ndarray
-    inh_act: np.ndarray
-    inh_synops: np.ndarray  # (C, n_inh): targets of inh k on core c
-    # excitatory spike j -> its inhibitory partner's core (n_exc,)
-    ei_sram: np.ndarray
-    ei_dram: np.ndarray
-    ei_dram_bits: np.ndarray
-    ei_act: np.ndarray
-    # STDP column access of exc neuron j on its core (n_exc,)
-    col_sram: np.ndarray
+class AccessTable:
+    """One projection. Row tables are (C, n_src); column tables (n_dst,); block (C,)."""
+
+    synops: np.ndarray  # targets of each source on each core
+    sram: np.ndarray  # words read from SRAM per source spike per core
+    dram: np.ndarray  # words read from DRAM
+    dram_bits: np.ndarray
+    act: np.ndarray  # DRAM row activations
+    col_sram: np.ndarray  # STDP column update of a target: SRAM words (read, then written)
     col_dram: np.ndarray
     col_dram_bits: np.ndarray
     col_act: np.ndarray
-    # whole input->exc block per core (normalisation reads and writes it all)
-    block_sram: np.ndarray
-    block_dram: np.ndarray
+    block_sram: np.ndarray  # the whole projection on each core (whole-matrix passes)
     block_dram_bits: np.ndarray
     block_act: np.ndarray
 
-    @classmethod
-    def build(cls, m: Mapping) -> "AccessTables":
-        net, hw = m.net, m.hw
-        C, word, wb, dram = m.n_cores, hw.sram.word_bits, net.weight_bits, hw.dram
-        col_major = hw.sram.layout == "column_major"
-        z = lambda *shape: np.zeros(shape, np.int64)  # noqa: E731
-        in_sram, in_dram, in_bits, in_act = z(C, net.n_in), z(C, net.n_in), z(C, net.n_in), z(C, net.n_in)
-        inh_sram, inh_dram = z(C, net.n_inh), z(C, net.n_inh)
-        inh_bits, inh_act, inh_syn = z(C, net.n_inh), z(C, net.n_inh), z(C, net.n_inh)
-        col_sram, col_dram, col_bits, col_act = z(net.n_exc), z(net.n_exc), z(net.n_exc), z(net.n_exc)
-        blk_sram, blk_dram, blk_bits, blk_act = z(C), z(C), z(C), z(C)
-        for c in range(C):
-            k = int(m.k_exc[c])
-            if k == 0:
-                continue
-            b = m.input_exc[c]
-            exc_ids = np.flatnonzero(m.exc_core == c)
-            slots = m.exc_slot[exc_ids]
-            if not col_major:
-                in_sram[c], in_dram[c] = b.row_sram, b.row_dram
-                in_bits[c] = _burst_bits(b.row_dram, word, dram)
-                in_act[c] = _activations(b.row_dram, word, dram)
-                # column of slot s: word floor(s*wb/word) of every row
-                widx = (slots * wb) // word
-                in_sram_rows = b.row_sram[None, :] > widx[:, None]  # (k, n_in)
-                col_sram[exc_ids] = in_sram_rows.sum(axis=1)
-                col_dram[exc_ids] = net.n_in - col_sram[exc_ids]
-                col_bits[exc_ids] = col_dram[exc_ids] * int(_burst_bits(np.int64(1), word, dram))
-                col_act[exc_ids] = col_dram[exc_ids]  # scattered words: one activation each
-            else:
-                # block rows are columns; an input row touches word floor(i*wb/word) of each
-                widx = (np.arange(net.n_in) * wb) // word  # (n_in,)
-                in_col_sram = b.row_sram[:, None] > widx[None, :]  # (k, n_in)
-                in_sram[c] = in_col_sram.sum(axis=0)
-                in_dram[c] = k - in_sram[c]
-                in_bits[c] = in_dram[c] * int(_burst_bits(np.int64(1), word, dram))
-                in_act[c] = in_dram[c]
-                col_sram[exc_ids], col_dram[exc_ids] = b.row_sram[slots], b.row_dram[slots]
-                col_bits[exc_ids] = _burst_bits(b.row_dram[slots], word, dram)
-                col_act[exc_ids] = _activations(b.row_dram[slots], word, dram)
-            blk_sram[c], blk_dram[c] = int(b.row_sram.sum()), int(b.row_dram.sum())
-            blk_bits[c] = int(_burst_bits(b.row_dram, word, dram).sum())
-            blk_act[c] = int(_activations(b.row_dram, word, dram).sum())
-            h = m.inh_exc[c]
-            inh_sram[c], inh_dram[c] = h.row_sram, h.row_dram
-            inh_bits[c] = _burst_bits(h.row_dram, word, dram)
-            inh_act[c] = _activations(h.row_dram, word, dram)
-            own = (m.exc_core[: net.n_inh] == c).astype(np.int64) if net.n_inh <= net.n_exc else 0
-            inh_syn[c] = k - own
-        # exc j -> inh j: one word in the inhibitory partner's core
-        ei_sram, ei_dram = z(net.n_exc), z(net.n_exc)
-        for j in range(min(net.n_exc, net.n_inh)):
-            blk = m.exc_inh[int(m.inh_core[j])]
-            s = int(m.inh_slot[j])
-            ei_sram[j], ei_dram[j] = blk.row_sram[s], blk.row_dram[s]
-        ei_bits = _burst_bits(ei_dram, word, dram)
-        ei_act = _activations(ei_dram, word, dram)
-        return cls(in_sram, in_dram, in_bits, in_act, inh_sram, inh_dram, inh_bits, inh_act,
-                   inh_syn, ei_sram, ei_dram, ei_bits, ei_act, col_sram, col_dram, col_bits,
-                   col_act, blk_sram, blk_dram, blk_bits, blk_act)
+
+def access_tables(m: Mapping) -> dict[str, AccessTable]:
+    return {pr.name: _table(m, pr) for pr in m.spec.projections}
+
+
+def _table(m: Mapping, pr) -> AccessTable:
+    hw = m.hw
+    C, word, wb, dram = m.n_cores, hw.sram.word_bits, pr.weight_bits, hw.dram
+    n_src, n_dst = m.spec.population(pr.src).size, m.spec.population(pr.dst).size
+    z = lambda *shape: np.zeros(shape, np.int64)  # noqa: E731
+    sram, drm, bits, act = z(C, n_src), z(C, n_src), z(C, n_src), z(C, n_src)
+    col_sram, col_dram, col_bits, col_act = z(n_dst), z(n_dst), z(n_dst), z(n_dst)
+    blk_sram, blk_bits, blk_act = z(C), z(C), z(C)
+    one_word_bits = int(burst_bits(np.int64(1), word, dram))
+    for c in range(C):
+        b: Block | None = m.blocks[pr.name][c]
+        if b is None:
+            continue
+        ids = np.flatnonzero(m.core[pr.dst] == c)  # targets on this core, in slot order
+        slots = m.slot[pr.dst][ids]
+        if not b.column_major:
+            sram[c], drm[c] = b.row_sram, b.row_dram
+            bits[c] = burst_bits(b.row_dram, word, dram)
+            act[c] = activations(b.row_dram, word, dram)
+            # column of slot s: word floor(s*wb/word) of every row holding it
+            widx = (slots * wb) // word
+            in_sram = (b.row_sram[None, :] > widx[:, None]) & (b.row_words[None, :] > 0)
+            held = np.broadcast_to(b.row_words[None, :] > 0, in_sram.shape)
+            col_sram[ids] = in_sram.sum(axis=1)
+            col_dram[ids] = held.sum(axis=1) - col_sram[ids]
+            col_bits[ids] = col_dram[ids] * one_word_bits
+            col_act[ids] = col_dram[ids]  # scattered words: one activation each
+        else:
+            # block rows are this core's columns; source i touches word floor(i*wb/word)
+            widx = (np.arange(n_src) * wb) // word
+            in_sram = b.row_sram[:, None] > widx[None, :]  # (k, n_src)
+            sram[c] = in_sram.sum(axis=0)
+            drm[c] = len(ids) - sram[c]
+            bits[c] = drm[c] * one_word_bits
+            act[c] = drm[c]
+            col_sram[ids], col_dram[ids] = b.row_sram[slots], b.row_dram[slots]
+            col_bits[ids] = burst_bits(b.row_dram[slots], word, dram)
+            col_act[ids] = activations(b.row_dram[slots], word, dram)
+        blk_sram[c] = int(b.row_sram.sum())
+        blk_bits[c] = int(burst_bits(b.row_dram, word, dram).sum())
+        blk_act[c] = int(activations(b.row_dram, word, dram).sum())
+    return AccessTable(m.targets[pr.name], sram, drm, bits, act, col_sram, col_dram, col_bits,
+                       col_act, blk_sram, blk_bits, blk_act)

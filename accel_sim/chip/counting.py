@@ -1,22 +1,20 @@
 """Count every action of a presentation on the chip, vectorised over its steps.
 
-`count_presentation` turns one SpikeTrace presentation into
-  - action totals per component class (dict (class, action) -> int), and
-  - per-step, per-core work (synops, SRAM words, learning ops, DRAM bits,
-    packets) from which the fidelity models derive cycles.
-Both fidelities use these same counts, so they agree on counts exactly.
+`ChipCounter.count` turns one SpikeTrace presentation into
+  - action totals per component kind (dict (kind, action) -> int), and
+  - per-step, per-core work (`StepWork`: synops, SRAM words, learning ops, DRAM bits,
+    messages) from which the timing fidelities derive cycles.
+Every fidelity uses these same counts, so they agree on counts exactly.
 
-Actions (docs/chip.md): an input spike enters at the input port (chip.input_spike),
-is one multicast packet (router.inject + hops) to every core holding excitatory
-neurons, reads its weight row there (sram.read_word, or dram.read_bit for spilled
-words) and makes one synop per target. An excitatory spike (core.spike_out) goes
-to its inhibitory partner (router.local_delivery on the same core, else a unicast
-packet), one word and one synop there. An inhibitory spike is multicast to every
-excitatory core and reads its row of the all-but-self inh->exc block. Every
-neuron is updated every step: active if it received a synaptic event in the
-previous step, idle otherwise. Learning adds per input spike a read-modify-write
-of its row (stdp_update per weight), per excitatory spike of its column, traces
-(pre traces replicated in every excitatory core), thresholds and normalisation.
+Everything iterates over the spec's projections (docs/chip.md defines each action): a
+spike of a projection's source population reaches the cores holding its targets over its
+route (`router.*`), reads its weight row there (`sram.read_word`, spilled words as
+`dram.read_bit`) and makes one synaptic operation per target (`core.synop`); a lateral
+projection (one scalar strength) reads nothing. Every neuron of every on-chip population
+is updated every step: active if a synaptic event reached it in the previous step, idle
+otherwise. Plastic STDP projections add, while learning, the read-modify-write of what
+the trace's learning events say was written back, the STDP arithmetic at the spikes,
+traces, thresholds and whole-matrix passes.
 """
 from __future__ import annotations
 
@@ -27,13 +25,13 @@ import numpy as np
 
 from snn_frontend.trace import Presentation
 
-from .access import AccessTables
+from .access import AccessTable, access_tables
 from .mapping import Mapping
-from .noc import Mesh
+from .topology import Route, Topology
 
-__all__ = ["Counter_", "StepWork", "ChipCounter"]
+__all__ = ["StepWork", "ChipCounter", "per_step"]
 
-Counter_ = Counter  # (component class, action) -> count
+_ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
 
 
 @dataclass
@@ -46,163 +44,253 @@ class StepWork:
     learn_words: np.ndarray  # (T, C) SRAM words read + written by learning
     dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
     dram_streams: np.ndarray  # (T,) access streams that touched DRAM
-    in_packets: np.ndarray  # (T,) input spikes injected at the port
-    core_packets: np.ndarray  # (T,) exc + inh spikes leaving cores
+    port_messages: np.ndarray  # (T,) packets sent through the input port
+    core_messages: np.ndarray  # (T, C) messages injected by each core
+    spikes: np.ndarray  # (T,) spikes that have somewhere to go (inputs and on-chip)
     max_hops: np.ndarray  # (T,) longest route used in the step
-    normalise_words: np.ndarray  # (C,) SRAM words of the whole-matrix passes (0 if none)
-    normalise_dram_bits: int
-    passes: int = 0  # whole-matrix passes: normalisation + weight decay / leak
+    pass_words: np.ndarray  # (C,) SRAM words of the whole-matrix passes (0 if none)
+    pass_ops: np.ndarray  # (C,) multiplies of the whole-matrix passes
+    pass_dram_bits: int
+
+
+@dataclass
+class _Source:
+    """Route figures of every presynaptic neuron of one projection."""
+
+    fields: dict[str, np.ndarray]  # _ROUTE_FIELDS -> (n_src,)
+    routes: list[Route]
+    from_port: bool
+    core: np.ndarray | None  # core of each source (None: the input port)
 
 
 class ChipCounter:
-    """Precomputed routes and access tables for one (network, chip) pair."""
+    """Routes and access tables for one (spec, chip) pair; counts presentations."""
 
-    def __init__(self, mapping: Mapping):
-        m, hw = mapping, mapping.hw
-        self.m, self.hw = m, hw
-        self.acc = AccessTables.build(m)
-        net = m.net
-        mesh = Mesh(hw.cores.mesh_width, hw.cores.mesh_height)
-        self.mesh = mesh
-        multicast = hw.noc.cast == "multicast"
-        exc_cores = m.exc_cores
-        self.in_route = mesh.route(tuple(hw.noc.input_port), exc_cores, multicast)
-        by_core = {c: mesh.route(mesh.xy(c), exc_cores, multicast) for c in range(m.n_cores)}
-        self.inh_routes = [by_core[int(c)] for c in m.inh_core]
-        self.ei_routes = [mesh.route(mesh.xy(int(m.exc_core[j])), [int(m.inh_core[j])], False)
-                          for j in range(min(net.n_exc, net.n_inh))]
-        r = lambda routes, f: np.array([getattr(x, f) for x in routes], np.int64)  # noqa: E731
-        self.inh_r = {f: r(self.inh_routes, f) for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
-        # direct lateral inhibition: exc j multicasts a scalar-strength spike to every exc core
-        self.lat_r = {f: r([by_core[int(c)] for c in m.exc_core], f)
-                      for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
-        self.lat_synops = (m.k_exc[:, None] - (m.exc_core[None, :] == np.arange(m.n_cores)[:, None])
-                           ).astype(np.int64)  # (C, n_exc)
-        self.ei_r = {f: r(self.ei_routes, f) for f in ("hops_ew", "hops_ns", "packets", "local", "max_hops")}
-        self.n_exc_cores = len(exc_cores)
+    def __init__(self, mapping: Mapping, topology: Topology):
+        m, spec = mapping, mapping.spec
+        self.m, self.hw, self.topo, self.spec = m, m.hw, topology, spec
+        self.tables: dict[str, AccessTable] = access_tables(m)
+        self.sources: dict[str, _Source] = {}
+        for pr in spec.projections:
+            from_port = not spec.population(pr.src).on_chip
+            src_core = None if from_port else m.core[pr.src]
+            routes = [topology.route(None if from_port else int(src_core[s]), m.dest_cores(pr.name, s))
+                      for s in range(spec.population(pr.src).size)]
+            fields = {f: np.array([getattr(r, f) for r in routes], np.int64) for f in _ROUTE_FIELDS}
+            self.sources[pr.name] = _Source(fields, routes, from_port, src_core)
+        self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
+        self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
 
     # ------------------------------------------------------------------ one
-    def count(self, p: Presentation, *, learn: bool, reset_rest: bool) -> tuple[Counter, StepWork]:
-        m, a, net, hw = self.m, self.acc, self.m.net, self.hw
+    def count(self, p: Presentation, *, learn: bool, learning: dict,
+              state_reset: bool) -> tuple[Counter, StepWork]:
+        """Counts and per-step work of one presentation. `learning`: per plastic projection
+        {"pre_updates": bool}; `state_reset`: the rest between samples is a reset (the
+        thresholds' decay through it is one update per neuron)."""
+        m, spec, hw = self.m, self.spec, self.hw
         T, C = p.n_steps, m.n_cores
-        ni, ne, nh = (p.counts[k].astype(np.int64) for k in ("input", "exc", "inh"))
-        ii, ie, ih = (p.indices[k].astype(np.int64) for k in ("input", "exc", "inh"))
-        step_in, step_e, step_h = (np.repeat(np.arange(T), n) for n in (ni, ne, nh))
-        s_in, s_e, s_h = int(ni.sum()), int(ne.sum()), int(nh.sum())
         cnt: Counter = Counter()
+        spikes = {name: (p.counts[name].astype(np.int64), p.indices[name].astype(np.int64))
+                  for name in spec.names}
+        steps = {name: np.repeat(np.arange(T), n) for name, (n, _) in spikes.items()}
 
-        # ---- per-step per-core work (delivery) --------------------------------
-        synops = np.outer(ni, m.k_exc)
-        in_rows = _per_step(a.in_sram[:, ii], step_in, T)
-        sram = in_rows.copy()
-        dram_bits = _per_step(a.in_dram_bits[:, ii], step_in, T).sum(axis=1)
-        streams = _per_step((a.in_dram[:, ii] > 0).astype(np.int64), step_in, T).sum(axis=1)
-        act = int(a.in_act[:, ii].sum())
-        if s_e and net.lateral:  # no weights: each core adds the scalar to k_c - [self]
-            synops += _per_step(self.lat_synops[:, ie], step_e, T)
-        elif s_e:
-            dst = m.inh_core[ie]
-            np.add.at(synops, (step_e, dst), 1)
-            np.add.at(sram, (step_e, dst), a.ei_sram[ie])
-            np.add.at(dram_bits, step_e, a.ei_dram_bits[ie])
-            np.add.at(streams, step_e, (a.ei_dram[ie] > 0).astype(np.int64))
-            act += int(a.ei_act[ie].sum())
-        if s_h:
-            synops += _per_step(a.inh_synops[:, ih], step_h, T)
-            sram += _per_step(a.inh_sram[:, ih], step_h, T)
-            dram_bits += _per_step(a.inh_dram_bits[:, ih], step_h, T).sum(axis=1)
-            streams += _per_step((a.inh_dram[:, ih] > 0).astype(np.int64), step_h, T).sum(axis=1)
-            act += int(a.inh_act[:, ih].sum())
+        synops = np.zeros((T, C), np.int64)
+        sram = np.zeros((T, C), np.int64)
+        dram_bits = np.zeros(T, np.int64)
+        streams = np.zeros(T, np.int64)
+        port = np.zeros(T, np.int64)
+        core_msgs = np.zeros((T, C), np.int64)
+        max_hops = np.zeros(T, np.int64)
+        act = 0
+        routers = dict.fromkeys(("inject", "hop_ew", "hop_ns", "local_delivery"), 0)
+        for pr in spec.projections:
+            n, idx = spikes[pr.src]
+            if not len(idx):
+                continue
+            st, tbl, src = steps[pr.src], self.tables[pr.name], self.sources[pr.name]
+            if pr.connectivity == "dense":
+                synops += np.outer(n, m.k[pr.dst])
+            else:
+                synops += per_step(tbl.synops[:, idx], st, T)
+            if pr.stores_weights:
+                sram += per_step(tbl.sram[:, idx], st, T)
+                dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
+                streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
+                act += int(tbl.act[:, idx].sum())
+            f = src.fields
+            msgs = f["packets"][idx]
+            routers["inject"] += int(msgs.sum())
+            routers["hop_ew"] += int(f["hops_ew"][idx].sum())
+            routers["hop_ns"] += int(f["hops_ns"][idx].sum())
+            routers["local_delivery"] += int(f["local"][idx].sum())
+            if src.from_port:  # the port sends one multicast packet, or a copy per destination
+                load = np.ones(len(idx), np.int64) if self.topo.multicast else msgs + f["local"][idx]
+                port += np.bincount(st, load, T).astype(np.int64)
+            else:
+                np.add.at(core_msgs, (st, src.core[idx]), msgs)
+            np.maximum.at(max_hops, st, f["max_hops"][idx])
         cnt["core", "synop"] = int(synops.sum())
         cnt["sram", "read_word"] = int(sram.sum())
         cnt["dram", "read_bit"] = int(dram_bits.sum())
         cnt["dram", "activate"] = act
+        for action, v in routers.items():
+            cnt["router", action] = v
 
-        # ---- spikes, packets, hops --------------------------------------------
-        ir = self.in_route
-        er = self.lat_r if net.lateral else self.ei_r
-        cnt["chip", "input_spike"] = s_in
-        cnt["core", "spike_out"] = s_e + s_h
-        for action, f in (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
-                          ("local_delivery", "local")):
-            cnt["router", action] = (s_in * getattr(ir, f) + int(er[f][ie].sum())
-                                     + int(self.inh_r[f][ih].sum()))
-        max_hops = np.where(ni > 0, ir.max_hops, 0)
-        if s_e:
-            np.maximum.at(max_hops, step_e, er["max_hops"][ie])
-        if s_h:
-            np.maximum.at(max_hops, step_h, self.inh_r["max_hops"][ih])
+        in_pops = [q.name for q in spec.populations if not q.on_chip]
+        chip_pops = [q.name for q in spec.chip_populations]
+        cnt["chip", "input_spike"] = sum(int(spikes[q][0].sum()) for q in in_pops)
+        cnt["core", "spike_out"] = sum(int(spikes[q][0].sum()) for q in chip_pops)
+        moving = sum((spikes[q][0] for q in spec.names if self.has_outgoing[q]),
+                     np.zeros(T, np.int64))
 
-        # ---- neuron updates: active if a synaptic event arrived last step ----
-        prev_in, prev_h, prev_e = (np.concatenate([[0], x[:-1]]) for x in (ni, nh, ne))
-        prev_inhib = prev_e if net.lateral else prev_h  # spikes that inhibit all but their source
-        act_exc = np.where((prev_in > 0) | (prev_inhib >= 2), net.n_exc,
-                           np.where(prev_inhib == 1, net.n_exc - 1, 0))
-        active = int(act_exc.sum() + (0 if net.lateral else prev_e.sum()))
-        total = T * (net.n_exc + net.n_inh)
+        # ---- neuron updates: active if a synaptic event arrived in the previous step ----
+        active = 0
+        for q in spec.chip_populations:
+            touched = self._touched(q.name, q.size, spikes, steps, T)
+            active += int(touched[:-1].sum())  # events of step t make step t+1 active
+        total = T * sum(q.size for q in spec.chip_populations)
         cnt["core", "neuron_update_active"] = active
         cnt["core", "neuron_update_idle"] = total - active
         if hw.sync.barrier:
             cnt["chip", "barrier"] = T
 
-        # ---- learning ------------------------------------------------------------
         learn_ops = np.zeros((T, C), np.int64)
         learn_words = np.zeros((T, C), np.int64)
-        norm_words = np.zeros(C, np.int64)
-        norm_bits = passes = 0
+        pass_words = np.zeros(C, np.int64)
+        pass_ops = np.zeros(C, np.int64)
+        pass_bits = 0
         if learn:
-            # STDP arithmetic at the spikes (accumulated, with timestep-based updates) ...
-            if net.depression:
-                learn_ops += np.outer(ni, m.k_exc)
-            if s_e:
-                np.add.at(learn_ops, (step_e, m.exc_core[ie]), net.n_in)
-            # ... and the read-modify-write of what is written back (the trace's events)
-            if "row_update" in p.counts:
-                rc, ri = p.counts["row_update"].astype(np.int64), p.indices["row_update"].astype(np.int64)
-                cc_, ci = p.counts["col_update"].astype(np.int64), p.indices["col_update"].astype(np.int64)
-            else:  # a trace without events: D&C writes at every spike
-                rc, ri = (ni, ii) if net.depression else (ni * 0, ii[:0])
-                cc_, ci = ne, ie
-            step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc_)
-            learn_words += 2 * _per_step(a.in_sram[:, ri], step_r, T)
-            dram_w = _per_step(a.in_dram_bits[:, ri], step_r, T).sum(axis=1)
-            act_l = int(a.in_act[:, ri].sum())
-            if len(ci):
-                np.add.at(learn_words, (step_c, m.exc_core[ci]), 2 * a.col_sram[ci])
-                np.add.at(dram_w, step_c, a.col_dram_bits[ci])
-                act_l += int(a.col_act[ci].sum())
-            cnt["core", "stdp_update"] = int(learn_ops.sum())
-            rmw_sram = int(learn_words.sum()) // 2
-            cnt["sram", "read_word"] += rmw_sram
-            cnt["sram", "write_word"] += rmw_sram
-            cnt["dram", "read_bit"] += int(dram_w.sum())
-            cnt["dram", "write_bit"] += int(dram_w.sum())
-            cnt["dram", "activate"] += 2 * act_l
-            dram_bits = dram_bits + 2 * dram_w
-            cnt["core", "trace_update"] = (T * (self.n_exc_cores * net.n_in + 2 * net.n_exc)
-                                           + s_in * self.n_exc_cores + 2 * s_e)
-            cnt["core", "threshold_update"] = T * net.n_exc + s_e + (net.n_exc if reset_rest else 0)
-            # whole-matrix passes: the normalisation before the presentation and the weight
-            # decay / leak passes after it; each reads, scales and writes every weight
-            if p.normalised:
-                cnt["core", "normalise_op"] = net.n_in * net.n_exc
-            if p.decays:
-                cnt["core", "decay_op"] = p.decays * net.n_in * net.n_exc
+            dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
+                                                   learn_ops, learn_words)
             passes = int(p.normalised) + p.decays
-            if passes:
-                norm_words = passes * a.block_sram
-                norm_bits = passes * int(a.block_dram_bits.sum())
-                cnt["sram", "read_word"] += int(norm_words.sum())
-                cnt["sram", "write_word"] += int(norm_words.sum())
-                cnt["dram", "read_bit"] += norm_bits
-                cnt["dram", "write_bit"] += norm_bits
-                cnt["dram", "activate"] += 2 * passes * int(a.block_act.sum())
-        work = StepWork(synops, sram, learn_ops, learn_words, dram_bits, streams, ni, ne + nh,
-                        max_hops, norm_words, 2 * norm_bits, passes)
+            for pr in spec.projections:
+                if pr.plastic != "stdp" or not passes:
+                    continue
+                n_src = spec.population(pr.src).size
+                tbl = self.tables[pr.name]
+                k = m.k[pr.dst]
+                if p.normalised:
+                    cnt["core", "normalise_op"] += n_src * int(k.sum())
+                if p.decays:
+                    cnt["core", "decay_op"] += p.decays * n_src * int(k.sum())
+                words = passes * tbl.block_sram
+                bits = passes * int(tbl.block_dram_bits.sum())
+                pass_words += words
+                pass_ops += passes * n_src * k
+                pass_bits += 2 * bits
+                cnt["sram", "read_word"] += int(words.sum())
+                cnt["sram", "write_word"] += int(words.sum())
+                cnt["dram", "read_bit"] += bits
+                cnt["dram", "write_bit"] += bits
+                cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
+        work = StepWork(synops, sram, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
+                        moving, max_hops, pass_words, pass_ops, pass_bits)
         return cnt, work
 
+    # ------------------------------------------------------------- helpers
+    def _touched(self, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
+        """(T,) neurons of population `name` reached by a synaptic event of each step."""
+        full = np.zeros(T, bool)
+        keys = []  # step * n + neuron, for events that reach single neurons
+        excluded = []  # (step, neuron): all but this neuron reached
+        for pr in self.spec.incoming(name):
+            cnt, idx = spikes[pr.src]
+            if not len(idx):
+                continue
+            st = steps[pr.src]
+            if pr.connectivity == "dense":
+                full |= cnt > 0
+            elif pr.connectivity in ("all_but_self", "lateral"):
+                full |= cnt >= 2
+                single = np.flatnonzero(cnt == 1)
+                if len(single):
+                    first = np.concatenate([[0], np.cumsum(cnt)[:-1]])[single]
+                    excluded.append((single, idx[first]))
+            elif pr.connectivity == "one_to_one":
+                keys.append(st * n + idx)
+            else:
+                pre, post = pr.pairs
+                order = np.argsort(pre, kind="stable")
+                starts = np.searchsorted(pre[order], idx)
+                ends = np.searchsorted(pre[order], idx, side="right")
+                reps = ends - starts
+                flat = np.concatenate([order[a:b] for a, b in zip(starts, ends)]) if len(idx) else []
+                keys.append(np.repeat(st, reps) * n + post[np.asarray(flat, np.int64)])
+        touched = np.where(full, n, 0).astype(np.int64)
+        u = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+        partial = np.bincount(u // n, minlength=T)[:T] if len(u) else np.zeros(T, np.int64)
+        touched = np.where(full, touched, partial)
+        if excluded:
+            st_ex = np.concatenate([e[0] for e in excluded])
+            who = np.concatenate([e[1] for e in excluded])
+            for t in np.unique(st_ex):
+                if full[t]:
+                    continue
+                out = set(who[st_ex == t].tolist())
+                if len(out) > 1 or (len(u) and np.isin(t * n + next(iter(out)), u)):
+                    touched[t] = n
+                else:
+                    touched[t] = n - 1
+        return touched
 
-def _per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
+    def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
+                  state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray) -> np.ndarray:
+        """STDP counts of every plastic projection; returns the extra DRAM bits per step."""
+        m, spec = self.m, self.spec
+        dram = np.zeros(T, np.int64)
+        post_traced = set()
+        for pr in spec.projections:
+            if pr.plastic != "stdp":
+                continue
+            pre_updates = bool(learning.get(pr.name, {}).get("pre_updates", True))
+            tbl = self.tables[pr.name]
+            n_src = spec.population(pr.src).size
+            ni, ii = spikes[pr.src]
+            ne, ie = spikes[pr.dst]
+            # STDP arithmetic at the spikes (accumulated with timestep-based updates) ...
+            if pre_updates:
+                learn_ops += np.outer(ni, m.k[pr.dst])
+            if len(ie):
+                np.add.at(learn_ops, (steps[pr.dst], m.core[pr.dst][ie]), n_src)
+            # ... and the read-modify-write of what was written back (the learning events)
+            rows, cols = f"{pr.name}:row", f"{pr.name}:col"
+            if rows in p.counts:
+                rc, ri = p.counts[rows].astype(np.int64), p.indices[rows].astype(np.int64)
+                cc, ci = p.counts[cols].astype(np.int64), p.indices[cols].astype(np.int64)
+            else:  # a trace without events: D&C writes at every spike
+                rc, ri = (ni, ii) if pre_updates else (ni * 0, ii[:0])
+                cc, ci = ne, ie
+            step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc)
+            learn_words += 2 * per_step(tbl.sram[:, ri], step_r, T)
+            dram_w = np.bincount(step_r, tbl.dram_bits[:, ri].sum(axis=0), T).astype(np.int64)
+            act = int(tbl.act[:, ri].sum())
+            if len(ci):
+                np.add.at(learn_words, (step_c, m.core[pr.dst][ci]), 2 * tbl.col_sram[ci])
+                dram_w += np.bincount(step_c, tbl.col_dram_bits[ci], T).astype(np.int64)
+                act += int(tbl.col_act[ci].sum())
+            cnt["dram", "read_bit"] += int(dram_w.sum())
+            cnt["dram", "write_bit"] += int(dram_w.sum())
+            cnt["dram", "activate"] += 2 * act
+            dram += 2 * dram_w
+            # presynaptic traces, replicated in every core holding targets, and their sets
+            cores = self.dst_cores[pr.dst]
+            cnt["core", "trace_update"] += T * cores * n_src + int(ni.sum()) * cores
+            post_traced.add(pr.dst)
+        cnt["core", "stdp_update"] = int(learn_ops.sum())
+        rmw = int(learn_words.sum()) // 2
+        cnt["sram", "read_word"] += rmw
+        cnt["sram", "write_word"] += rmw
+        for name in post_traced:  # postsynaptic traces decay every step, set at a spike
+            q = spec.population(name)
+            cnt["core", "trace_update"] += len(q.trace_vars) * (T * q.size + int(spikes[name][0].sum()))
+        for q in spec.chip_populations:  # adaptive thresholds decay every step, rise at a spike
+            if q.kind == "adaptive_lif":
+                cnt["core", "threshold_update"] += (T * q.size + int(spikes[q.name][0].sum())
+                                                    + (q.size if state_reset else 0))
+        return dram
+
+
+def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
     """Sum the columns of values (C, S), one per spike in step order, by step -> (T, C)."""
     C, S = values.shape
     if S == 0:

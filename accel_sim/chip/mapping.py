@@ -1,19 +1,29 @@
-"""Map a network onto cores: neurons to cores, fan-in weights to each core's SRAM.
+"""Map a network spec onto cores: neurons to cores, fan-in weights to each core's SRAM.
 
-A core stores the fan-in weights of the neurons it holds, one projection after
-another (input->exc, inh->exc, exc->inh), row by row (a row = the weights of one
-presynaptic neuron onto this core's targets, padded to whole words). With
-`layout: column_major` the plastic input->exc block is stored column by column
-(a column = one target neuron's fan-in) instead. Words past the SRAM's capacity
-spill to DRAM and every access to them is a DRAM access.
+Placement puts every on-chip population's neurons on cores:
+- `balanced`: each population spread evenly over all cores (neuron j of a population of
+  n on core `j * C // n`, so same-index neurons of equal populations share a core);
+- `contiguous`: fill core 0, then core 1, ... with the populations in spec order;
+- `explicit`: a core index per neuron, given per population (API or a file).
+
+A core stores the fan-in weights of the neurons it holds, projection by projection in
+spec order, row by row: a row is one presynaptic neuron's weights onto this core's
+targets, `ceil(targets * weight_bits / word_bits)` words. With `sram.layout:
+column_major` a plastic dense projection is stored column by column instead (a column =
+one target neuron's fan-in). Words past the SRAM's capacity spill to DRAM, and every
+access to them is a DRAM access. Lateral projections (one scalar strength) store nothing.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping as MappingT
 
 import numpy as np
 
-__all__ = ["NetworkShape", "Mapping", "MappingError", "words_for"]
+from snn_frontend.spec import NetworkSpec, Projection
+
+__all__ = ["Mapping", "MappingError", "words_for", "place", "load_placement"]
 
 
 class MappingError(ValueError):
@@ -25,125 +35,180 @@ def words_for(n_weights, weight_bits: int, word_bits: int):
     return -(-np.asarray(n_weights, dtype=np.int64) * weight_bits // word_bits)
 
 
-@dataclass(frozen=True)
-class NetworkShape:
-    """What the chip needs to know about the network (from the SpikeTrace meta)."""
-
-    n_in: int
-    n_exc: int
-    n_inh: int
-    weight_bits: int = 32
-    lateral: bool = False  # direct lateral inhibition: an exc spike inhibits all other exc
-    depression: bool = True  # STDP depresses the row of every input spike
-
-
 @dataclass
-class _Block:
-    """A projection's weights on one core: per presynaptic row, words in SRAM / DRAM."""
+class Block:
+    """A projection's weights on one core: per row, words in SRAM / DRAM.
+
+    Rows are presynaptic neurons (row-major) or the core's target neurons in slot order
+    (`column_major`)."""
 
     row_words: np.ndarray
     row_sram: np.ndarray
     row_dram: np.ndarray
+    column_major: bool = False
+
+
+def load_placement(path: str | Path) -> dict[str, np.ndarray]:
+    """Read an explicit placement: an .npz (or .json) mapping population -> core per neuron."""
+    path = Path(path)
+    try:
+        if path.suffix == ".json":
+            import json
+
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return {k: np.asarray(v, np.int64) for k, v in raw.items()}
+        with np.load(path, allow_pickle=False) as z:
+            return {k: np.asarray(z[k], np.int64) for k in z.files}
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise MappingError(f"hardware.placement_file: cannot read {path}: {exc}") from None
+
+
+def place(spec: NetworkSpec, hw, explicit: MappingT[str, np.ndarray] | None = None
+          ) -> dict[str, np.ndarray]:
+    """Core index of every neuron of every on-chip population."""
+    C, per = hw.cores.count, hw.cores.neurons_per_core
+    pops = spec.chip_populations
+    need = sum(p.size for p in pops)
+    mode = "explicit" if explicit is not None else hw.mapping
+    if mode != "explicit" and need > C * per:
+        sizes = " + ".join(f"{p.size} {p.name}" for p in pops)
+        raise MappingError(f"the network has {need} neurons ({sizes}) but the chip holds "
+                           f"{C} cores x {per} = {C * per}; add cores or neurons_per_core")
+    if mode == "balanced":
+        cores = {p.name: (np.arange(p.size, dtype=np.int64) * C) // p.size for p in pops}
+    elif mode == "contiguous":
+        slots = np.arange(need, dtype=np.int64) // per
+        cores, start = {}, 0
+        for p in pops:
+            cores[p.name] = slots[start:start + p.size]
+            start += p.size
+    elif mode == "explicit":
+        if explicit is None:
+            raise MappingError("hardware.mapping is explicit: give a placement (the API's "
+                               "placement= or hardware.placement_file)")
+        cores = {}
+        for p in pops:
+            if p.name not in explicit:
+                raise MappingError(f"explicit placement: no cores for population {p.name!r}")
+            a = np.asarray(explicit[p.name]).astype(np.int64).ravel()
+            if len(a) != p.size:
+                raise MappingError(f"explicit placement of {p.name!r}: {len(a)} cores given "
+                                   f"for {p.size} neurons")
+            if len(a) and (a.min() < 0 or a.max() >= C):
+                raise MappingError(f"explicit placement of {p.name!r}: core indices must be "
+                                   f"0..{C - 1}")
+            cores[p.name] = a
+        extra = sorted(set(explicit) - {p.name for p in pops})
+        if extra:
+            raise MappingError(f"explicit placement names no on-chip population: "
+                               f"{', '.join(extra)}")
+    else:
+        raise MappingError(f"unknown mapping {mode!r}")
+    load = np.zeros(C, np.int64)
+    for a in cores.values():
+        load += np.bincount(a, minlength=C)
+    if load.max(initial=0) > per:
+        c = int(load.argmax())
+        raise MappingError(f"core {c} holds {int(load[c])} neurons; the chip allows "
+                           f"{per} per core (cores.neurons_per_core)")
+    return cores
 
 
 class Mapping:
-    def __init__(self, net: NetworkShape, hw):
-        cores = hw.cores
-        self.net, self.hw = net, hw
-        self.n_cores = cores.count
-        need = net.n_exc + net.n_inh
-        have = cores.count * cores.neurons_per_core
-        if need > have:
-            raise MappingError(
-                f"the network has {need} neurons ({net.n_exc} excitatory + {net.n_inh} "
-                f"inhibitory) but the chip holds {cores.count} cores x {cores.neurons_per_core} "
-                f"= {have}; add cores or neurons_per_core")
-        wb, word = net.weight_bits, hw.sram.word_bits
-        if word < wb:
-            raise MappingError(f"hardware.sram.word_bits = {word} is narrower than one "
-                               f"{wb}-bit weight")
-        self.exc_core, self.inh_core = self._place(net, hw)
-        C = self.n_cores
-        self.k_exc = np.bincount(self.exc_core, minlength=C)
-        self.k_inh = np.bincount(self.inh_core, minlength=C)
-        self.capacity_words = int(hw.sram.size_kib * 1024 * 8 // word)
-        self._allocate(net, wb, word)
+    """Placement and SRAM/DRAM allocation of one spec on one chip."""
 
-    # ------------------------------------------------------------- placement
-    @staticmethod
-    def _place(net: NetworkShape, hw) -> tuple[np.ndarray, np.ndarray]:
-        C, per = hw.cores.count, hw.cores.neurons_per_core
-        if hw.mapping == "balanced":  # each population spread evenly; exc j next to inh j
-            exc = (np.arange(net.n_exc) * C) // max(net.n_exc, 1)
-            inh = (np.arange(net.n_inh) * C) // max(net.n_inh, 1)
-        else:  # contiguous: fill core 0, then core 1, ... with exc then inh neurons
-            slots = np.arange(net.n_exc + net.n_inh) // per
-            exc, inh = slots[: net.n_exc], slots[net.n_exc:]
-        return exc.astype(np.int64), inh.astype(np.int64)
+    def __init__(self, spec: NetworkSpec, hw, placement: MappingT[str, np.ndarray] | None = None):
+        self.spec, self.hw = spec, hw
+        self.n_cores = C = hw.cores.count
+        word = hw.sram.word_bits
+        for pr in spec.projections:
+            if pr.stores_weights and word < pr.weight_bits:
+                raise MappingError(f"hardware.sram.word_bits = {word} is narrower than one "
+                                   f"{pr.weight_bits}-bit weight of {pr.name}")
+        self.core = place(spec, hw, placement)  # population -> core per neuron
+        self.k = {name: np.bincount(a, minlength=C) for name, a in self.core.items()}
+        self.slot = {name: _slots(a, C) for name, a in self.core.items()}
+        self.capacity_words = int(hw.sram.size_kib * 1024 * 8 // word)
+        self.targets = {pr.name: self._targets(pr) for pr in spec.projections}
+        self._allocate(word)
+
+    # ------------------------------------------------------------- targets
+    def _targets(self, pr: Projection) -> np.ndarray:
+        """(C, n_src): targets of each presynaptic neuron on each core."""
+        C = self.n_cores
+        n_src = self.spec.population(pr.src).size
+        k = self.k[pr.dst]
+        dcore = self.core[pr.dst]
+        if pr.connectivity == "dense":
+            return np.repeat(k[:, None], n_src, axis=1)
+        own = np.zeros((C, n_src), np.int64)
+        if pr.connectivity in ("one_to_one", "all_but_self", "lateral"):
+            own[dcore, np.arange(n_src)] = 1
+            return own if pr.connectivity == "one_to_one" else k[:, None] - own
+        pre, post = pr.pairs
+        np.add.at(own, (dcore[post], pre), 1)
+        return own
+
+    def dest_cores(self, proj: str, src: int) -> np.ndarray:
+        """Cores holding targets of presynaptic neuron `src` of projection `proj`."""
+        return np.flatnonzero(self.targets[proj][:, src])
 
     # ------------------------------------------------------------ allocation
-    def _allocate(self, net: NetworkShape, wb: int, word: int) -> None:
-        C, cap = self.n_cores, self.capacity_words
-        self.input_exc: list[_Block] = []
-        self.inh_exc: list[_Block] = []
-        self.exc_inh: list[_Block] = []
-        self.col_words = np.zeros(C, np.int64)  # column-major: words per input->exc column
+    def _allocate(self, word: int) -> None:
+        C, cap, spec = self.n_cores, self.capacity_words, self.spec
         column_major = self.hw.sram.layout == "column_major"
-        for c in range(C):
-            k = int(self.k_exc[c])
-            used = 0
-
-            def block(row_words: np.ndarray) -> _Block:
-                nonlocal used
-                start = used + np.concatenate([[0], np.cumsum(row_words)[:-1]])
-                sram = np.clip(cap - start, 0, row_words)
-                used += int(row_words.sum())
-                return _Block(row_words, sram, row_words - sram)
-
-            if k and column_major:
-                cw = int(words_for(net.n_in, wb, word))
-                self.col_words[c] = cw
-                cols = block(np.full(k, cw, np.int64))  # rows of this block are columns
-                self.input_exc.append(cols)
-            else:
-                rw = int(words_for(k, wb, word)) if k else 0
-                self.input_exc.append(block(np.full(net.n_in if k else 0, rw, np.int64)))
-            # inh k projects onto this core's exc neurons except its own partner (exc k)
-            self_here = (self.exc_core == c)[: net.n_inh] if net.n_inh <= net.n_exc else None
-            targets = np.full(net.n_inh, k, np.int64)
-            if self_here is not None:
-                targets = targets - self_here.astype(np.int64)
-            self.inh_exc.append(block(words_for(targets, wb, word) if k else targets * 0))
-            self.exc_inh.append(block(np.ones(int(self.k_inh[c]), np.int64)))
-            self._used = used
-        self.words_used = np.array([sum(int(b.row_words.sum()) for b in blocks)
-                                    for blocks in zip(self.input_exc, self.inh_exc, self.exc_inh)])
+        self.blocks: dict[str, list[Block | None]] = {}
+        used = np.zeros(C, np.int64)
+        for pr in spec.projections:
+            blocks: list[Block | None] = []
+            for c in range(C):
+                if not pr.stores_weights or self.k[pr.dst][c] == 0:
+                    blocks.append(None)
+                    continue
+                col = column_major and pr.plastic != "none" and pr.connectivity == "dense"
+                if col:
+                    n_src = spec.population(pr.src).size
+                    rows = words_for(np.full(int(self.k[pr.dst][c]), n_src), pr.weight_bits, word)
+                else:
+                    rows = words_for(self.targets[pr.name][c], pr.weight_bits, word)
+                start = used[c] + np.concatenate([[0], np.cumsum(rows)[:-1]])
+                sram = np.clip(cap - start, 0, rows)
+                used[c] += int(rows.sum())
+                blocks.append(Block(rows, sram, rows - sram, col))
+            self.blocks[pr.name] = blocks
+        self.words_used = used
         self.words_spilled = np.array([
-            sum(int(b.row_dram.sum()) for b in blocks)
-            for blocks in zip(self.input_exc, self.inh_exc, self.exc_inh)])
-        # inhibitory neuron k's row index inside core c's exc_inh block
-        self.inh_slot = np.zeros(net.n_inh, np.int64)
-        for c in range(C):
-            ids = np.flatnonzero(self.inh_core == c)
-            self.inh_slot[ids] = np.arange(len(ids))
-        self.exc_slot = np.zeros(net.n_exc, np.int64)
-        for c in range(C):
-            ids = np.flatnonzero(self.exc_core == c)
-            self.exc_slot[ids] = np.arange(len(ids))
+            sum(int(b.row_dram.sum()) for bl in self.blocks.values() for b in [bl[c]] if b)
+            for c in range(C)], np.int64)
 
     # --------------------------------------------------------------- report
+    def neurons_per_core(self) -> np.ndarray:
+        return sum(self.k.values(), np.zeros(self.n_cores, np.int64))
+
     def report(self, state_bits: int, trace_bits: int) -> dict:
-        """Bytes of weights, neuron state and traces per core, and SRAM utilisation."""
-        net, word = self.net, self.hw.sram.word_bits
+        """Bytes of weights, neuron state and traces per core, and SRAM utilisation.
+
+        State: every state variable of every neuron held (at the population's own width,
+        else `state_bits`); traces: the postsynaptic traces of the neurons held plus, for
+        each plastic STDP projection, the presynaptic trace of every source, replicated
+        in each core that holds targets (the potentiation needs it there)."""
+        word = self.hw.sram.word_bits
         wbytes = self.words_used * word / 8
         sram_bytes = self.hw.sram.size_kib * 1024
-        # exc: v, g_e, g_i, theta (state) + 2 post traces + n_in pre traces (replicated per core)
-        state = (self.k_exc * 4 + self.k_inh * 2) * state_bits / 8
-        traces = (self.k_exc * 2 + np.where(self.k_exc > 0, net.n_in, 0)) * trace_bits / 8
+        state = np.zeros(self.n_cores)
+        traces = np.zeros(self.n_cores)
+        for p in self.spec.chip_populations:
+            k = self.k[p.name]
+            state += k * len(p.state_vars) * (p.state_bits or state_bits) / 8
+            traces += k * len(p.trace_vars) * trace_bits / 8
+        for pr in self.spec.projections:
+            if pr.plastic == "stdp":
+                n_src = self.spec.population(pr.src).size
+                traces += np.where(self.k[pr.dst] > 0, n_src, 0) * trace_bits / 8
         resident = np.minimum(self.words_used, self.capacity_words) * word / 8
         return {
-            "cores_used": int(((self.k_exc + self.k_inh) > 0).sum()),
-            "neurons_per_core": (self.k_exc + self.k_inh).tolist(),
+            "cores_used": int((self.neurons_per_core() > 0).sum()),
+            "neurons_per_core": self.neurons_per_core().tolist(),
             "weight_bytes_per_core": wbytes.tolist(),
             "state_bytes_per_core": state.tolist(),
             "trace_bytes_per_core": traces.tolist(),
@@ -154,8 +219,11 @@ class Mapping:
             "spilled_bytes_total": float((self.words_spilled * word / 8).sum()),
         }
 
-    @property
-    def exc_cores(self) -> list[int]:
-        return [int(c) for c in np.flatnonzero(self.k_exc > 0)]
 
-
+def _slots(core_of: np.ndarray, C: int) -> np.ndarray:
+    """Each neuron's index among the neurons of its population on its core."""
+    slot = np.zeros(len(core_of), np.int64)
+    for c in np.unique(core_of):
+        ids = np.flatnonzero(core_of == c)
+        slot[ids] = np.arange(len(ids))
+    return slot

@@ -17,22 +17,12 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
+from ..registry import COMPONENT_ACTIONS
 from .schema import _Section
 
-__all__ = ["EnergyTableConfig", "ActionEnergy", "ComponentEnergy", "COMPONENT_ACTIONS"]
+__all__ = ["EnergyTableConfig", "ActionEnergy", "ComponentEnergy"]
 
 NonNeg = Annotated[float, Field(ge=0)]
-
-#: The actions each component class counts (docs/chip.md defines each one).
-COMPONENT_ACTIONS: dict[str, tuple[str, ...]] = {
-    "core": ("synop", "neuron_update_active", "neuron_update_idle", "spike_out",
-             "stdp_update", "trace_update", "threshold_update", "normalise_op", "decay_op"),
-    "sram": ("read_word", "write_word"),
-    "dram": ("read_bit", "write_bit", "activate"),
-    "router": ("hop_ew", "hop_ns", "local_delivery", "inject"),
-    "chip": ("input_spike", "barrier"),
-}
-
 
 class ActionEnergy(_Section):
     energy_pj: Optional[NonNeg] = None
@@ -75,7 +65,7 @@ class EnergyTableConfig(_Section):
     basis: Literal["measured", "pre_silicon", "derived", "calibrated"]
     source: Annotated[str, Field(min_length=1)]
     notes: Optional[str] = None
-    components: dict[Literal["core", "sram", "dram", "router", "chip"], ComponentEnergy]
+    components: dict[Literal[tuple(COMPONENT_ACTIONS)], ComponentEnergy]  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _known_actions(self):

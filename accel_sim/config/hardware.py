@@ -1,9 +1,11 @@
 """Schema of the `hardware` section: the chip a network is mapped onto (describe only).
 
-A chip is a mesh of neuromorphic cores; each core has neuron and synapse
-lanes, an optional learning unit and a private weight SRAM; cores talk over a
-mesh NoC of routers; weights that do not fit in SRAM live in (and are streamed
-from) off-chip DRAM; a barrier ends every time step. Units are in key names.
+A chip is a 2-D mesh of tiles; each tile has one router and `cores_per_tile` cores (Loihi:
+4); each core has neuron and synapse lanes, an optional learning unit and a private
+weight SRAM; weights that do not fit in SRAM live in (and are streamed from) off-chip
+DRAM; a barrier ends every time step (or none: cores wait only for the spikes they
+depend on). Core c sits on tile c // cores_per_tile; tile t is at (t % mesh_width,
+t // mesh_width). Units are in key names.
 """
 from __future__ import annotations
 
@@ -26,8 +28,9 @@ DRAM_KINDS = ("lpddr4", "lpddr2", "ddr3", "ddr4", "gddr5", "hbm2")
 
 class CoresConfig(_Section):
     count: PosInt = 16
-    mesh_width: PosInt = 4
-    mesh_height: PosInt = 4
+    cores_per_tile: PosInt = 1  # cores sharing one router
+    mesh_width: PosInt = 4  # tiles
+    mesh_height: PosInt = 4  # tiles
     neurons_per_core: PosInt = 256  # excitatory + inhibitory neurons a core can hold
     synapse_lanes: PosInt = 8  # synaptic accumulates per cycle
     neuron_lanes: PosInt = 4  # neuron updates per cycle
@@ -36,9 +39,13 @@ class CoresConfig(_Section):
 
     @model_validator(mode="after")
     def _mesh(self):
-        if self.mesh_width * self.mesh_height != self.count:
+        if self.count % self.cores_per_tile:
+            raise ValueError(f"count = {self.count} is not a whole number of tiles of "
+                             f"cores_per_tile = {self.cores_per_tile}")
+        tiles = self.count // self.cores_per_tile
+        if self.mesh_width * self.mesh_height != tiles:
             raise ValueError(f"mesh_width x mesh_height = {self.mesh_width * self.mesh_height} "
-                             f"must equal count = {self.count}")
+                             f"must equal the {tiles} tiles (count / cores_per_tile)")
         return self
 
 
@@ -67,8 +74,10 @@ class NoCConfig(_Section):
     link_latency_cycles: PosInt = 1
     link_width_bits: PosInt = 32
     packet_bits: PosInt = 32
-    cast: Literal["multicast", "unicast"] = "multicast"
-    input_port: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)] = [0, 0]  # [x, y]
+    cast: Literal["multicast", "unicast"] = "multicast"  # unicast: a message per destination core
+    local: Literal["free", "network"] = "free"  # same-tile destinations: free delivery or a message
+    message_cycles: NonNegInt = 0  # time a core spends generating each message it sends
+    input_port: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)] = [0, 0]  # tile [x, y]
 
 
 class FormatsConfig(_Section):
@@ -85,13 +94,21 @@ class SyncConfig(_Section):
 class HardwareConfig(_Section):
     name: str = "edge"
     clock_mhz: Annotated[float, Field(gt=0, le=100_000)] = 200.0
-    mapping: Literal["contiguous", "balanced"] = "balanced"
+    mapping: Literal["contiguous", "balanced", "explicit"] = "balanced"
+    placement_file: Optional[str] = None  # explicit mapping: .npz/.json, population -> core per neuron
     cores: CoresConfig = CoresConfig()
     sram: SRAMConfig = SRAMConfig()
     dram: DRAMConfig = DRAMConfig()
     noc: NoCConfig = NoCConfig()
     formats: FormatsConfig = FormatsConfig()
     sync: SyncConfig = SyncConfig()
+
+    @model_validator(mode="after")
+    def _placement(self):
+        if (self.mapping == "explicit") != (self.placement_file is not None):
+            raise ValueError("placement_file is given exactly when mapping is explicit (the API "
+                             "can also pass a placement to simulate())")
+        return self
 
     @model_validator(mode="after")
     def _port(self):

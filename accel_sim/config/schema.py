@@ -10,12 +10,12 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ..registry import PHASES
+
 __all__ = [
     "Config", "DataConfig", "EncodingConfig", "NetworkConfig", "ExcConfig", "InhConfig",
     "SynapseConfig", "LearningConfig", "RunConfig", "PHASES",
 ]
-
-PHASES = ("train", "label", "infer")
 
 Pos = Annotated[float, Field(gt=0)]
 NonNeg = Annotated[float, Field(ge=0)]
@@ -195,11 +195,11 @@ class LearningConfig(_Section):
 
 
 class RunConfig(_Section):
-    phases: list[Literal["train", "label", "infer"]] = list(PHASES)
+    phases: list[Literal[PHASES]] = list(PHASES)  # type: ignore[valid-type]
     backend: Literal["auto", "cython", "numpy"] = "auto"
     threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0: all cores (inference phases)
     checkpoint_every: Annotated[int, Field(ge=0)] = 1000  # training samples; 0: off
-    trace_phases: list[Literal["train", "label", "infer"]] = ["infer"]
+    trace_phases: list[Literal[PHASES]] = ["infer"]  # type: ignore[valid-type]
     progress: Optional[bool] = None  # None: a bar when stderr is a terminal
     fidelity: Literal["timestep", "event"] = "timestep"  # chip timing model
 

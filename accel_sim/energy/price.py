@@ -6,11 +6,12 @@ re-priced with another table without re-simulating.
 """
 from __future__ import annotations
 
+from ..registry import COMPONENTS
 from .table import ResolvedTable
 
-__all__ = ["price_phase", "CLASSES"]
+__all__ = ["price_phase"]
 
-CLASSES = ("core", "sram", "dram", "router", "chip")
+CLASSES = tuple(COMPONENTS)
 
 
 def price_phase(counts: dict[str, int], latency_cycles: int, clock_mhz: float,

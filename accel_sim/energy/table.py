@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..config.energy import COMPONENT_ACTIONS, EnergyTableConfig
+from ..config.energy import EnergyTableConfig
+from ..registry import COMPONENT_ACTIONS, action_width_bits, instances
 
 __all__ = ["EnergyTable", "ResolvedTable", "interp_log"]
 
@@ -48,13 +49,9 @@ class EnergyTable:
     def name(self) -> str:
         return self.cfg.name
 
-    def instances(self, hw) -> dict[str, int]:
-        return {"core": hw.cores.count, "sram": hw.cores.count, "router": hw.cores.count,
-                "dram": 1, "chip": 1}
-
     def resolve(self, hw) -> ResolvedTable:
         pj, sources, static = {}, {}, {}
-        inst = self.instances(hw)
+        inst = instances(hw)
         for comp, actions in COMPONENT_ACTIONS.items():
             spec = self.cfg.components[comp]
             for action in actions:
@@ -63,9 +60,7 @@ class EnergyTable:
                 if a.energy_pj is not None:
                     value = a.energy_pj
                 elif a.pj_per_bit is not None:
-                    width = {"sram": hw.sram.word_bits, "router": hw.noc.packet_bits}.get(comp)
-                    if comp == "dram" and action != "activate":
-                        width = 1
+                    width = action_width_bits(comp, action, hw)
                     if width is None:
                         raise ValueError(f"{key}: pj_per_bit is defined for sram, router and "
                                          "dram read/write only; use energy_pj")

@@ -1,0 +1,266 @@
+"""The `simpy` fidelity: a discrete-event model of the chip in SimPy.
+
+Every core is a SimPy process that steps through the presentation, and so is the input
+port. Messages are events: a message's arrival at a link, and a job's arrival at its
+destination core, are events at whole-cycle times, ordered among equal times by the unit
+keys of chip/messages.py (their heap priority, after every process resumed at that
+cycle). The resources (each core's network interface and the input port's, every link
+between tiles, each core's synapse lanes and SRAM ports, the DRAM channel) are
+deterministic FIFO servers: an arriving unit starts at max(now, the resource's
+busy-until time), holds it for its service time (the service times of the `event`
+fidelity, whose closed form this model checks exactly), and schedules its next event.
+
+Synchronisation:
+- `sync.barrier: true`: a barrier ends every step. A core that has done its step's jobs
+  and its learning arrives at the barrier (an event per step), which releases every
+  core `barrier_cycles` after the last arrival. `event` computes exactly these cycles.
+- `sync.barrier: false`: no barrier. A core starts step t+1 as soon as its own step t is
+  done (neuron phase, every job it receives for step t, learning); messages of a later
+  step that reach a core still busy with an earlier one wait in its input queue. The
+  input port sends step t's spikes once every core has finished its step-t neuron phase.
+  Only this fidelity models it.
+Presentations are separated: the next starts when every core has finished the last.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import simpy
+
+from snn_frontend.trace import Presentation
+
+from .counting import StepWork
+from .messages import DeliveryPlan
+from .timing import HwRates, learn_cycles_per_core, pass_cycles
+
+__all__ = ["SimpyChip"]
+
+_KEYED = 2  # heap priorities above SimPy's own (URGENT 0, NORMAL 1): units after processes
+
+
+class _Server:
+    """A deterministic FIFO resource: busy until `busy`; `take` returns the start time."""
+
+    __slots__ = ("busy",)
+
+    def __init__(self):
+        self.busy = 0
+
+    def take(self, now: int, service: int) -> int:
+        start = now if now > self.busy else self.busy
+        self.busy = start + service
+        return start
+
+
+class _Unit(simpy.Event):
+    """A message or job arriving somewhere: an already-successful event whose one callback
+    hands the arrival to the model (lighter than a Timeout plus a closure)."""
+
+    def __init__(self, fn, a: int, b: int = 0, c: int = 0):
+        self.callbacks = [self._fire]
+        self._ok, self._value = True, None
+        self.fn, self.a, self.b, self.c = fn, a, b, c
+
+    def _fire(self, _event) -> None:
+        self.fn(self.a, self.b, self.c)
+
+
+class _Barrier:
+    """The per-step barrier: releases every core `cycles` after the last one arrives."""
+
+    def __init__(self, env: simpy.Environment, parties: int, cycles: int):
+        self.env, self.parties, self.cycles = env, parties, cycles
+        self.waiting = 0
+        self.release = env.event()
+
+    def arrive(self):
+        """Event that fires when this step's barrier releases."""
+        ev = self.release
+        self.waiting += 1
+        if self.waiting == self.parties:
+            self.waiting = 0
+            self.release = self.env.event()
+            ev._ok, ev._value = True, None
+            self.env.schedule(ev, simpy.events.NORMAL, self.cycles)
+        return ev
+
+
+class SimpyChip:
+    """The chip's resources in one SimPy environment; `presentation` is a process."""
+
+    def __init__(self, env: simpy.Environment, plan: DeliveryPlan, r: HwRates, barrier: bool):
+        self.env, self.plan, self.r, self.barrier = env, plan, r, barrier
+        C = plan.cc.m.n_cores
+        self.C = C
+        self.out = [_Server() for _ in range(C + 1)]  # cores' network interfaces + the port
+        self.links = [_Server() for _ in range(plan.n_links)]
+        self.cores = [_Server() for _ in range(C)]
+        self.dram = _Server()
+        # per template: its link ids, and the positions that follow each position (-1: source)
+        self.tpl_links = [tpl.links.tolist() for tpl in plan.templates]
+        self.children = []
+        for tpl in plan.templates:
+            ch = defaultdict(list)
+            for pos, par in enumerate(tpl.parents.tolist()):
+                ch[par].append(pos)
+            self.children.append(dict(ch))
+        self.events = 0  # SimPy events scheduled by the model (for the events-per-second figure)
+
+    # --------------------------------------------------------------- scheduling
+    def _at(self, when: int, priority: int, fn, a: int, b: int = 0, c: int = 0) -> None:
+        """An arrival at cycle `when`, after every process resumed at that cycle and after
+        arrivals of lower priority (unit key x cores + core: see chip/messages.py)."""
+        self.env.schedule(_Unit(fn, a, b, c), _KEYED + priority, when - self.env.now)
+        self.events += 1
+
+    def _job_at(self, when: int, j: int) -> None:
+        self._at(when, self._key[j] * self.C + self._core[j], self._arrive_job, j)
+
+    # ------------------------------------------------------------- presentation
+    def presentation(self, p: Presentation, work: StepWork):
+        """SimPy process: one presentation; its value is the presentation's cycles."""
+        env, r, C = self.env, self.r, self.C
+        T = p.n_steps
+        t0 = env.now
+        dl = self.plan.presentation(p)
+        # per job, as Python lists (indexed once per event)
+        self._key, self._core, self._step = (dl.job_key.tolist(), dl.job_core.tolist(),
+                                             dl.job_step.tolist())
+        self._svc = r.service_cycles(dl.job_syn, dl.job_words).tolist()
+        self._read = np.where(dl.job_words > 0, r.read_lat, 0).tolist()
+        self._dsvc = np.where(dl.job_dram_bits > 0, r.dram_cycles(
+            dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64)), 0).tolist()
+        self._msg_key = dl.msg_key.tolist()
+        self._msg_tpl = dl.msg_template.tolist()
+        self._learn = learn_cycles_per_core(work, r).tolist()
+        # jobs expected per (step, core); messages and local jobs per (step, source)
+        self._pending = np.bincount(dl.job_step * C + dl.job_core, minlength=T * C).tolist()
+        self._msgs = defaultdict(list)
+        for m, (t, s) in enumerate(zip(dl.msg_step.tolist(), dl.msg_src_core.tolist())):
+            self._msgs[t, s].append(m)
+        self._local = defaultdict(list)
+        self._via = defaultdict(list)  # (message, leaf position) -> jobs
+        for j, (m, leaf, t, s) in enumerate(zip(dl.job_msg.tolist(), dl.job_leaf.tolist(),
+                                                self._step, dl.job_src_core.tolist())):
+            if m < 0:
+                self._local[t, s].append(j)
+            else:
+                self._via[m, leaf].append(j)
+        passes = pass_cycles(work, r)
+        if passes:
+            yield env.timeout(passes)
+        self._step_of = [-1] * C  # the step each core is in
+        self._end = [0] * (T * C)  # when each core's jobs of a step are done
+        self._queued = defaultdict(list)  # jobs that reached a core before their step began
+        self._done = {}  # step * C + core -> event: the core's jobs of the step are done
+        self._neuron_done = [[env.event() for _ in range(C)] for _ in range(T)] if not self.barrier else None
+        barrier = _Barrier(env, C, r.barrier) if self.barrier else None
+        port = env.process(self._port(T, barrier))
+        cores = [env.process(self._core_steps(c, T, barrier)) for c in range(C)]
+        yield simpy.AllOf(env, cores + [port])
+        return env.now - t0
+
+    # ------------------------------------------------------------------ cores
+    def _core_steps(self, c: int, T: int, barrier: _Barrier | None):
+        """Core c: per step, the neuron phase, its spikes' messages, its jobs, learning,
+        then the barrier (or straight on to the next step without one)."""
+        env, C = self.env, self.C
+        nc = int(self.r.neuron_cycles_per_core[c])
+        for t in range(T):
+            now = env.now
+            self._step_of[c] = t
+            end = self.cores[c].take(now, nc) + nc
+            self._end[t * C + c] = end
+            self._inject(t, c, end)
+            for _, _, j in sorted(self._queued.pop((t, c), ())):
+                self._serve_job(j, now)
+            if barrier is None:
+                if end > now:
+                    yield env.timeout(end - now)
+                self._neuron_done[t][c].succeed()
+            yield self._done_event(t, c)
+            finish = self._end[t * C + c] + self._learn[t][c]
+            if finish > env.now:
+                yield env.timeout(finish - env.now)
+            if barrier is not None:
+                yield barrier.arrive()
+
+    def _port(self, T: int, barrier: _Barrier | None):
+        """The input port: step t's input spikes leave once the cores' neuron phase is over
+        (with the barrier: the longest neuron phase after the step starts)."""
+        env, nc = self.env, self.r.neuron_cycles
+        for t in range(T):
+            if barrier is None:
+                yield simpy.AllOf(env, self._neuron_done[t])
+            else:
+                release = barrier.release
+                if nc:
+                    yield env.timeout(nc)
+            self._inject(t, -1, env.now)
+            if barrier is not None and t + 1 < T:
+                yield release
+
+    def _inject(self, t: int, src: int, when: int) -> None:
+        """Local jobs and messages of source `src` (a core, or -1: the port) at step t; the
+        messages leave one after another through its network interface."""
+        r = self.r
+        for j in self._local.get((t, src), ()):
+            self._job_at(when, j)
+        msgs = self._msgs.get((t, src))
+        if not msgs:
+            return
+        server = self.out[src if src >= 0 else self.C]
+        svc, lat = (r.out_service, r.message_cycles) if src >= 0 else (r.flits, 0)
+        for m in msgs:
+            depart = server.take(when, svc) + lat
+            tpl = self._msg_tpl[m]
+            key = self._msg_key[m] * self.C
+            for pos in self.children[tpl].get(-1, ()):
+                self._at(depart, key, self._arrive_link, m, tpl, pos)
+            for j in self._via.get((m, -1), ()):
+                self._job_at(depart, j)
+
+    def _done_event(self, t: int, c: int):
+        """Fires when core c has done every job of step t (created on first use)."""
+        i = t * self.C + c
+        ev = self._done.get(i)
+        if ev is None:
+            ev = self._done[i] = self.env.event()
+            if self._pending[i] == 0:
+                self._fire_done(ev, i)
+        return ev
+
+    def _fire_done(self, ev, i: int) -> None:
+        ev._ok, ev._value = True, None
+        self.env.schedule(ev, simpy.events.NORMAL, max(self._end[i] - self.env.now, 0))
+
+    # ------------------------------------------------------------- callbacks
+    def _arrive_link(self, m: int, tpl: int, pos: int) -> None:
+        r = self.r
+        depart = self.links[self.tpl_links[tpl][pos]].take(self.env.now, r.flits) + r.hop_lat
+        key = self._msg_key[m] * self.C
+        for child in self.children[tpl].get(pos, ()):
+            self._at(depart, key, self._arrive_link, m, tpl, child)
+        for j in self._via.get((m, pos), ()):
+            self._job_at(depart, j)
+
+    def _arrive_job(self, j: int, _b: int = 0, _c: int = 0) -> None:
+        c, t = self._core[j], self._step[j]
+        if t > self._step_of[c]:  # no barrier: the core is still in an earlier step
+            self._queued[t, c].append((self.env.now, self._key[j], j))
+            return
+        self._serve_job(j, self.env.now)
+
+    def _serve_job(self, j: int, now: int) -> None:
+        c, i = self._core[j], self._step[j] * self.C + self._core[j]
+        svc = self._svc[j]
+        done = self.cores[c].take(now, svc) + svc + self._read[j]
+        dsvc = self._dsvc[j]
+        if dsvc:
+            done = max(done, self.dram.take(now, dsvc) + dsvc)
+        if done > self._end[i]:
+            self._end[i] = done
+        self._pending[i] -= 1
+        if self._pending[i] == 0 and i in self._done:  # else it fires when the core asks
+            self._fire_done(self._done[i], i)

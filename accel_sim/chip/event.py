@@ -1,0 +1,159 @@
+"""The `event` fidelity: every message and job of a presentation through FIFO resources,
+solved in closed form, vectorised (the same model as the `simpy` fidelity, exactly).
+
+Resources, each a FIFO server that takes its work in (arrival, key) order (keys:
+chip/messages.py) and holds it for a whole number of cycles:
+- each core's network interface (and the input port): `max(flits, message_cycles)` per
+  message (`flits` at the port), the message leaving `message_cycles` after it starts;
+- each link between tiles: `flits` per message, the message reaching the next router
+  `router + link latency` cycles after it starts;
+- each core's synapse lanes and SRAM ports: first the neuron phase of the step
+  (`ceil(neurons / neuron_lanes)`), then every job `max(ceil(synops / synapse_lanes),
+  ceil(words / ports))`, done `read_latency` cycles later when it read SRAM;
+- the DRAM channel: a job with spilled words, from its arrival at the core,
+  `ceil(bytes / bytes per cycle) + row miss`.
+A core's step ends when its last job (and DRAM transfer) is done, then it learns
+(`learning cycles`); with the barrier the next step starts when every core has finished,
+plus `barrier_cycles`. Whole-matrix passes run before the first step.
+
+A FIFO with fixed service times obeys finish_p = max(arrive_p, finish_{p-1}) + s_p, which
+has the closed form cumsum + running maximum; resources of one kind are solved together
+by giving each its own stretch of the time axis. Links are solved level by level of the
+routes' dependency order. Steps are independent between barriers, so a whole
+presentation is one set of array operations. Only barrier-synchronised chips: without a
+barrier, steps overlap and only `simpy` models it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from snn_frontend.trace import Presentation
+
+from .counting import StepWork
+from .messages import DeliveryPlan
+from .timing import HwRates, learn_cycles_per_core, pass_cycles
+
+__all__ = ["event_cycles", "fifo"]
+
+
+def fifo(arrive: np.ndarray, service: np.ndarray) -> np.ndarray:
+    """Finish times of FIFO jobs in service order: f_p = max(a_p, f_{p-1}) + s_p."""
+    total = np.cumsum(service)
+    return total + np.maximum.accumulate(arrive - (total - service))
+
+
+def _serve(server: np.ndarray, arrive: np.ndarray, key: np.ndarray, service: np.ndarray,
+           span: int) -> np.ndarray:
+    """Start times of jobs on many FIFO servers at once (each server its own time stretch)."""
+    if not len(arrive):
+        return arrive
+    order = np.lexsort((key, arrive, server))
+    shift = server[order] * span
+    fin = fifo(arrive[order] + shift, service[order])
+    start = np.empty_like(arrive)
+    start[order] = fin - service[order] - shift
+    return start
+
+
+def _levels(plan: DeliveryPlan) -> list[list[int]]:
+    """Links grouped so that every link's parents are in an earlier group."""
+    level = np.zeros(plan.n_links, np.int64)
+    for lid in plan.link_order:
+        for t, pos in plan.link_users[lid]:
+            par = plan.templates[t].parents[pos]
+            if par >= 0:
+                level[lid] = max(level[lid], level[plan.templates[t].links[par]] + 1)
+    groups: dict[int, list[int]] = {}
+    for lid in plan.link_order:
+        groups.setdefault(int(level[lid]), []).append(lid)
+    return [groups[k] for k in sorted(groups)]
+
+
+def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates,
+                 levels: list[list[int]]) -> np.ndarray:
+    """Cycles of each step (T,) of one presentation."""
+    T, C = p.n_steps, plan.cc.m.n_cores
+    dl = plan.presentation(p)
+    nc = r.neuron_cycles_per_core
+    learn = learn_cycles_per_core(work, r)
+    svc = r.service_cycles(dl.job_syn, dl.job_words)
+    dram_svc = r.dram_cycles(dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64))
+    n_links = np.array([len(t.links) for t in plan.templates] or [0], np.int64)
+    # an upper bound of each step's length: all its work one after another
+    msg_links = n_links[dl.msg_template] if len(dl.msg_step) else np.zeros(0, np.int64)
+    bound = (r.neuron_cycles + 1 + learn.max(axis=1, initial=0)
+             + np.bincount(dl.msg_step, r.out_service + msg_links * (r.flits + r.hop_lat), T)
+             + np.bincount(dl.job_step, svc + r.read_lat + dram_svc, T)).astype(np.int64)
+    start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
+    span = int(bound.sum()) + 1
+    # network interfaces: cores' and the input port's (server C)
+    src = np.where(dl.msg_src_core >= 0, dl.msg_src_core, C)
+    ready = start[dl.msg_step] + np.where(dl.msg_src_core >= 0, nc[np.maximum(dl.msg_src_core, 0)],
+                                          r.neuron_cycles)
+    out_svc = np.where(dl.msg_src_core >= 0, r.out_service, r.flits)
+    out_lat = np.where(dl.msg_src_core >= 0, r.message_cycles, 0)
+    depart = _serve(src, ready, dl.msg_key, out_svc, span) + out_lat
+    # links, level by level: per template, the departure of each of its messages per link
+    msgs_of = [np.flatnonzero(dl.msg_template == t) for t in range(len(plan.templates))]
+    dep = [np.zeros((len(m), len(tpl.links)), np.int64) for m, tpl in zip(msgs_of, plan.templates)]
+    for group in levels:
+        srv, arr, key, where = [], [], [], []
+        for lid in group:
+            for t, pos in plan.link_users[lid]:
+                ms = msgs_of[t]
+                if not len(ms):
+                    continue
+                par = plan.templates[t].parents[pos]
+                arr.append(depart[ms] if par < 0 else dep[t][:, par])
+                key.append(dl.msg_key[ms])
+                srv.append(np.full(len(ms), lid))
+                where.append((t, pos, len(ms)))
+        if not arr:
+            continue
+        a = np.concatenate(arr)
+        s = _serve(np.concatenate(srv), a, np.concatenate(key), np.full(len(a), r.flits), span)
+        s += r.hop_lat
+        k = 0
+        for t, pos, n in where:
+            dep[t][:, pos] = s[k:k + n]
+            k += n
+    # jobs at the destination cores
+    job_arr = np.empty(len(dl.job_step), np.int64)
+    local = dl.job_msg < 0
+    job_arr[local] = start[dl.job_step[local]] + np.where(
+        dl.job_src_core[local] >= 0, nc[np.maximum(dl.job_src_core[local], 0)], r.neuron_cycles)
+    direct = ~local & (dl.job_leaf < 0)
+    job_arr[direct] = depart[dl.job_msg[direct]]
+    via = np.flatnonzero(~local & (dl.job_leaf >= 0))
+    if len(via):
+        tm = dl.msg_template[dl.job_msg[via]]
+        # position of each message within its template's list
+        pos_in = np.empty(len(dl.msg_step), np.int64)
+        for t, ms in enumerate(msgs_of):
+            pos_in[ms] = np.arange(len(ms))
+        for t in np.unique(tm):
+            sel = via[tm == t]
+            job_arr[sel] = dep[t][pos_in[dl.job_msg[sel]], dl.job_leaf[sel]]
+    # the neuron phase is each core's first job of a step
+    steps_c = np.repeat(np.arange(T), C)
+    cores_c = np.tile(np.arange(C), T)
+    server = np.concatenate([cores_c, dl.job_core])
+    arrive = np.concatenate([start[steps_c], job_arr])
+    key = np.concatenate([np.full(T * C, -1, np.int64), dl.job_key])
+    service = np.concatenate([np.tile(nc, T), svc])
+    began = _serve(server, arrive, key, service, span)
+    done = began + service + np.concatenate([np.zeros(T * C, np.int64),
+                                             np.where(dl.job_words > 0, r.read_lat, 0)])
+    end = np.zeros(T * C, np.int64)
+    np.maximum.at(end, np.concatenate([steps_c, dl.job_step]) * C + server, done)
+    # the DRAM channel (one server) in (arrival at the core, key, core) order
+    d = np.flatnonzero(dl.job_dram_bits > 0)
+    if len(d):
+        ds = _serve(np.zeros(len(d), np.int64), job_arr[d], dl.job_key[d] * C + dl.job_core[d],
+                    dram_svc[d], span)
+        np.maximum.at(end, dl.job_step[d] * C + dl.job_core[d], ds + dram_svc[d])
+    step_end = (end.reshape(T, C) + learn).max(axis=1)
+    cycles = step_end - start + r.barrier
+    if T:
+        cycles[0] += pass_cycles(work, r)
+    return cycles

@@ -1,0 +1,200 @@
+"""Every message and every synaptic delivery of a presentation, in one deterministic order.
+
+The `event` and `simpy` fidelities follow the same units of work, in the same order:
+- a *message* is one packet of one spike of one projection (multicast: one per spike;
+  unicast: one per destination core), leaving its source (a core, or the input port)
+  along a path of links (a tree for multicast) given by a *template*;
+- a *job* is the synaptic work of one spike at one destination core: it arrives with a
+  message (at the message's leaf link), or directly for a local delivery.
+
+Units are keyed by their rank in (step, projection in spec order, spike in trace order,
+local deliveries then messages in route order). Every resource serves its work FIFO by
+(arrival time, key), so both fidelities resolve ties the same way.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from snn_frontend.trace import Presentation
+
+from .counting import ChipCounter
+
+__all__ = ["Template", "DeliveryPlan", "Deliveries"]
+
+
+@dataclass(frozen=True)
+class Template:
+    """One message's path: links (global ids) in tree order with their parent positions,
+    and the destination cores with the position of the link each leaves from (-1: none)."""
+
+    links: np.ndarray
+    parents: np.ndarray
+    dests: np.ndarray
+    leaves: np.ndarray
+
+
+@dataclass
+class Deliveries:
+    """The units of one presentation (see module docstring), as arrays."""
+
+    # messages (M,)
+    msg_step: np.ndarray
+    msg_key: np.ndarray
+    msg_src_core: np.ndarray  # -1: the input port
+    msg_template: np.ndarray
+    # jobs (J,)
+    job_step: np.ndarray
+    job_key: np.ndarray
+    job_core: np.ndarray
+    job_msg: np.ndarray  # message index, -1: a local delivery
+    job_leaf: np.ndarray  # link position in the message's template, -1: no link
+    job_src_core: np.ndarray  # -1: the input port
+    job_syn: np.ndarray
+    job_words: np.ndarray
+    job_dram_bits: np.ndarray
+    job_dram_words: np.ndarray
+
+
+class DeliveryPlan:
+    """Templates and per-source unit lists of one (spec, chip) pair."""
+
+    def __init__(self, counter: ChipCounter):
+        self.cc = counter
+        spec = counter.spec
+        link_id: dict[tuple, int] = {}
+        templates: list[Template] = []
+        tid_of: dict[tuple, int] = {}
+        self.units: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for pr in spec.projections:
+            src = counter.sources[pr.name]
+            ptr, kind, what = [0], [], []
+            for r in src.routes:
+                for d in r.local_cores:
+                    kind.append(0)
+                    what.append(d)
+                for msg in r.messages:
+                    key = (msg[0], msg[1])
+                    if key not in tid_of:
+                        dests, tree, leaves = msg
+                        ids = [link_id.setdefault(link, len(link_id)) for link, _ in tree]
+                        tid_of[key] = len(templates)
+                        templates.append(Template(np.array(ids, np.int64),
+                                                  np.array([p for _, p in tree], np.int64),
+                                                  np.array(dests, np.int64),
+                                                  np.array(leaves, np.int64)))
+                    kind.append(1)
+                    what.append(tid_of[key])
+                ptr.append(len(kind))
+            self.units[pr.name] = (np.array(ptr, np.int64), np.array(kind, np.int64),
+                                   np.array(what, np.int64))
+        self.templates = templates
+        self.n_links = len(link_id)
+        self.link_order = _topological(templates, len(link_id))
+        # (template, position) users of every link, in a fixed order
+        users = defaultdict(list)
+        for t, tpl in enumerate(templates):
+            for pos, lid in enumerate(tpl.links):
+                users[int(lid)].append((t, pos))
+        self.link_users = users
+
+    def presentation(self, p: Presentation) -> Deliveries:
+        cc, spec, m = self.cc, self.cc.spec, self.cc.m
+        rows = []  # per projection: (step, proj, spike pos, unit idx, src, kind, what)
+        for order, pr in enumerate(spec.projections):
+            idx = p.indices[pr.src].astype(np.int64)
+            if not len(idx):
+                continue
+            step = np.repeat(np.arange(p.n_steps), p.counts[pr.src].astype(np.int64))
+            ptr, kind, what = self.units[pr.name]
+            n = ptr[idx + 1] - ptr[idx]
+            spike = np.repeat(np.arange(len(idx)), n)
+            first = np.repeat(ptr[idx], n)
+            unit = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+            rows.append((step[spike], np.full(len(spike), order), spike, unit, idx[spike],
+                         kind[first + unit], what[first + unit]))
+        if not rows:
+            e = np.zeros(0, np.int64)
+            return Deliveries(e, e, e, e, e, e, e, e, e, e, e, e, e, e)
+        step, proj, spike, unit, src, kind, what = (np.concatenate(c) for c in zip(*rows))
+        order = np.lexsort((unit, spike, proj, step))
+        step, proj, src, kind, what = step[order], proj[order], src[order], kind[order], what[order]
+        key = np.arange(len(order), dtype=np.int64)
+        src_core = np.full(len(order), -1, np.int64)
+        for o, pr in enumerate(spec.projections):
+            if spec.population(pr.src).on_chip:
+                sel = proj == o
+                src_core[sel] = m.core[pr.src][src[sel]]
+        is_msg = kind == 1
+        msg_units = np.flatnonzero(is_msg)
+        msg_template = what[msg_units]
+        msg_index = np.full(len(order), -1, np.int64)
+        msg_index[msg_units] = np.arange(len(msg_units))
+        # jobs: local deliveries, and one per destination of every message
+        tpl_dests = [t.dests for t in self.templates]
+        tpl_leaves = [t.leaves for t in self.templates]
+        n_dest = np.array([len(d) for d in tpl_dests], np.int64)
+        per_msg = n_dest[msg_template] if len(msg_units) else np.zeros(0, np.int64)
+        rep = np.where(is_msg, 0, 1)
+        rep[msg_units] = per_msg
+        job_unit = np.repeat(np.arange(len(order)), rep)
+        within = np.arange(int(rep.sum())) - np.repeat(np.cumsum(rep) - rep, rep)
+        job_core = np.empty(len(job_unit), np.int64)
+        job_leaf = np.full(len(job_unit), -1, np.int64)
+        local = ~is_msg[job_unit]
+        job_core[local] = what[job_unit[local]]
+        mj = np.flatnonzero(~local)
+        if len(mj):
+            flat_d = np.concatenate(tpl_dests)
+            flat_l = np.concatenate(tpl_leaves)
+            start = np.concatenate([[0], np.cumsum(n_dest)[:-1]])
+            pos = start[what[job_unit[mj]]] + within[mj]
+            job_core[mj] = flat_d[pos]
+            job_leaf[mj] = flat_l[pos]
+        job_proj = proj[job_unit]
+        job_src = src[job_unit]
+        syn = np.zeros(len(job_unit), np.int64)
+        words = np.zeros_like(syn)
+        dbits = np.zeros_like(syn)
+        dwords = np.zeros_like(syn)
+        for o, pr in enumerate(spec.projections):
+            sel = np.flatnonzero(job_proj == o)
+            if not len(sel):
+                continue
+            t = cc.tables[pr.name]
+            d, s = job_core[sel], job_src[sel]
+            syn[sel] = t.synops[d, s]
+            if pr.stores_weights:
+                words[sel], dbits[sel], dwords[sel] = t.sram[d, s], t.dram_bits[d, s], t.dram[d, s]
+        return Deliveries(step[msg_units], key[msg_units], src_core[msg_units], msg_template,
+                          step[job_unit], key[job_unit], job_core, msg_index[job_unit], job_leaf,
+                          src_core[job_unit], syn, words, dbits, dwords)
+
+
+def _topological(templates: list[Template], n_links: int) -> list[int]:
+    """Link ids in an order where every link comes after its parents in every template
+    (XY routing never makes a cycle of link dependencies)."""
+    nxt: dict[int, set[int]] = defaultdict(set)
+    indeg = np.zeros(n_links, np.int64)
+    for tpl in templates:
+        for pos, lid in enumerate(tpl.links):
+            par = tpl.parents[pos]
+            if par >= 0:
+                a, b = int(tpl.links[par]), int(lid)
+                if b not in nxt[a]:
+                    nxt[a].add(b)
+                    indeg[b] += 1
+    ready = sorted(np.flatnonzero(indeg == 0).tolist(), reverse=True)
+    order = []
+    while ready:
+        lid = ready.pop()
+        order.append(lid)
+        for b in sorted(nxt[lid]):
+            indeg[b] -= 1
+            if indeg[b] == 0:
+                ready.append(b)
+    if len(order) != n_links:
+        raise RuntimeError("the routes' link dependencies have a cycle")
+    return order

@@ -1,0 +1,97 @@
+"""Time of a presentation: the chip's rates and the `timestep` fidelity.
+
+One time step = neuron phase -> delivery (messages over the NoC, synaptic accumulation at
+the destination cores, spilled weights from DRAM) -> learning -> barrier. Whole-matrix
+passes (normalisation, decay) run before the first step of a presentation.
+
+`timestep` (the fast default) derives each step from its counts: per core, work /
+throughput (synops / synapse lanes, SRAM words / (banks x ports), learning ops / learning
+lanes), DRAM bytes / bandwidth + a row miss per access stream, the messages serialised at
+the input port and at each core's network interface (one per destination core when
+unicast), plus the longest route's hop latency to fill the pipeline. Cores run in
+parallel; the slowest sets the step. `event` and `simpy` (chip/event.py, chip/des.py)
+follow every message instead.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .counting import StepWork
+
+__all__ = ["HwRates", "timestep_cycles", "pass_cycles", "learn_cycles_per_core"]
+
+
+def ceil_div(a, b):
+    return -(-a // b)
+
+
+class HwRates:
+    """Per-cycle throughputs and latencies of one chip with one mapping, in cycles."""
+
+    def __init__(self, hw, mapping):
+        c, s, n, d = hw.cores, hw.sram, hw.noc, hw.dram
+        self.syn_lanes, self.neuron_lanes, self.learn_lanes = (
+            c.synapse_lanes, c.neuron_lanes, c.learning_lanes)
+        self.ports = s.banks * s.ports_per_bank
+        self.read_lat, self.write_lat = s.read_latency_cycles, s.write_latency_cycles
+        self.flits = ceil_div(n.packet_bits, n.link_width_bits)
+        self.hop_lat = n.router_latency_cycles + n.link_latency_cycles
+        self.message_cycles = n.message_cycles  # generation time per message at a core
+        self.out_service = max(self.flits, self.message_cycles)  # a core's network interface
+        cycle_ns = 1e3 / hw.clock_mhz
+        self.dram_bytes_per_cycle = d.bandwidth_gb_s * cycle_ns  # GB/s * ns = bytes
+        # every access stream opens a new row (weight rows are not adjacent in DRAM): a miss
+        self.dram_miss = math.ceil(d.row_miss_ns / cycle_ns)
+        self.barrier = hw.sync.barrier_cycles if hw.sync.barrier else 0
+        per_core = mapping.neurons_per_core()
+        self.neuron_cycles_per_core = ceil_div(per_core, self.neuron_lanes).astype(np.int64)
+        self.neuron_cycles = int(self.neuron_cycles_per_core.max(initial=0))
+
+    def dram_cycles(self, bits, streams):
+        """Cycles of DRAM transfers: whole cycles of bandwidth plus a row miss per stream."""
+        return (np.ceil(np.asarray(bits) / 8 / self.dram_bytes_per_cycle).astype(np.int64)
+                + np.asarray(streams) * self.dram_miss)
+
+    def service_cycles(self, synops, words):
+        """A core's cycles for synaptic work: lanes and SRAM ports work in parallel."""
+        return np.maximum(ceil_div(synops, self.syn_lanes), ceil_div(words, self.ports))
+
+
+def learn_cycles_per_core(work: StepWork, r: HwRates) -> np.ndarray:
+    """(T, C): STDP arithmetic vs read-modify-write words, the write latency at the end."""
+    ops = ceil_div(work.learn_ops, r.learn_lanes)
+    mem = ceil_div(work.learn_words, r.ports) + np.where(work.learn_words > 0, r.write_lat, 0)
+    return np.maximum(ops, mem)
+
+
+def pass_cycles(work: StepWork, r: HwRates) -> int:
+    """Whole-matrix passes before the presentation: every core reads, scales and writes its
+    words; spilled words stream over the DRAM channel."""
+    if not work.pass_words.any() and not work.pass_ops.any():
+        return 0
+    mem = int(ceil_div(2 * work.pass_words, r.ports).max())
+    ops = int(ceil_div(work.pass_ops, r.learn_lanes).max())
+    dram = math.ceil(work.pass_dram_bits / 8 / r.dram_bytes_per_cycle)
+    return max(mem, ops) + dram
+
+
+def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
+    """Cycles of each step (T,), the whole-matrix passes added to the first step."""
+    service = np.maximum(ceil_div(work.synops, r.syn_lanes),
+                         ceil_div(work.sram_reads, r.ports)
+                         + np.where(work.sram_reads > 0, r.read_lat, 0)).max(axis=1)
+    port = work.port_messages * r.flits
+    inject = (work.core_messages * r.out_service).max(axis=1) + np.where(
+        work.core_messages.any(axis=1), r.message_cycles, 0)
+    fill = work.max_hops * r.hop_lat
+    dram = r.dram_cycles(work.dram_bits, work.dram_streams)
+    # the ports, the cores and the DRAM channel work in parallel (pipelined delivery)
+    deliver = np.maximum(np.maximum(np.maximum(port, inject), service), dram) + fill
+    deliver = np.where(work.spikes > 0, deliver, 0)
+    steps = (r.neuron_cycles + deliver + learn_cycles_per_core(work, r).max(axis=1, initial=0)
+             + r.barrier)
+    if len(steps):
+        steps[0] += pass_cycles(work, r)
+    return steps

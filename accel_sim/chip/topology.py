@@ -1,0 +1,115 @@
+"""Where things are on the chip: cores on tiles, tiles on a mesh, and routes between them.
+
+Core `c` sits on tile `c // cores_per_tile`; tile `t` is at mesh position `(t % W,
+t // W)` of a W x H tile mesh, and every tile has one router (Loihi: 4 cores per tile,
+8 x 4 tiles). External input spikes enter at the router of tile `noc.input_port`.
+Routing is XY (x first, then y); a hop is one link between neighbouring tiles, split
+east-west / north-south because tables price them differently (Loihi: 3.0 / 4.0 pJ).
+
+A spike of one projection is sent to the cores that hold its targets:
+- `multicast`: one packet follows the union of the XY routes (a tree: each link once);
+- `unicast`: one message per destination core, each over its own XY route.
+Destinations on the source's own tile use no link. With `noc.local: free` they are a
+local delivery (no message); with `network` (SANA-FE's model) they are a message like
+any other, with zero hops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Topology", "Route", "Link"]
+
+Link = tuple[int, int, int, int]  # (x0, y0, x1, y1) between neighbouring tiles
+
+
+@dataclass(frozen=True)
+class Route:
+    """What one spike of one projection costs the network, and the path it takes."""
+
+    packets: int  # messages injected into the network
+    hops_ew: int
+    hops_ns: int
+    local: int  # deliveries inside the source tile without a message
+    max_hops: int  # longest path in hops (latency)
+    # per message: (destination cores, links in order with their parent index (-1: first),
+    # and for each destination core the index of the link it leaves from (-1: no link))
+    messages: tuple[tuple[tuple[int, ...], tuple[tuple[Link, int], ...], tuple[int, ...]], ...]
+    local_cores: tuple[int, ...]  # destinations served by local delivery
+
+
+class Topology:
+    def __init__(self, hw):
+        c = hw.cores
+        self.n_cores = c.count
+        self.cores_per_tile = c.cores_per_tile
+        self.width, self.height = c.mesh_width, c.mesh_height
+        self.port = tuple(int(v) for v in hw.noc.input_port)
+        self.multicast = hw.noc.cast == "multicast"
+        self.local_free = hw.noc.local == "free"
+        self._cache: dict[tuple, Route] = {}
+
+    @property
+    def n_tiles(self) -> int:
+        return self.n_cores // self.cores_per_tile
+
+    def tile_of(self, core) -> np.ndarray | int:
+        return np.asarray(core) // self.cores_per_tile if not isinstance(core, int) else (
+            core // self.cores_per_tile)
+
+    def xy(self, tile: int) -> tuple[int, int]:
+        return tile % self.width, tile // self.width
+
+    @staticmethod
+    def path(src: tuple[int, int], dst: tuple[int, int]) -> list[Link]:
+        """Links of the XY route from tile src to tile dst."""
+        (x, y), (tx, ty) = src, dst
+        links = []
+        while x != tx:
+            nx = x + (1 if tx > x else -1)
+            links.append((x, y, nx, y))
+            x = nx
+        while y != ty:
+            ny = y + (1 if ty > y else -1)
+            links.append((x, y, x, ny))
+            y = ny
+        return links
+
+    def route(self, src_core: int | None, dests) -> Route:
+        """The route of one spike from `src_core` (None: the input port) to the cores
+        `dests` (ascending, unique). Cached: spikes of one source share it."""
+        key = (src_core, tuple(int(d) for d in dests))
+        hit = self._cache.get(key)
+        if hit is None:
+            hit = self._cache[key] = self._route(src_core, key[1])
+        return hit
+
+    def _route(self, src_core: int | None, dests: tuple[int, ...]) -> Route:
+        src_xy = self.port if src_core is None else self.xy(self.tile_of(src_core))
+        local = tuple(d for d in dests if self.local_free and self.xy(self.tile_of(d)) == src_xy)
+        remote = [d for d in dests if d not in local]
+        paths = {d: self.path(src_xy, self.xy(self.tile_of(d))) for d in remote}
+        longest = max((len(p) for p in paths.values()), default=0)
+        messages = []
+        if self.multicast and remote:
+            index: dict[Link, int] = {}
+            tree: list[tuple[Link, int]] = []
+            leaves = []
+            for d in remote:
+                prev = -1
+                for link in paths[d]:
+                    if link not in index:
+                        index[link] = len(tree)
+                        tree.append((link, prev))
+                    prev = index[link]
+                leaves.append(prev)
+            messages.append((tuple(remote), tuple(tree), tuple(leaves)))
+        else:
+            for d in remote:
+                p = paths[d]
+                messages.append(((d,), tuple((link, i - 1) for i, link in enumerate(p)),
+                                 (len(p) - 1,)))
+        ew = sum(1 for _, tree, _ in messages for (link, _) in tree if link[1] == link[3])
+        ns = sum(1 for _, tree, _ in messages for (link, _) in tree if link[0] == link[2])
+        return Route(len(messages), ew, ns, len(local), longest, tuple(messages), local)
