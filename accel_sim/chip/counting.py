@@ -40,8 +40,8 @@ class StepWork:
 
     synops: np.ndarray  # (T, C)
     sram_reads: np.ndarray  # (T, C) delivery reads
-    learn_ops: np.ndarray  # (T, C) stdp_update
-    learn_words: np.ndarray  # (T, C) SRAM words read + written by learning
+    learn_ops: np.ndarray | None  # (T, C) stdp_update; None when not learning
+    learn_words: np.ndarray | None  # (T, C) SRAM words read + written by learning
     dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
     dram_streams: np.ndarray  # (T,) access streams that touched DRAM
     port_messages: np.ndarray  # (T,) packets sent through the input port
@@ -61,6 +61,9 @@ class _Source:
     routes: list[Route]
     from_port: bool
     core: np.ndarray | None  # core of each source (None: the input port)
+    # every source alike (one route, the same per-core work, nothing in DRAM): its spikes
+    # are counted per step only, not one by one (the dense input projection)
+    alike: bool = False
 
 
 class ChipCounter:
@@ -77,8 +80,12 @@ class ChipCounter:
             routes = [topology.route(None if from_port else int(src_core[s]), m.dest_cores(pr.name, s))
                       for s in range(spec.population(pr.src).size)]
             fields = {f: np.array([getattr(r, f) for r in routes], np.int64) for f in _ROUTE_FIELDS}
-            self.sources[pr.name] = _Source(fields, routes, from_port, src_core)
+            t = self.tables[pr.name]
+            alike = (from_port and len(set(map(id, routes))) == 1 and not t.dram.any()
+                     and (t.synops == t.synops[:, :1]).all() and (t.sram == t.sram[:, :1]).all())
+            self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
+        self.incoming = {p.name: spec.incoming(p.name) for p in spec.populations}
         self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
 
     # ------------------------------------------------------------------ one
@@ -108,6 +115,18 @@ class ChipCounter:
             if not len(idx):
                 continue
             st, tbl, src = steps[pr.src], self.tables[pr.name], self.sources[pr.name]
+            f = src.fields
+            if src.alike:  # per step: spikes x the one source's figures
+                synops += np.outer(n, tbl.synops[:, 0])
+                sram += np.outer(n, tbl.sram[:, 0])
+                total = int(n.sum())
+                for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"),
+                                    ("hop_ns", "hops_ns"), ("local_delivery", "local")):
+                    routers[action] += total * int(f[key][0])
+                one = 1 if self.topo.multicast else int(f["packets"][0] + f["local"][0])
+                port += n * one
+                max_hops = np.maximum(max_hops, np.where(n > 0, f["max_hops"][0], 0))
+                continue
             if pr.connectivity == "dense":
                 synops += np.outer(n, m.k[pr.dst])
             else:
@@ -117,7 +136,6 @@ class ChipCounter:
                 dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
                 streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
                 act += int(tbl.act[:, idx].sum())
-            f = src.fields
             msgs = f["packets"][idx]
             routers["inject"] += int(msgs.sum())
             routers["hop_ew"] += int(f["hops_ew"][idx].sum())
@@ -154,12 +172,13 @@ class ChipCounter:
         if hw.sync.barrier:
             cnt["chip", "barrier"] = T
 
-        learn_ops = np.zeros((T, C), np.int64)
-        learn_words = np.zeros((T, C), np.int64)
+        learn_ops = learn_words = None
         pass_words = np.zeros(C, np.int64)
         pass_ops = np.zeros(C, np.int64)
         pass_bits = 0
         if learn:
+            learn_ops = np.zeros((T, C), np.int64)
+            learn_words = np.zeros((T, C), np.int64)
             dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
                                                    learn_ops, learn_words)
             passes = int(p.normalised) + p.decays
@@ -193,7 +212,7 @@ class ChipCounter:
         full = np.zeros(T, bool)
         keys = []  # step * n + neuron, for events that reach single neurons
         excluded = []  # (step, neuron): all but this neuron reached
-        for pr in self.spec.incoming(name):
+        for pr in self.incoming[name]:
             cnt, idx = spikes[pr.src]
             if not len(idx):
                 continue
@@ -220,17 +239,21 @@ class ChipCounter:
         u = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
         partial = np.bincount(u // n, minlength=T)[:T] if len(u) else np.zeros(T, np.int64)
         touched = np.where(full, touched, partial)
-        if excluded:
+        if excluded:  # steps where all but one neuron were reached
             st_ex = np.concatenate([e[0] for e in excluded])
             who = np.concatenate([e[1] for e in excluded])
-            for t in np.unique(st_ex):
-                if full[t]:
-                    continue
-                out = set(who[st_ex == t].tolist())
-                if len(out) > 1 or (len(u) and np.isin(t * n + next(iter(out)), u)):
-                    touched[t] = n
-                else:
-                    touched[t] = n - 1
+            order = np.lexsort((who, st_ex))
+            st_ex, who = st_ex[order], who[order]
+            first = np.ones(len(st_ex), bool)
+            first[1:] = st_ex[1:] != st_ex[:-1]
+            # two different neurons left out at one step: between them, all are reached
+            differ = np.zeros(len(st_ex), bool)
+            differ[1:] = (st_ex[1:] == st_ex[:-1]) & (who[1:] != who[:-1])
+            every = np.zeros(T, bool)
+            every[st_ex[differ]] = True
+            every[st_ex[first]] |= np.isin(st_ex[first] * n + who[first], u)  # it was reached too
+            t = st_ex[first]
+            touched[t] = np.where(full[t] | every[t], n, n - 1)
         return touched
 
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
@@ -291,11 +314,10 @@ class ChipCounter:
 
 
 def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
-    """Sum the columns of values (C, S), one per spike in step order, by step -> (T, C)."""
-    C, S = values.shape
-    if S == 0:
+    """Sum the columns of values (C, S), one per spike (of step `step_of`), by step -> (T, C)."""
+    C = values.shape[0]
+    c, j = np.nonzero(values)
+    if not len(c):
         return np.zeros((T, C), np.int64)
-    cs = np.zeros((C, S + 1), np.int64)
-    np.cumsum(values, axis=1, out=cs[:, 1:])
-    ptr = np.searchsorted(step_of, np.arange(T + 1))  # spikes are in step order
-    return (cs[:, ptr[1:]] - cs[:, ptr[:-1]]).T
+    flat = np.bincount(step_of[j] * C + c, values[c, j], T * C)
+    return flat.astype(np.int64).reshape(T, C)

@@ -69,21 +69,17 @@ class _Unit(simpy.Event):
 class _Barrier:
     """The per-step barrier: releases every core `cycles` after the last one arrives."""
 
-    def __init__(self, env: simpy.Environment, parties: int, cycles: int):
+    def __init__(self, env: simpy.Environment, parties: int, cycles: int, steps: int):
         self.env, self.parties, self.cycles = env, parties, cycles
-        self.waiting = 0
-        self.release = env.event()
+        self.arrived = [0] * steps
+        self.release = [env.event() for _ in range(steps)]
 
-    def arrive(self):
-        """Event that fires when this step's barrier releases."""
-        ev = self.release
-        self.waiting += 1
-        if self.waiting == self.parties:
-            self.waiting = 0
-            self.release = self.env.event()
+    def arrive(self, t: int, _b: int = 0, _c: int = 0) -> None:
+        self.arrived[t] += 1
+        if self.arrived[t] == self.parties:
+            ev = self.release[t]
             ev._ok, ev._value = True, None
             self.env.schedule(ev, simpy.events.NORMAL, self.cycles)
-        return ev
 
 
 class SimpyChip:
@@ -154,8 +150,10 @@ class SimpyChip:
         self._end = [0] * (T * C)  # when each core's jobs of a step are done
         self._queued = defaultdict(list)  # jobs that reached a core before their step began
         self._done = {}  # step * C + core -> event: the core's jobs of the step are done
+        self._armed = [False] * (T * C)  # with the barrier: the core goes there when done
         self._neuron_done = [[env.event() for _ in range(C)] for _ in range(T)] if not self.barrier else None
-        barrier = _Barrier(env, C, r.barrier) if self.barrier else None
+        barrier = _Barrier(env, C, r.barrier, T) if self.barrier else None
+        self._barrier = barrier
         port = env.process(self._port(T, barrier))
         cores = [env.process(self._core_steps(c, T, barrier)) for c in range(C)]
         yield simpy.AllOf(env, cores + [port])
@@ -164,7 +162,9 @@ class SimpyChip:
     # ------------------------------------------------------------------ cores
     def _core_steps(self, c: int, T: int, barrier: _Barrier | None):
         """Core c: per step, the neuron phase, its spikes' messages, its jobs, learning,
-        then the barrier (or straight on to the next step without one)."""
+        then the barrier (or straight on to the next step without one). With the barrier,
+        the core arrives there when its last job and its learning are done (an event), and
+        the process sleeps until the release."""
         env, C = self.env, self.C
         nc = int(self.r.neuron_cycles_per_core[c])
         for t in range(T):
@@ -173,18 +173,28 @@ class SimpyChip:
             end = self.cores[c].take(now, nc) + nc
             self._end[t * C + c] = end
             self._inject(t, c, end)
+            if barrier is not None:
+                self._armed[t * C + c] = True
+                if self._pending[t * C + c] == 0:
+                    self._to_barrier(t * C + c)
+                yield barrier.release[t]
+                continue
             for _, _, j in sorted(self._queued.pop((t, c), ())):
                 self._serve_job(j, now)
-            if barrier is None:
-                if end > now:
-                    yield env.timeout(end - now)
-                self._neuron_done[t][c].succeed()
+            if end > now:
+                yield env.timeout(end - now)
+            self._neuron_done[t][c].succeed()
             yield self._done_event(t, c)
             finish = self._end[t * C + c] + self._learn[t][c]
             if finish > env.now:
                 yield env.timeout(finish - env.now)
-            if barrier is not None:
-                yield barrier.arrive()
+
+    def _to_barrier(self, i: int) -> None:
+        """Core and step `i` (t * C + c) arrive at the barrier once learning is done."""
+        t, c = divmod(i, self.C)
+        when = max(self._end[i], self.env.now) + self._learn[t][c]
+        self.env.schedule(_Unit(self._barrier.arrive, t), simpy.events.NORMAL, when - self.env.now)
+        self.events += 1
 
     def _port(self, T: int, barrier: _Barrier | None):
         """The input port: step t's input spikes leave once the cores' neuron phase is over
@@ -193,13 +203,11 @@ class SimpyChip:
         for t in range(T):
             if barrier is None:
                 yield simpy.AllOf(env, self._neuron_done[t])
-            else:
-                release = barrier.release
-                if nc:
-                    yield env.timeout(nc)
+            elif nc:
+                yield env.timeout(nc)
             self._inject(t, -1, env.now)
             if barrier is not None and t + 1 < T:
-                yield release
+                yield barrier.release[t]
 
     def _inject(self, t: int, src: int, when: int) -> None:
         """Local jobs and messages of source `src` (a core, or -1: the port) at step t; the
@@ -262,5 +270,8 @@ class SimpyChip:
         if done > self._end[i]:
             self._end[i] = done
         self._pending[i] -= 1
-        if self._pending[i] == 0 and i in self._done:  # else it fires when the core asks
-            self._fire_done(self._done[i], i)
+        if self._pending[i] == 0:
+            if self._armed[i]:
+                self._to_barrier(i)
+            elif i in self._done:  # else it fires when the core asks
+                self._fire_done(self._done[i], i)

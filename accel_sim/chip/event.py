@@ -43,16 +43,26 @@ def fifo(arrive: np.ndarray, service: np.ndarray) -> np.ndarray:
 
 
 def _serve(server: np.ndarray, arrive: np.ndarray, key: np.ndarray, service: np.ndarray,
-           span: int) -> np.ndarray:
-    """Start times of jobs on many FIFO servers at once (each server its own time stretch)."""
+           span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start times of jobs on many FIFO servers at once (each server its own time stretch),
+    and the service order (by server, then arrival, then key). Jobs come roughly in
+    (arrival, key) order per server, which the sort exploits."""
     if not len(arrive):
-        return arrive
-    order = np.lexsort((key, arrive, server))
+        return arrive, np.zeros(0, np.int64)
+    small = np.int16 if int(server.max()) < (1 << 15) else np.int32  # int16: a radix sort
+    by_server = np.argsort(server.astype(small), kind="stable")
+    k = int(key.max()) + 2
+    place = server[by_server] * span + arrive[by_server]
+    if int(place.max()) < (1 << 62) // k:  # one int64 sort key: (place, key)
+        within = np.argsort(place * k + key[by_server] + 1, kind="stable")
+    else:
+        within = np.lexsort((key[by_server], place))
+    order = by_server[within]
     shift = server[order] * span
     fin = fifo(arrive[order] + shift, service[order])
     start = np.empty_like(arrive)
     start[order] = fin - service[order] - shift
-    return start
+    return start, order
 
 
 def _levels(plan: DeliveryPlan) -> list[list[int]]:
@@ -92,31 +102,30 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
                                           r.neuron_cycles)
     out_svc = np.where(dl.msg_src_core >= 0, r.out_service, r.flits)
     out_lat = np.where(dl.msg_src_core >= 0, r.message_cycles, 0)
-    depart = _serve(src, ready, dl.msg_key, out_svc, span) + out_lat
+    depart = _serve(src, ready, dl.msg_key, out_svc, span)[0] + out_lat
     # links, level by level: per template, the departure of each of its messages per link
-    msgs_of = [np.flatnonzero(dl.msg_template == t) for t in range(len(plan.templates))]
-    dep = [np.zeros((len(m), len(tpl.links)), np.int64) for m, tpl in zip(msgs_of, plan.templates)]
+    order_t = np.argsort(dl.msg_template, kind="stable")
+    bounds = np.searchsorted(dl.msg_template[order_t], np.arange(len(plan.templates) + 1))
+    msgs_of = [order_t[bounds[t]:bounds[t + 1]] for t in range(len(plan.templates))]
+    dep = np.zeros((len(dl.msg_step), int(n_links.max(initial=0)) or 1), np.int64)
     for group in levels:
-        srv, arr, key, where = [], [], [], []
+        rows, srv, arr = [], [], []
         for lid in group:
             for t, pos in plan.link_users[lid]:
                 ms = msgs_of[t]
                 if not len(ms):
                     continue
                 par = plan.templates[t].parents[pos]
-                arr.append(depart[ms] if par < 0 else dep[t][:, par])
-                key.append(dl.msg_key[ms])
+                arr.append(depart[ms] if par < 0 else dep[ms, par])
+                rows.append((ms, pos))
                 srv.append(np.full(len(ms), lid))
-                where.append((t, pos, len(ms)))
         if not arr:
             continue
-        a = np.concatenate(arr)
-        s = _serve(np.concatenate(srv), a, np.concatenate(key), np.full(len(a), r.flits), span)
-        s += r.hop_lat
-        k = 0
-        for t, pos, n in where:
-            dep[t][:, pos] = s[k:k + n]
-            k += n
+        ms_all = np.concatenate([m for m, _ in rows])
+        pos_all = np.concatenate([np.full(len(m), p) for m, p in rows])
+        dep[ms_all, pos_all] = _serve(np.concatenate(srv), np.concatenate(arr),
+                                      dl.msg_key[ms_all], np.full(len(ms_all), r.flits),
+                                      span)[0] + r.hop_lat
     # jobs at the destination cores
     job_arr = np.empty(len(dl.job_step), np.int64)
     local = dl.job_msg < 0
@@ -125,32 +134,31 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
     direct = ~local & (dl.job_leaf < 0)
     job_arr[direct] = depart[dl.job_msg[direct]]
     via = np.flatnonzero(~local & (dl.job_leaf >= 0))
-    if len(via):
-        tm = dl.msg_template[dl.job_msg[via]]
-        # position of each message within its template's list
-        pos_in = np.empty(len(dl.msg_step), np.int64)
-        for t, ms in enumerate(msgs_of):
-            pos_in[ms] = np.arange(len(ms))
-        for t in np.unique(tm):
-            sel = via[tm == t]
-            job_arr[sel] = dep[t][pos_in[dl.job_msg[sel]], dl.job_leaf[sel]]
-    # the neuron phase is each core's first job of a step
-    steps_c = np.repeat(np.arange(T), C)
-    cores_c = np.tile(np.arange(C), T)
+    job_arr[via] = dep[dl.job_msg[via], dl.job_leaf[via]]
+    # the neuron phase is each core's first job of a step; it only delays the jobs of a
+    # (step, core) when one of them arrives before it is over, so it is a job only there
+    neuron_end = start[:, None] + nc[None, :]  # (T, C)
+    early = np.unique((dl.job_step * C + dl.job_core)[
+        job_arr < neuron_end[dl.job_step, dl.job_core]])
+    steps_c, cores_c = early // C, early % C
     server = np.concatenate([cores_c, dl.job_core])
     arrive = np.concatenate([start[steps_c], job_arr])
-    key = np.concatenate([np.full(T * C, -1, np.int64), dl.job_key])
-    service = np.concatenate([np.tile(nc, T), svc])
-    began = _serve(server, arrive, key, service, span)
-    done = began + service + np.concatenate([np.zeros(T * C, np.int64),
+    key = np.concatenate([np.full(len(early), -1, np.int64), dl.job_key])
+    service = np.concatenate([nc[cores_c], svc])
+    began, order = _serve(server, arrive, key, service, span)
+    done = began + service + np.concatenate([np.zeros(len(early), np.int64),
                                              np.where(dl.job_words > 0, r.read_lat, 0)])
-    end = np.zeros(T * C, np.int64)
-    np.maximum.at(end, np.concatenate([steps_c, dl.job_step]) * C + server, done)
+    # served by core, then time: each (core, step) is one stretch of `order`
+    end = neuron_end.ravel().copy()
+    if len(order):
+        seg = (np.concatenate([steps_c, dl.job_step]) * C + server)[order]
+        first = np.flatnonzero(np.concatenate([[True], seg[1:] != seg[:-1]]))
+        end[seg[first]] = np.maximum(end[seg[first]], np.maximum.reduceat(done[order], first))
     # the DRAM channel (one server) in (arrival at the core, key, core) order
     d = np.flatnonzero(dl.job_dram_bits > 0)
     if len(d):
         ds = _serve(np.zeros(len(d), np.int64), job_arr[d], dl.job_key[d] * C + dl.job_core[d],
-                    dram_svc[d], span)
+                    dram_svc[d], span)[0]
         np.maximum.at(end, dl.job_step[d] * C + dl.job_core[d], ds + dram_svc[d])
     step_end = (end.reshape(T, C) + learn).max(axis=1)
     cycles = step_end - start + r.barrier

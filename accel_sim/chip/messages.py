@@ -119,7 +119,8 @@ class DeliveryPlan:
             e = np.zeros(0, np.int64)
             return Deliveries(e, e, e, e, e, e, e, e, e, e, e, e, e, e)
         step, proj, spike, unit, src, kind, what = (np.concatenate(c) for c in zip(*rows))
-        order = np.lexsort((unit, spike, proj, step))
+        # rows are in (spike, unit) order within each projection: sort by (step, projection)
+        order = np.argsort(step * len(spec.projections) + proj, kind="stable")
         step, proj, src, kind, what = step[order], proj[order], src[order], kind[order], what[order]
         key = np.arange(len(order), dtype=np.int64)
         src_core = np.full(len(order), -1, np.int64)
@@ -164,7 +165,11 @@ class DeliveryPlan:
             if not len(sel):
                 continue
             t = cc.tables[pr.name]
-            d, s = job_core[sel], job_src[sel]
+            d = job_core[sel]
+            if cc.sources[pr.name].alike:  # every source alike, nothing in DRAM
+                syn[sel], words[sel] = t.synops[d, 0], t.sram[d, 0]
+                continue
+            s = job_src[sel]
             syn[sel] = t.synops[d, s]
             if pr.stores_weights:
                 words[sel], dbits[sel], dwords[sel] = t.sram[d, s], t.dram_bits[d, s], t.dram[d, s]

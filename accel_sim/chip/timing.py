@@ -61,6 +61,8 @@ class HwRates:
 
 def learn_cycles_per_core(work: StepWork, r: HwRates) -> np.ndarray:
     """(T, C): STDP arithmetic vs read-modify-write words, the write latency at the end."""
+    if work.learn_ops is None:
+        return np.zeros(work.synops.shape, np.int64)
     ops = ceil_div(work.learn_ops, r.learn_lanes)
     mem = ceil_div(work.learn_words, r.ports) + np.where(work.learn_words > 0, r.write_lat, 0)
     return np.maximum(ops, mem)
@@ -83,15 +85,16 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
                          ceil_div(work.sram_reads, r.ports)
                          + np.where(work.sram_reads > 0, r.read_lat, 0)).max(axis=1)
     port = work.port_messages * r.flits
-    inject = (work.core_messages * r.out_service).max(axis=1) + np.where(
-        work.core_messages.any(axis=1), r.message_cycles, 0)
+    most = work.core_messages.max(axis=1)  # messages of the busiest network interface
+    inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
     fill = work.max_hops * r.hop_lat
     dram = r.dram_cycles(work.dram_bits, work.dram_streams)
     # the ports, the cores and the DRAM channel work in parallel (pipelined delivery)
     deliver = np.maximum(np.maximum(np.maximum(port, inject), service), dram) + fill
     deliver = np.where(work.spikes > 0, deliver, 0)
-    steps = (r.neuron_cycles + deliver + learn_cycles_per_core(work, r).max(axis=1, initial=0)
-             + r.barrier)
+    steps = r.neuron_cycles + deliver + r.barrier
+    if work.learn_ops is not None:
+        steps += learn_cycles_per_core(work, r).max(axis=1, initial=0)
     if len(steps):
         steps[0] += pass_cycles(work, r)
     return steps
