@@ -219,7 +219,7 @@ def test_interleaved_phases_each_keep_their_own_cycles():
 def test_rates_from_the_chip_config():
     h = hw(noc={"packet_bits": 64, "link_width_bits": 32}, clock_mhz=500.0,
            dram={"bandwidth_gb_s": 16.0, "row_miss_ns": 40.0})
-    r = HwRates(h, Mapping(dc(4, 6), h))
+    r = HwRates(h, Mapping(dc(4, 6), h), Topology(h))
     assert r.flits == 2 and r.ports == 2
     assert r.dram_bytes_per_cycle == pytest.approx(32.0)  # 16 GB/s at 2 ns per cycle
     assert r.dram_miss == 20

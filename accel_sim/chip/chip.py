@@ -67,8 +67,8 @@ class Chip:
         self.topology = Topology(hw)
         self.mapping = ChipMapping(spec, hw, placement)
         self.counter = ChipCounter(self.mapping, self.topology)
-        self.rates = HwRates(hw, self.mapping)
-        self.plan = DeliveryPlan(self.counter) if fidelity != "timestep" else None
+        self.rates = HwRates(hw, self.mapping, self.topology)
+        self.plan = DeliveryPlan(self.counter, self.rates) if fidelity != "timestep" else None
         self._levels = _levels(self.plan) if fidelity == "event" else None
         self._des = (SimpyChip(self.env, self.plan, self.rates, hw.sync.barrier)
                      if fidelity == "simpy" else None)

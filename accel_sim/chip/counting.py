@@ -51,6 +51,10 @@ class StepWork:
     pass_words: np.ndarray  # (C,) SRAM words of the whole-matrix passes (0 if none)
     pass_ops: np.ndarray  # (C,) multiplies of the whole-matrix passes
     pass_dram_bits: int
+    # chips with per-neuron soma time (cores.soma_cycles), else None:
+    neuron_cycles: np.ndarray | None = None  # (T, C) each core's soma work in each step
+    spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
+    #                                   cycles of its core up to and including its neuron
 
 
 @dataclass
@@ -85,6 +89,22 @@ class ChipCounter:
                      and (t.synops == t.synops[:, :1]).all() and (t.sram == t.sram[:, :1]).all())
             self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
+        self.soma = m.hw.cores.soma_cycles
+        if self.soma is not None:  # each core's neurons in mapping order: spec order, then slot
+            pops = spec.chip_populations
+            base = np.zeros(m.n_cores, np.int64)
+            pos = {}
+            for q in pops:
+                pos[q.name] = base[m.core[q.name]] + m.slot[q.name]
+                base += m.k[q.name]
+            core_all = np.concatenate([m.core[q.name] for q in pops])
+            pos_all = np.concatenate([pos[q.name] for q in pops])
+            self._order = np.lexsort((pos_all, core_all))  # neurons in (core, position) order
+            self._rank = np.empty(len(core_all), np.int64)
+            self._rank[self._order] = np.arange(len(core_all))
+            self._core_sorted = core_all[self._order]
+            self._pop_offset = dict(zip([q.name for q in pops],
+                                        np.cumsum([0] + [q.size for q in pops])[:-1].tolist()))
         self.incoming = {p.name: spec.incoming(p.name) for p in spec.populations}
         self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
 
@@ -161,11 +181,16 @@ class ChipCounter:
         moving = sum((spikes[q][0] for q in spec.names if self.has_outgoing[q]),
                      np.zeros(T, np.int64))
 
-        # ---- neuron updates: active if a synaptic event arrived in the previous step ----
+        # ---- neuron updates: active if a synaptic event arrived in the previous step, or as
+        # the trace's `<population>:active` stream says (a frontend that knows the state) ----
         active = 0
         for q in spec.chip_populations:
-            touched = self._touched(q.name, q.size, spikes, steps, T)
-            active += int(touched[:-1].sum())  # events of step t make step t+1 active
+            given = f"{q.name}:active"
+            if given in p.counts:
+                active += int(p.counts[given].sum())
+            else:
+                touched = self._touched(q.name, q.size, spikes, steps, T)
+                active += int(touched[:-1].sum())  # events of step t make step t+1 active
         total = T * sum(q.size for q in spec.chip_populations)
         cnt["core", "neuron_update_active"] = active
         cnt["core", "neuron_update_idle"] = total - active
@@ -204,7 +229,67 @@ class ChipCounter:
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
         work = StepWork(synops, sram, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
                         moving, max_hops, pass_words, pass_ops, pass_bits)
+        if self.soma is not None:
+            self._soma(p, spikes, steps, T, work)
         return cnt, work
+
+    def _soma(self, p: Presentation, spikes, steps, T: int, work: StepWork) -> None:
+        """Per-neuron soma time: each core's soma work per step, and where in it each spike's
+        neuron is done (its messages leave then when the soma does not block synapses)."""
+        m, soma = self.m, self.soma
+        N = len(self._order)
+        cost = np.full((T, N), soma.idle, np.int64)
+        for q in self.spec.chip_populations:
+            off = self._pop_offset[q.name]
+            active = self._active_mask(p, q.name, q.size, spikes, steps, T)
+            cost[:, self._rank[off:off + q.size]] += soma.active * active
+            n, idx = spikes[q.name]
+            np.add.at(cost, (steps[q.name], self._rank[off + idx]), soma.spike)
+        # cum[t, r]: soma cycles of the first r sorted neurons; a core's are a stretch of them
+        cum = np.zeros((T, N + 1), np.int64)
+        np.cumsum(cost, axis=1, out=cum[:, 1:])
+        cores = np.arange(m.n_cores)
+        first = np.searchsorted(self._core_sorted, cores)
+        end = np.searchsorted(self._core_sorted, cores, side="right")
+        work.neuron_cycles = cum[:, end] - cum[:, first]
+        start_of = first[self._core_sorted]  # each sorted neuron's core's first position
+        work.spike_soma = {}
+        for q in self.spec.chip_populations:
+            r = self._rank[self._pop_offset[q.name] + spikes[q.name][1]]
+            st = steps[q.name]
+            work.spike_soma[q.name] = cum[st, r + 1] - cum[st, start_of[r]]
+
+    def _active_mask(self, p: Presentation, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
+        """(T, n) neurons updated at each step: the trace's `:active` stream, else those a
+        synaptic event reached in the previous step."""
+        mask = np.zeros((T, n), bool)
+        given = f"{name}:active"
+        if given in p.counts:
+            st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
+            mask[st, p.indices[given].astype(np.int64)] = True
+            return mask
+        for pr in self.incoming[name]:
+            cnt, idx = spikes[pr.src]
+            st = steps[pr.src]
+            ok = st + 1 < T  # events of the last step reach nothing in this presentation
+            if pr.connectivity == "dense":
+                mask[np.flatnonzero(cnt[:-1] > 0) + 1] = True
+            elif pr.connectivity in ("all_but_self", "lateral"):
+                for t, j in zip(st[ok], idx[ok]):
+                    row = mask[t + 1]
+                    if cnt[t] >= 2:
+                        row[:] = True
+                    else:
+                        keep = row[j]
+                        row[:] = True
+                        row[j] = keep
+            elif pr.connectivity == "one_to_one":
+                mask[st[ok] + 1, idx[ok]] = True
+            else:
+                pre, post = pr.pairs
+                for t, j in zip(st[ok], idx[ok]):
+                    mask[t + 1, post[pre == j]] = True
+        return mask
 
     # ------------------------------------------------------------- helpers
     def _touched(self, name: str, n: int, spikes, steps, T: int) -> np.ndarray:

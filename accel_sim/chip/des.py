@@ -101,6 +101,7 @@ class SimpyChip:
             for pos, par in enumerate(tpl.parents.tolist()):
                 ch[par].append(pos)
             self.children.append(dict(ch))
+        self._link_lat = plan.link_lat.tolist()
         self.events = 0  # SimPy events scheduled by the model (for the events-per-second figure)
 
     # --------------------------------------------------------------- scheduling
@@ -119,7 +120,11 @@ class SimpyChip:
         env, r, C = self.env, self.r, self.C
         T = p.n_steps
         t0 = env.now
-        dl = self.plan.presentation(p)
+        dl = self.plan.presentation(p, work.spike_soma)
+        nc = r.neuron_phase(work)
+        self._nc = nc.tolist()  # (T, C) neuron phase of each core
+        self._most = nc.max(axis=1, initial=0).tolist()
+        self._msg_soma, self._job_soma = dl.msg_soma.tolist(), dl.job_soma.tolist()
         # per job, as Python lists (indexed once per event)
         self._key, self._core, self._step = (dl.job_key.tolist(), dl.job_core.tolist(),
                                              dl.job_step.tolist())
@@ -165,14 +170,18 @@ class SimpyChip:
         then the barrier (or straight on to the next step without one). With the barrier,
         the core arrives there when its last job and its learning are done (an event), and
         the process sleeps until the release."""
-        env, C = self.env, self.C
-        nc = int(self.r.neuron_cycles_per_core[c])
+        env, C, blocks = self.env, self.C, self.r.soma_blocks
         for t in range(T):
             now = env.now
+            nc = self._nc[t][c]
             self._step_of[c] = t
-            end = self.cores[c].take(now, nc) + nc
-            self._end[t * C + c] = end
-            self._inject(t, c, end)
+            if blocks:  # the neuron phase holds the core's synapse pipeline, then it sends
+                end = self.cores[c].take(now, nc) + nc
+                self._inject(t, c, end, now)
+            else:  # messages leave as neurons fire; the chain of soma work and sends ends
+                end = now + nc + self.r.message_cycles * len(self._msgs.get((t, c), ()))
+                self._inject(t, c, None, now)
+            self._end[t * C + c] = max(self._end[t * C + c], end)
             if barrier is not None:
                 self._armed[t * C + c] = True
                 if self._pending[t * C + c] == 0:
@@ -199,29 +208,32 @@ class SimpyChip:
     def _port(self, T: int, barrier: _Barrier | None):
         """The input port: step t's input spikes leave once the cores' neuron phase is over
         (with the barrier: the longest neuron phase after the step starts)."""
-        env, nc = self.env, self.r.neuron_cycles
+        env = self.env
         for t in range(T):
             if barrier is None:
                 yield simpy.AllOf(env, self._neuron_done[t])
-            elif nc:
-                yield env.timeout(nc)
-            self._inject(t, -1, env.now)
+            elif self._most[t] and self.r.soma_blocks:
+                yield env.timeout(self._most[t])
+            self._inject(t, -1, env.now, env.now)
             if barrier is not None and t + 1 < T:
                 yield barrier.release[t]
 
-    def _inject(self, t: int, src: int, when: int) -> None:
-        """Local jobs and messages of source `src` (a core, or -1: the port) at step t; the
-        messages leave one after another through its network interface."""
+    def _inject(self, t: int, src: int, when: int | None, start: int) -> None:
+        """Local jobs and messages of source `src` (a core, or -1: the port) at step t, ready
+        at `when`, or (None) as each neuron fires after the step's `start`, the soma waiting
+        while its core sends; the messages leave one after another through its network
+        interface."""
         r = self.r
         for j in self._local.get((t, src), ()):
-            self._job_at(when, j)
+            self._job_at(when if when is not None else start + self._job_soma[j], j)
         msgs = self._msgs.get((t, src))
         if not msgs:
             return
         server = self.out[src if src >= 0 else self.C]
         svc, lat = (r.out_service, r.message_cycles) if src >= 0 else (r.flits, 0)
-        for m in msgs:
-            depart = server.take(when, svc) + lat
+        for k, m in enumerate(msgs):
+            ready = when if when is not None else start + self._msg_soma[m] + r.message_cycles * k
+            depart = server.take(ready, svc) + lat
             tpl = self._msg_tpl[m]
             key = self._msg_key[m] * self.C
             for pos in self.children[tpl].get(-1, ()):
@@ -246,7 +258,8 @@ class SimpyChip:
     # ------------------------------------------------------------- callbacks
     def _arrive_link(self, m: int, tpl: int, pos: int) -> None:
         r = self.r
-        depart = self.links[self.tpl_links[tpl][pos]].take(self.env.now, r.flits) + r.hop_lat
+        lid = self.tpl_links[tpl][pos]
+        depart = self.links[lid].take(self.env.now, r.flits) + self._link_lat[lid]
         key = self._msg_key[m] * self.C
         for child in self.children[tpl].get(pos, ()):
             self._at(depart, key, self._arrive_link, m, tpl, child)

@@ -83,23 +83,34 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
                  levels: list[list[int]]) -> np.ndarray:
     """Cycles of each step (T,) of one presentation."""
     T, C = p.n_steps, plan.cc.m.n_cores
-    dl = plan.presentation(p)
-    nc = r.neuron_cycles_per_core
+    dl = plan.presentation(p, work.spike_soma)
+    nc = r.neuron_phase(work)  # (T, C)
+    most = nc.max(axis=1) if C else np.zeros(T, np.int64)
     learn = learn_cycles_per_core(work, r)
     svc = r.service_cycles(dl.job_syn, dl.job_words)
     dram_svc = r.dram_cycles(dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64))
     n_links = np.array([len(t.links) for t in plan.templates] or [0], np.int64)
     # an upper bound of each step's length: all its work one after another
     msg_links = n_links[dl.msg_template] if len(dl.msg_step) else np.zeros(0, np.int64)
-    bound = (r.neuron_cycles + 1 + learn.max(axis=1, initial=0)
-             + np.bincount(dl.msg_step, r.out_service + msg_links * (r.flits + r.hop_lat), T)
+    bound = (most + 1 + learn.max(axis=1, initial=0)
+             + np.bincount(dl.msg_step, r.out_service + r.message_cycles
+                           + msg_links * (r.flits + r.hop_lat), T)
              + np.bincount(dl.job_step, svc + r.read_lat + dram_svc, T)).astype(np.int64)
     start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
     span = int(bound.sum()) + 1
     # network interfaces: cores' and the input port's (server C)
-    src = np.where(dl.msg_src_core >= 0, dl.msg_src_core, C)
-    ready = start[dl.msg_step] + np.where(dl.msg_src_core >= 0, nc[np.maximum(dl.msg_src_core, 0)],
-                                          r.neuron_cycles)
+    from_core = dl.msg_src_core >= 0
+    src = np.where(from_core, dl.msg_src_core, C)
+    if r.soma_blocks:  # a core's messages leave after its neuron phase, the port's after all
+        ready = start[dl.msg_step] + np.where(
+            from_core, nc[dl.msg_step, np.maximum(dl.msg_src_core, 0)], most[dl.msg_step])
+    else:  # as each neuron fires, the soma waiting while its core sends (one serial chain)
+        group = dl.msg_step * (C + 1) + src
+        o = np.argsort(group, kind="stable")
+        firsts = np.searchsorted(group[o], group[o])
+        rank = np.empty(len(o), np.int64)
+        rank[o] = np.arange(len(o)) - firsts
+        ready = start[dl.msg_step] + np.where(from_core, dl.msg_soma + r.message_cycles * rank, 0)
     out_svc = np.where(dl.msg_src_core >= 0, r.out_service, r.flits)
     out_lat = np.where(dl.msg_src_core >= 0, r.message_cycles, 0)
     depart = _serve(src, ready, dl.msg_key, out_svc, span)[0] + out_lat
@@ -123,28 +134,37 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
             continue
         ms_all = np.concatenate([m for m, _ in rows])
         pos_all = np.concatenate([np.full(len(m), p) for m, p in rows])
-        dep[ms_all, pos_all] = _serve(np.concatenate(srv), np.concatenate(arr),
-                                      dl.msg_key[ms_all], np.full(len(ms_all), r.flits),
-                                      span)[0] + r.hop_lat
+        links = np.concatenate(srv)
+        dep[ms_all, pos_all] = _serve(links, np.concatenate(arr), dl.msg_key[ms_all],
+                                      np.full(len(ms_all), r.flits), span)[0] + plan.link_lat[links]
     # jobs at the destination cores
     job_arr = np.empty(len(dl.job_step), np.int64)
     local = dl.job_msg < 0
-    job_arr[local] = start[dl.job_step[local]] + np.where(
-        dl.job_src_core[local] >= 0, nc[np.maximum(dl.job_src_core[local], 0)], r.neuron_cycles)
+    js, jc = dl.job_step[local], dl.job_src_core[local]
+    if r.soma_blocks:
+        job_arr[local] = start[js] + np.where(jc >= 0, nc[js, np.maximum(jc, 0)], most[js])
+    else:
+        job_arr[local] = start[js] + dl.job_soma[local]
     direct = ~local & (dl.job_leaf < 0)
     job_arr[direct] = depart[dl.job_msg[direct]]
     via = np.flatnonzero(~local & (dl.job_leaf >= 0))
     job_arr[via] = dep[dl.job_msg[via], dl.job_leaf[via]]
     # the neuron phase is each core's first job of a step; it only delays the jobs of a
     # (step, core) when one of them arrives before it is over, so it is a job only there
-    neuron_end = start[:, None] + nc[None, :]  # (T, C)
-    early = np.unique((dl.job_step * C + dl.job_core)[
-        job_arr < neuron_end[dl.job_step, dl.job_core]])
+    neuron_end = start[:, None] + nc  # (T, C)
+    if r.soma_blocks:
+        early = np.unique((dl.job_step * C + dl.job_core)[
+            job_arr < neuron_end[dl.job_step, dl.job_core]])
+    else:  # the soma does not hold the synapse pipeline; its chain of sends ends the step
+        early = np.zeros(0, np.int64)
+        sent = np.bincount(dl.msg_step[from_core] * C + dl.msg_src_core[from_core],
+                           minlength=T * C).reshape(T, C)
+        neuron_end = neuron_end + r.message_cycles * sent
     steps_c, cores_c = early // C, early % C
     server = np.concatenate([cores_c, dl.job_core])
     arrive = np.concatenate([start[steps_c], job_arr])
     key = np.concatenate([np.full(len(early), -1, np.int64), dl.job_key])
-    service = np.concatenate([nc[cores_c], svc])
+    service = np.concatenate([nc[steps_c, cores_c], svc])
     began, order = _serve(server, arrive, key, service, span)
     done = began + service + np.concatenate([np.zeros(len(early), np.int64),
                                              np.where(dl.job_words > 0, r.read_lat, 0)])

@@ -45,6 +45,7 @@ class Deliveries:
     msg_key: np.ndarray
     msg_src_core: np.ndarray  # -1: the input port
     msg_template: np.ndarray
+    msg_soma: np.ndarray  # soma cycles of the source's core up to its neuron (0 unless known)
     # jobs (J,)
     job_step: np.ndarray
     job_key: np.ndarray
@@ -52,6 +53,7 @@ class Deliveries:
     job_msg: np.ndarray  # message index, -1: a local delivery
     job_leaf: np.ndarray  # link position in the message's template, -1: no link
     job_src_core: np.ndarray  # -1: the input port
+    job_soma: np.ndarray  # as msg_soma, for the spike the job comes from
     job_syn: np.ndarray
     job_words: np.ndarray
     job_dram_bits: np.ndarray
@@ -61,7 +63,7 @@ class Deliveries:
 class DeliveryPlan:
     """Templates and per-source unit lists of one (spec, chip) pair."""
 
-    def __init__(self, counter: ChipCounter):
+    def __init__(self, counter: ChipCounter, rates):
         self.cc = counter
         spec = counter.spec
         link_id: dict[tuple, int] = {}
@@ -92,6 +94,10 @@ class DeliveryPlan:
                                    np.array(what, np.int64))
         self.templates = templates
         self.n_links = len(link_id)
+        # latency of each link: east-west, or north-south
+        self.link_lat = np.zeros(len(link_id), np.int64)
+        for link, lid in link_id.items():
+            self.link_lat[lid] = rates.hop_lat_ew if link[1] == link[3] else rates.hop_lat_ns
         self.link_order = _topological(templates, len(link_id))
         # (template, position) users of every link, in a fixed order
         users = defaultdict(list)
@@ -100,9 +106,11 @@ class DeliveryPlan:
                 users[int(lid)].append((t, pos))
         self.link_users = users
 
-    def presentation(self, p: Presentation) -> Deliveries:
+    def presentation(self, p: Presentation, spike_soma: dict | None = None) -> Deliveries:
+        """The units of one presentation; `spike_soma` (StepWork.spike_soma) gives each
+        spike's position in its core's soma work, where known."""
         cc, spec, m = self.cc, self.cc.spec, self.cc.m
-        rows = []  # per projection: (step, proj, spike pos, unit idx, src, kind, what)
+        rows = []  # per projection: (step, proj, spike pos, unit idx, src, kind, what, soma)
         for order, pr in enumerate(spec.projections):
             idx = p.indices[pr.src].astype(np.int64)
             if not len(idx):
@@ -113,15 +121,18 @@ class DeliveryPlan:
             spike = np.repeat(np.arange(len(idx)), n)
             first = np.repeat(ptr[idx], n)
             unit = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+            soma = (spike_soma[pr.src][spike] if spike_soma and pr.src in spike_soma
+                    else np.zeros(len(spike), np.int64))
             rows.append((step[spike], np.full(len(spike), order), spike, unit, idx[spike],
-                         kind[first + unit], what[first + unit]))
+                         kind[first + unit], what[first + unit], soma))
         if not rows:
             e = np.zeros(0, np.int64)
-            return Deliveries(e, e, e, e, e, e, e, e, e, e, e, e, e, e)
-        step, proj, spike, unit, src, kind, what = (np.concatenate(c) for c in zip(*rows))
+            return Deliveries(e, e, e, e, e, e, e, e, e, e, e, e, e, e, e, e)
+        step, proj, spike, unit, src, kind, what, soma = (np.concatenate(c) for c in zip(*rows))
         # rows are in (spike, unit) order within each projection: sort by (step, projection)
         order = np.argsort(step * len(spec.projections) + proj, kind="stable")
-        step, proj, src, kind, what = step[order], proj[order], src[order], kind[order], what[order]
+        step, proj, src, kind, what, soma = (step[order], proj[order], src[order], kind[order],
+                                             what[order], soma[order])
         key = np.arange(len(order), dtype=np.int64)
         src_core = np.full(len(order), -1, np.int64)
         for o, pr in enumerate(spec.projections):
@@ -174,8 +185,9 @@ class DeliveryPlan:
             if pr.stores_weights:
                 words[sel], dbits[sel], dwords[sel] = t.sram[d, s], t.dram_bits[d, s], t.dram[d, s]
         return Deliveries(step[msg_units], key[msg_units], src_core[msg_units], msg_template,
-                          step[job_unit], key[job_unit], job_core, msg_index[job_unit], job_leaf,
-                          src_core[job_unit], syn, words, dbits, dwords)
+                          soma[msg_units], step[job_unit], key[job_unit], job_core,
+                          msg_index[job_unit], job_leaf, src_core[job_unit], soma[job_unit], syn,
+                          words, dbits, dwords)
 
 
 def _topological(templates: list[Template], n_links: int) -> list[int]:

@@ -20,7 +20,8 @@ import numpy as np
 
 from .counting import StepWork
 
-__all__ = ["HwRates", "timestep_cycles", "pass_cycles", "learn_cycles_per_core"]
+__all__ = ["HwRates", "timestep_cycles", "pass_cycles", "learn_cycles_per_core", "tiles_in_use",
+           "barrier_cycles"]
 
 
 def ceil_div(a, b):
@@ -30,24 +31,35 @@ def ceil_div(a, b):
 class HwRates:
     """Per-cycle throughputs and latencies of one chip with one mapping, in cycles."""
 
-    def __init__(self, hw, mapping):
+    def __init__(self, hw, mapping, topology):
         c, s, n, d = hw.cores, hw.sram, hw.noc, hw.dram
         self.syn_lanes, self.neuron_lanes, self.learn_lanes = (
             c.synapse_lanes, c.neuron_lanes, c.learning_lanes)
+        self.synop_cycles, self.receive_cycles = c.synop_cycles, c.message_receive_cycles
+        self.soma_blocks = c.soma_blocks_synapses
         self.ports = s.banks * s.ports_per_bank
         self.read_lat, self.write_lat = s.read_latency_cycles, s.write_latency_cycles
         self.flits = ceil_div(n.packet_bits, n.link_width_bits)
-        self.hop_lat = n.router_latency_cycles + n.link_latency_cycles
+        self.hop_lat_ew = n.router_latency_cycles + n.link_latency_cycles
+        self.hop_lat_ns = n.router_latency_cycles + (n.link_latency_ns_cycles or n.link_latency_cycles)
+        self.hop_lat = max(self.hop_lat_ew, self.hop_lat_ns)  # a bound, for pipeline fill
         self.message_cycles = n.message_cycles  # generation time per message at a core
         self.out_service = max(self.flits, self.message_cycles)  # a core's network interface
         cycle_ns = 1e3 / hw.clock_mhz
         self.dram_bytes_per_cycle = d.bandwidth_gb_s * cycle_ns  # GB/s * ns = bytes
         # every access stream opens a new row (weight rows are not adjacent in DRAM): a miss
         self.dram_miss = math.ceil(d.row_miss_ns / cycle_ns)
-        self.barrier = hw.sync.barrier_cycles if hw.sync.barrier else 0
+        self.tiles_in_use = tiles_in_use(mapping, topology)
+        self.barrier = barrier_cycles(hw.sync, self.tiles_in_use) if hw.sync.barrier else 0
         per_core = mapping.neurons_per_core()
         self.neuron_cycles_per_core = ceil_div(per_core, self.neuron_lanes).astype(np.int64)
         self.neuron_cycles = int(self.neuron_cycles_per_core.max(initial=0))
+
+    def neuron_phase(self, work: StepWork) -> np.ndarray:
+        """(T, C) cycles of each core's neuron phase in each step."""
+        if work.neuron_cycles is not None:
+            return work.neuron_cycles
+        return np.broadcast_to(self.neuron_cycles_per_core, work.synops.shape)
 
     def dram_cycles(self, bits, streams):
         """Cycles of DRAM transfers: whole cycles of bandwidth plus a row miss per stream."""
@@ -55,8 +67,29 @@ class HwRates:
                 + np.asarray(streams) * self.dram_miss)
 
     def service_cycles(self, synops, words):
-        """A core's cycles for synaptic work: lanes and SRAM ports work in parallel."""
-        return np.maximum(ceil_div(synops, self.syn_lanes), ceil_div(words, self.ports))
+        """A core's cycles for one message's synaptic work: the fixed receive cost, then
+        synapse lanes and SRAM ports in parallel."""
+        return self.receive_cycles + np.maximum(ceil_div(synops, self.syn_lanes) * self.synop_cycles,
+                                                ceil_div(words, self.ports))
+
+
+def tiles_in_use(mapping, topology) -> int:
+    """Tiles holding neurons, the input port's tile included when spikes enter there."""
+    tiles = set(np.unique(topology.tile_of(np.flatnonzero(mapping.neurons_per_core() > 0))).tolist())
+    if any(not p.on_chip for p in mapping.spec.populations):
+        x, y = topology.port
+        tiles.add(y * topology.width + x)
+    return len(tiles)
+
+
+def barrier_cycles(sync, tiles: int) -> int:
+    """The barrier's length: `barrier_cycles`, or the sync table's entry for the largest
+    number of tiles <= `tiles` (SANA-FE's lookup)."""
+    table = sync.barrier_cycles_by_tiles
+    if not table:
+        return sync.barrier_cycles
+    keys = [k for k in table if k <= tiles]
+    return int(table[max(keys)] if keys else table[min(table)])
 
 
 def learn_cycles_per_core(work: StepWork, r: HwRates) -> np.ndarray:
@@ -81,9 +114,11 @@ def pass_cycles(work: StepWork, r: HwRates) -> int:
 
 def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """Cycles of each step (T,), the whole-matrix passes added to the first step."""
-    service = np.maximum(ceil_div(work.synops, r.syn_lanes),
+    service = np.maximum(ceil_div(work.synops, r.syn_lanes) * r.synop_cycles,
                          ceil_div(work.sram_reads, r.ports)
                          + np.where(work.sram_reads > 0, r.read_lat, 0)).max(axis=1)
+    if r.receive_cycles:  # every message a core receives: at most all messages of the step
+        service = service + r.receive_cycles * (work.port_messages + work.core_messages.sum(axis=1))
     port = work.port_messages * r.flits
     most = work.core_messages.max(axis=1)  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
@@ -92,7 +127,13 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     # the ports, the cores and the DRAM channel work in parallel (pipelined delivery)
     deliver = np.maximum(np.maximum(np.maximum(port, inject), service), dram) + fill
     deliver = np.where(work.spikes > 0, deliver, 0)
-    steps = r.neuron_cycles + deliver + r.barrier
+    if work.neuron_cycles is None and r.soma_blocks:  # the same neuron phase every step
+        steps = r.neuron_cycles + deliver + r.barrier
+    elif r.soma_blocks:  # the neuron phase, then delivery
+        steps = r.neuron_phase(work).max(axis=1) + deliver + r.barrier
+    else:  # the soma chain (with the messages it sends) and delivery overlap
+        chain = r.neuron_phase(work) + work.core_messages * r.message_cycles
+        steps = np.maximum(chain.max(axis=1), deliver) + r.barrier
     if work.learn_ops is not None:
         steps += learn_cycles_per_core(work, r).max(axis=1, initial=0)
     if len(steps):

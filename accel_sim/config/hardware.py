@@ -15,8 +15,8 @@ from pydantic import Field, model_validator
 
 from .schema import _Section
 
-__all__ = ["HardwareConfig", "CoresConfig", "SRAMConfig", "DRAMConfig", "NoCConfig",
-           "FormatsConfig", "SyncConfig", "DRAM_KINDS"]
+__all__ = ["HardwareConfig", "CoresConfig", "SomaCyclesConfig", "SRAMConfig", "DRAMConfig",
+           "NoCConfig", "FormatsConfig", "SyncConfig", "DRAM_KINDS"]
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -24,6 +24,15 @@ Pos = Annotated[float, Field(gt=0)]
 
 #: DRAM kinds with a per-bit energy in the shipped tables (anchors-sim.md 3c).
 DRAM_KINDS = ("lpddr4", "lpddr2", "ddr3", "ddr4", "gddr5", "hbm2")
+
+
+class SomaCyclesConfig(_Section):
+    """Per-neuron soma time (SANA-FE's model): every neuron costs `idle` cycles per step,
+    plus `active` when it is updated and `spike` more when it fires."""
+
+    idle: NonNegInt = 0
+    active: NonNegInt = 0
+    spike: NonNegInt = 0
 
 
 class CoresConfig(_Section):
@@ -36,6 +45,14 @@ class CoresConfig(_Section):
     neuron_lanes: PosInt = 4  # neuron updates per cycle
     learning_unit: bool = True  # on-chip STDP (training needs it)
     learning_lanes: PosInt = 4  # weight updates (read-modify-write arithmetic) per cycle
+    synop_cycles: PosInt = 1  # cycles a synapse lane spends on one synaptic operation
+    message_receive_cycles: NonNegInt = 0  # fixed cost of every message a core receives
+    # None: the neuron phase is ceil(neurons / neuron_lanes) cycles; else per neuron
+    soma_cycles: Optional[SomaCyclesConfig] = None
+    # True: the neuron phase comes first and incoming messages wait for it; False
+    # (SANA-FE): the soma and the synapse pipeline run independently, and a core's
+    # messages leave as its neurons fire
+    soma_blocks_synapses: bool = True
 
     @model_validator(mode="after")
     def _mesh(self):
@@ -71,7 +88,8 @@ class DRAMConfig(_Section):
 
 class NoCConfig(_Section):
     router_latency_cycles: NonNegInt = 1
-    link_latency_cycles: PosInt = 1
+    link_latency_cycles: PosInt = 1  # east-west links (and north-south unless set below)
+    link_latency_ns_cycles: Optional[PosInt] = None  # north-south links, if they differ
     link_width_bits: PosInt = 32
     packet_bits: PosInt = 32
     cast: Literal["multicast", "unicast"] = "multicast"  # unicast: a message per destination core
@@ -89,6 +107,9 @@ class FormatsConfig(_Section):
 class SyncConfig(_Section):
     barrier: bool = True  # a mesh-wide barrier ends every time step
     barrier_cycles: NonNegInt = 100
+    # the barrier's cycles by tiles in use (SANA-FE's sync table: the entry of the largest
+    # key <= tiles holding neurons, the input port's tile included); None: barrier_cycles
+    barrier_cycles_by_tiles: Optional[dict[PosInt, NonNegInt]] = None
 
 
 class HardwareConfig(_Section):

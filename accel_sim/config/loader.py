@@ -176,14 +176,16 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
         except ConfigError as exc:
             problems.append(f"--set {key}: {exc.problems[0]}")
             continue
-        parts = key.split(".")
+        # a numeric part is a numeric key, as YAML reads it in a file (e.g. a table by tiles)
+        parts = [int(x) if x.isdigit() else x for x in key.split(".")]
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.get(part)
             if child is None:
                 child = node[part] = {}
             if not isinstance(child, dict):
-                problems.append(f"--set {key}: {'.'.join(parts[:depth + 1])} is not a section")
+                problems.append(f"--set {key}: {'.'.join(map(str, parts[:depth + 1]))} is not a "
+                                "section")
                 break
             node = child
         else:
