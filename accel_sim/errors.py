@@ -3,8 +3,13 @@ from __future__ import annotations
 
 from snn_frontend.datasets import DatasetError
 
+from snn_frontend.files import FileWriteError
+from snn_frontend.spec import SpecError
+from snn_frontend.trace import TraceError
+
 from .chip.mapping import MappingError
 from .config import ConfigError
+from .energy.table import TableError
 
 __all__ = ["RunError", "USER_ERRORS"]
 
@@ -13,4 +18,5 @@ class RunError(RuntimeError):
     """A run cannot go on because of its input or environment (not a bug)."""
 
 
-USER_ERRORS = (ConfigError, DatasetError, RunError, MappingError)
+USER_ERRORS = (ConfigError, DatasetError, RunError, MappingError, TableError, SpecError, TraceError,
+               FileWriteError)

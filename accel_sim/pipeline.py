@@ -301,7 +301,7 @@ class _Run:
                             part_size=512)
 
     def _price(self, results: dict) -> dict:
-        from .energy import EnergyTable, price_phase
+        from .energy import EnergyTable, message_model_warning, price_phase
 
         hw = self.cfg.hardware
         table = EnergyTable(self.cfg.energy).resolve(hw)
@@ -312,6 +312,7 @@ class _Run:
                 "basis": table.basis, "fidelity": self.cfg.run.fidelity,
                 "clock_mhz": hw.clock_mhz,
                 "mapping": self.chip.mapping.report(self._state_bits(), hw.formats.trace_bits),
+                "warnings": [w for w in [message_model_warning(self.cfg.energy, hw)] if w],
                 "phases": phases}
 
     def _state_bits(self) -> int:
@@ -446,7 +447,11 @@ def reprice(run_dir: str | os.PathLike, energy: str | None = None) -> Path:
         raise RunError(f"{out} has no hardware results to re-price (run it with a chip)")
     cfg = load_config(out / "config.resolved.yaml", [f"energy={energy}"])
     table = EnergyTable(cfg.energy).resolve(cfg.hardware)
+    from .energy import message_model_warning
+
+    warning = message_model_warning(cfg.energy, cfg.hardware)
     new = dict(hw, energy_table=table.name, technology=table.technology, basis=table.basis,
+               warnings=[warning] if warning else [],
                phases={name: price_phase(ph["counts"], ph["latency_cycles"], hw["clock_mhz"], table,
                                          samples=ph["samples"], presentations=ph["presentations"],
                                          time_steps=ph["time_steps"])

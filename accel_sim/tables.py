@@ -153,6 +153,7 @@ def format_hardware_summary(hardware: dict) -> str:
            _line("hardware.basis", hardware.get("basis", ""), "basis of the energy numbers"),
            _line("hardware.fidelity", hardware.get("fidelity", ""), "timing model"),
            _line("hardware.clock_mhz", float(hardware.get("clock_mhz", 0.0)), "MHz")]
+    out += [f"# warning: {w}" for w in hardware.get("warnings", [])]
     m = hardware.get("mapping")
     if m:  # the memory report of the mapping
         util = m["sram_utilisation"]

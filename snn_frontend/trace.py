@@ -106,28 +106,40 @@ class SpikeTrace:
 
     @classmethod
     def from_rasters(cls, spec: NetworkSpec, rasters: Mapping[str, np.ndarray], *,
-                     learn: bool = False, dt_ms: float = 1.0, **meta) -> "SpikeTrace":
+                     streams: Mapping[str, np.ndarray] | None = None, learn: bool = False,
+                     dt_ms: float = 1.0, **meta) -> "SpikeTrace":
         """A one-presentation trace from boolean rasters (steps, neurons) per population
-        (a population left out never spikes)."""
+        (a population left out never spikes). `streams` adds event streams in the same
+        form, named `<population>:<kind>` (e.g. `exc:active`: the neurons whose state a
+        frontend updated at each step) or `<projection>:<kind>` (learning events)."""
         rasters = {k: np.asarray(v, bool) for k, v in rasters.items()}
+        extra = {k: np.asarray(v, bool) for k, v in (streams or {}).items()}
         unknown = sorted(set(rasters) - set(spec.names))
         if unknown:
             raise SpecError(f"rasters for unknown populations: {', '.join(unknown)} "
                             f"(the spec has {', '.join(spec.names)})")
-        steps = {v.shape[0] for v in rasters.values()}
+        owners = set(spec.names) | {p.name for p in spec.projections}
+        bad = sorted(k for k in extra if k.rpartition(":")[0] not in owners)
+        if bad:
+            raise SpecError(f"streams must be named <population or projection>:<kind>: "
+                            f"{', '.join(bad)}")
+        steps = {v.shape[0] for v in (*rasters.values(), *extra.values())}
         if len(steps) > 1:
             raise SpecError(f"rasters differ in their number of steps: {sorted(steps)}")
         T = steps.pop() if steps else 0
         counts, indices = {}, {}
-        for pop in spec.populations:
-            r = rasters.get(pop.name, np.zeros((T, pop.size), bool))
-            if r.ndim != 2 or r.shape[1] != pop.size:
-                raise SpecError(f"raster of {pop.name!r} must be (steps, {pop.size}), got "
+        sizes = {p.name: p.size for p in spec.populations}
+        for name in (*spec.names, *extra):
+            r = extra[name] if name in extra else rasters.get(name, np.zeros((T, sizes[name]), bool))
+            if r.ndim != 2:
+                raise SpecError(f"raster of {name!r} must be (steps, neurons), got {r.shape}")
+            if name in sizes and r.shape[1] != sizes[name]:
+                raise SpecError(f"raster of {name!r} must be (steps, {sizes[name]}), got "
                                 f"{r.shape}")
             t, i = np.nonzero(r)
-            counts[pop.name] = np.bincount(t, minlength=T).astype(np.int32)
-            indices[pop.name] = i.astype(np.int32)
-        tb = TraceBuilder(dict(meta, spec=spec.to_dict(), learn=learn, dt_ms=dt_ms))
+            counts[name] = np.bincount(t, minlength=T).astype(np.int32)
+            indices[name] = i.astype(np.int32)
+        tb = TraceBuilder(dict(meta, spec=spec.to_dict(), learn=learn, dt_ms=dt_ms), tuple(extra))
         tb.add(0, 0, False, T, counts, indices)
         return tb.build()
 

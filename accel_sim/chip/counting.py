@@ -40,6 +40,8 @@ class StepWork:
 
     synops: np.ndarray  # (T, C)
     sram_reads: np.ndarray  # (T, C) delivery reads
+    deliveries: np.ndarray  # (T, C) spikes delivered to each core (counted where a received
+    #                          message has a cost of its own: cores.message_receive_cycles)
     learn_ops: np.ndarray | None  # (T, C) stdp_update; None when not learning
     learn_words: np.ndarray | None  # (T, C) SRAM words read + written by learning
     dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
@@ -90,6 +92,7 @@ class ChipCounter:
             self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
         self.soma = m.hw.cores.soma_cycles
+        self.per_message = m.hw.cores.message_receive_cycles > 0  # deliveries per core matter
         if self.soma is not None:  # each core's neurons in mapping order: spec order, then slot
             pops = spec.chip_populations
             base = np.zeros(m.n_cores, np.int64)
@@ -123,6 +126,7 @@ class ChipCounter:
 
         synops = np.zeros((T, C), np.int64)
         sram = np.zeros((T, C), np.int64)
+        deliveries = np.zeros((T, C), np.int64)
         dram_bits = np.zeros(T, np.int64)
         streams = np.zeros(T, np.int64)
         port = np.zeros(T, np.int64)
@@ -139,6 +143,8 @@ class ChipCounter:
             if src.alike:  # per step: spikes x the one source's figures
                 synops += np.outer(n, tbl.synops[:, 0])
                 sram += np.outer(n, tbl.sram[:, 0])
+                if self.per_message:
+                    deliveries += np.outer(n, tbl.synops[:, 0] > 0)
                 total = int(n.sum())
                 for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"),
                                     ("hop_ns", "hops_ns"), ("local_delivery", "local")):
@@ -149,8 +155,12 @@ class ChipCounter:
                 continue
             if pr.connectivity == "dense":
                 synops += np.outer(n, m.k[pr.dst])
+                if self.per_message:
+                    deliveries += np.outer(n, m.k[pr.dst] > 0)
             else:
                 synops += per_step(tbl.synops[:, idx], st, T)
+                if self.per_message:
+                    deliveries += per_step(tbl.synops[:, idx] > 0, st, T)
             if pr.stores_weights:
                 sram += per_step(tbl.sram[:, idx], st, T)
                 dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
@@ -227,7 +237,7 @@ class ChipCounter:
                 cnt["dram", "read_bit"] += bits
                 cnt["dram", "write_bit"] += bits
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
-        work = StepWork(synops, sram, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
+        work = StepWork(synops, sram, deliveries, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
                         moving, max_hops, pass_words, pass_ops, pass_bits)
         if self.soma is not None:
             self._soma(p, spikes, steps, T, work)

@@ -230,7 +230,7 @@ class SimpyChip:
         if not msgs:
             return
         server = self.out[src if src >= 0 else self.C]
-        svc, lat = (r.out_service, r.message_cycles) if src >= 0 else (r.flits, 0)
+        svc, lat = r.out_service, r.message_cycles
         for k, m in enumerate(msgs):
             ready = when if when is not None else start + self._msg_soma[m] + r.message_cycles * k
             depart = server.take(ready, svc) + lat

@@ -98,7 +98,7 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
              + np.bincount(dl.job_step, svc + r.read_lat + dram_svc, T)).astype(np.int64)
     start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
     span = int(bound.sum()) + 1
-    # network interfaces: cores' and the input port's (server C)
+    # network interfaces: cores' and the input port's (server C), alike
     from_core = dl.msg_src_core >= 0
     src = np.where(from_core, dl.msg_src_core, C)
     if r.soma_blocks:  # a core's messages leave after its neuron phase, the port's after all
@@ -110,10 +110,8 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
         firsts = np.searchsorted(group[o], group[o])
         rank = np.empty(len(o), np.int64)
         rank[o] = np.arange(len(o)) - firsts
-        ready = start[dl.msg_step] + np.where(from_core, dl.msg_soma + r.message_cycles * rank, 0)
-    out_svc = np.where(dl.msg_src_core >= 0, r.out_service, r.flits)
-    out_lat = np.where(dl.msg_src_core >= 0, r.message_cycles, 0)
-    depart = _serve(src, ready, dl.msg_key, out_svc, span)[0] + out_lat
+        ready = start[dl.msg_step] + dl.msg_soma + r.message_cycles * rank
+    depart = _serve(src, ready, dl.msg_key, np.full(len(src), r.out_service), span)[0] + r.message_cycles
     # links, level by level: per template, the departure of each of its messages per link
     order_t = np.argsort(dl.msg_template, kind="stable")
     bounds = np.searchsorted(dl.msg_template[order_t], np.arange(len(plan.templates) + 1))

@@ -114,12 +114,13 @@ def pass_cycles(work: StepWork, r: HwRates) -> int:
 
 def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """Cycles of each step (T,), the whole-matrix passes added to the first step."""
-    service = np.maximum(ceil_div(work.synops, r.syn_lanes) * r.synop_cycles,
-                         ceil_div(work.sram_reads, r.ports)
-                         + np.where(work.sram_reads > 0, r.read_lat, 0)).max(axis=1)
-    if r.receive_cycles:  # every message a core receives: at most all messages of the step
-        service = service + r.receive_cycles * (work.port_messages + work.core_messages.sum(axis=1))
-    port = work.port_messages * r.flits
+    busy = np.maximum(ceil_div(work.synops, r.syn_lanes) * r.synop_cycles,
+                      ceil_div(work.sram_reads, r.ports)
+                      + np.where(work.sram_reads > 0, r.read_lat, 0))
+    if r.receive_cycles:  # the fixed cost of every message a core receives
+        busy = busy + r.receive_cycles * work.deliveries
+    service = busy.max(axis=1)
+    port = work.port_messages * r.out_service + np.where(work.port_messages > 0, r.message_cycles, 0)
     most = work.core_messages.max(axis=1)  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
     fill = work.max_hops * r.hop_lat

@@ -58,6 +58,13 @@ class ComponentEnergy(_Section):
         return self
 
 
+class MessageModel(_Section):
+    """The message model a table's per-message and per-hop numbers were calibrated for."""
+
+    cast: Literal["multicast", "unicast"]
+    local: Literal["free", "network"]
+
+
 class EnergyTableConfig(_Section):
     version: Literal[1] = 1
     name: Annotated[str, Field(min_length=1)]
@@ -65,6 +72,8 @@ class EnergyTableConfig(_Section):
     basis: Literal["measured", "pre_silicon", "derived", "calibrated"]
     source: Annotated[str, Field(min_length=1)]
     notes: Optional[str] = None
+    # None: the numbers hold for any message model (per hop, per delivery)
+    calibrated_for: Optional[MessageModel] = None
     components: dict[Literal[tuple(COMPONENT_ACTIONS)], ComponentEnergy]  # type: ignore[valid-type]
 
     @model_validator(mode="after")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import typing
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -19,7 +20,10 @@ from pydantic import BaseModel, ValidationError
 from .schema import Config
 
 __all__ = ["ConfigError", "load_config", "parse_config", "read_yaml", "apply_overrides",
-           "config_to_dict", "dump_config"]
+           "config_to_dict", "dump_config", "load_section", "preset_names", "MODIFIED"]
+
+#: appended to a chip's or table's name when --set changed one of its keys
+MODIFIED = " (modified)"
 
 
 class ConfigError(ValueError):
@@ -110,16 +114,34 @@ def _read_yaml(text: str, source: str | None) -> tuple[Any, list[str]]:
     return data, loader.duplicates
 
 
+def _section_model(ann: Any) -> type[BaseModel] | None:
+    """The model class behind a field annotation: X, Optional[X], dict[K, X]."""
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    for arg in typing.get_args(ann):
+        found = _section_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _model_at(path: tuple) -> type[BaseModel] | None:
+    """The section model at a dotted path of the config (None if not a section)."""
     model: Any = Config
-    for part in path:
+    parts = list(path)
+    while parts:
+        part = parts.pop(0)
         field = model.model_fields.get(part) if isinstance(part, str) else None
         if field is None:
             return None
         ann = field.annotation
-        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+        if typing.get_origin(ann) is dict:  # e.g. energy.components.<kind>: skip the key
+            if not parts:
+                return None
+            parts.pop(0)
+        model = _section_model(ann)
+        if model is None:
             return None
-        model = ann
     return model
 
 
@@ -266,9 +288,11 @@ def _resolve_refs(data: dict, base: Path | None) -> list[str]:
             candidates.append(shipped / name)
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
-            known = sorted(p.stem for p in shipped.glob("*.yaml")) if shipped else []
+            known = preset_names(section)
+            close = difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
             problems.append(f"{section}: no {folder[:-1] if folder == 'chips' else 'energy'} "
                             f"file {ref!r} (looked in {', '.join(str(c.parent) for c in candidates)})"
+                            + (f"; did you mean {close[0]!r}?" if close else "")
                             + (f"; shipped: {', '.join(known)}" if known else ""))
             continue
         try:
@@ -281,6 +305,50 @@ def _resolve_refs(data: dict, base: Path | None) -> list[str]:
             continue
         data[section] = content
     return problems
+
+
+def preset_names(section: str) -> list[str]:
+    """The shipped chips (`hardware`) or energy tables (`energy`)."""
+    shipped = _shipped(_REFS[section])
+    return sorted(p.stem for p in shipped.glob("*.yaml")) if shipped else []
+
+
+def _mark_modified(data: dict, overrides: Iterable[str]) -> None:
+    """A chip or table whose keys --set changed is no longer the preset it names."""
+    for section in _REFS:
+        node = data.get(section)
+        changed = any(o.partition("=")[0].strip().startswith(section + ".") for o in overrides)
+        if changed and isinstance(node, dict) and isinstance(node.get("name"), str) and (
+                not node["name"].endswith(MODIFIED)):
+            node["name"] += MODIFIED
+
+
+def load_section(section: str, ref: Any, overrides: Iterable[str] = ()):
+    """One `hardware` or `energy` section on its own: a shipped name, a file, or a dict;
+    `overrides` are relative to it (`noc.cast=unicast`). Raises ConfigError with dotted
+    paths and "did you mean" like load_config."""
+    from .energy import EnergyTableConfig
+    from .hardware import HardwareConfig
+
+    model = {"hardware": HardwareConfig, "energy": EnergyTableConfig}[section]
+    if isinstance(ref, model):
+        ref = config_to_dict(ref)
+    data: dict = {section: dict(ref) if isinstance(ref, dict) else str(ref)}
+    problems = _resolve_refs(data, None)
+    full = [f"{section}.{o}" for o in overrides]
+    if not problems:
+        try:
+            apply_overrides(data, full)
+        except ConfigError as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
+    _mark_modified(data, full)
+    try:
+        return model.model_validate(data[section])
+    except ValidationError as exc:
+        raise ConfigError([_format(dict(e, loc=(section,) + tuple(e["loc"])))
+                           for e in exc.errors()]) from None
 
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
@@ -315,6 +383,7 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
         raise ConfigError(problems, source)
     if refs:
         raise ConfigError(duplicates + refs, source)
+    _mark_modified(data, overrides)
     apply_model_defaults(data)
     try:
         cfg = parse_config(data, source)

@@ -14,7 +14,22 @@ from dataclasses import dataclass
 from ..config.energy import EnergyTableConfig
 from ..registry import COMPONENT_ACTIONS, action_width_bits, instances
 
-__all__ = ["EnergyTable", "ResolvedTable", "interp_log"]
+__all__ = ["EnergyTable", "ResolvedTable", "TableError", "interp_log", "message_model_warning"]
+
+
+class TableError(ValueError):
+    """An energy table that cannot price this chip (a user error: exit 2)."""
+
+
+def message_model_warning(table: EnergyTableConfig, hw) -> str | None:
+    """A table calibrated for one message model priced on a chip that uses another: its
+    per-message and per-hop numbers do not mean the same there (a warning, not an error)."""
+    want = table.calibrated_for
+    if want is None or (want.cast, want.local) == (hw.noc.cast, hw.noc.local):
+        return None
+    return (f"energy table {table.name} is calibrated for noc.cast={want.cast}, "
+            f"noc.local={want.local}; chip {hw.name} uses cast={hw.noc.cast}, "
+            f"local={hw.noc.local}: its per-message energies are not comparable")
 
 
 def interp_log(points: dict[float, float], x: float) -> float:
@@ -62,18 +77,18 @@ class EnergyTable:
                 elif a.pj_per_bit is not None:
                     width = action_width_bits(comp, action, hw)
                     if width is None:
-                        raise ValueError(f"{key}: pj_per_bit is defined for sram, router and "
+                        raise TableError(f"{key}: pj_per_bit is defined for sram, router and "
                                          "dram read/write only; use energy_pj")
                     value = a.pj_per_bit * width
                 elif a.pj_per_bit_by_kib is not None:
                     if comp != "sram":
-                        raise ValueError(f"{key}: pj_per_bit_by_kib is for sram actions only")
+                        raise TableError(f"{key}: pj_per_bit_by_kib is for sram actions only")
                     value = interp_log(a.pj_per_bit_by_kib, hw.sram.size_kib) * hw.sram.word_bits
                 else:
                     if comp != "dram" or action == "activate":
-                        raise ValueError(f"{key}: pj_per_bit_by_kind is for dram read/write")
+                        raise TableError(f"{key}: pj_per_bit_by_kind is for dram read/write")
                     if hw.dram.kind not in a.pj_per_bit_by_kind:
-                        raise ValueError(f"{key}: no energy for dram kind {hw.dram.kind!r} "
+                        raise TableError(f"{key}: no energy for dram kind {hw.dram.kind!r} "
                                          f"(table has {', '.join(a.pj_per_bit_by_kind)})")
                     value = a.pj_per_bit_by_kind[hw.dram.kind]
                 pj[comp, action] = float(value)

@@ -1,0 +1,108 @@
+"""The Python API: price any spiking network's activity on any chip.
+
+    from accel_sim import (NetworkSpec, Population, Projection, SpikeTrace, load_hardware,
+                           load_energy_table, simulate, price)
+
+    trace = SpikeTrace.from_rasters(spec, {"input": r_in, "exc": r_exc})  # bool (steps, n)
+    hw = load_hardware("loihi_sanafe", overrides=["noc.cast=multicast"])
+    result = simulate(trace, hw, fidelity="event")        # counts and cycles
+    cost = price(result, load_energy_table("sanafe_loihi"), hw)
+    cost.energy_pj.total, cost.energy_pj.by_component["router"], cost.latency_s
+
+`docs/api.md` walks through it. `run_experiment` (accel_sim.pipeline) runs a whole config.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from snn_frontend.trace import SpikeTrace
+
+from .chip import Chip, PhaseResult
+from .config import load_section
+from .config.energy import EnergyTableConfig
+from .config.hardware import HardwareConfig
+from .energy import EnergyTable, price_phase
+
+__all__ = ["load_hardware", "load_energy_table", "simulate", "price", "Cost", "Energy"]
+
+
+def load_hardware(name_or_path: str | os.PathLike | dict | HardwareConfig,
+                  overrides: Iterable[str] = ()) -> HardwareConfig:
+    """A chip: a shipped name (`edge`, `loihi_like`, `loihi_sanafe`, ...), a YAML file, or
+    a dict; `overrides` like `noc.cast=unicast` (the name then says "(modified)")."""
+    return load_section("hardware", name_or_path, overrides)
+
+
+def load_energy_table(name_or_path: str | os.PathLike | dict | EnergyTableConfig,
+                      overrides: Iterable[str] = ()) -> EnergyTableConfig:
+    """An energy table: a shipped name (`generic_45nm`, `loihi_2018`, `sanafe_loihi`), a
+    YAML file, or a dict."""
+    return load_section("energy", name_or_path, overrides)
+
+
+def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw: HardwareConfig, *,
+             fidelity: str = "timestep", placement: Mapping[str, np.ndarray] | None = None,
+             phase: str | None = None) -> PhaseResult:
+    """Replay a trace (or its parts) on a chip: action counts and cycles.
+
+    `placement` maps each on-chip population to a core index per neuron (explicit
+    mapping; default: the chip's `mapping`). `phase` names the result (default: the
+    trace's phase, else "infer")."""
+    parts = [trace] if isinstance(trace, SpikeTrace) else list(trace)
+    if not parts:
+        raise ValueError("simulate() needs a trace")
+    first = parts[0]
+    chip = Chip(hw, first.spec, fidelity, placement)
+    return chip.replay(parts, phase or first.meta.get("phase", "infer"))
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy of one phase in pJ: totals, and per component kind."""
+
+    total: float
+    dynamic: float
+    static: float
+    by_component: dict[str, float]  # kind -> total
+    dynamic_by_component: dict[str, float]
+    static_by_component: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a phase costs on a chip with an energy table."""
+
+    energy_pj: Energy
+    latency_s: float
+    latency_cycles: int
+    energy_per_sample_pj: float
+    latency_per_sample_s: float
+    counts: dict[str, int]
+    pj_per_action: dict[str, float]
+    table: str
+    chip: str
+
+    @property
+    def edp_pj_s(self) -> float:
+        """Energy-delay product per sample."""
+        return self.energy_per_sample_pj * self.latency_per_sample_s
+
+
+def price(result: PhaseResult, table: EnergyTableConfig, hw: HardwareConfig) -> Cost:
+    """Counts x pJ per action + static power x simulated time (no re-simulation)."""
+    resolved = EnergyTable(table).resolve(hw)
+    ph = price_phase(result.counts, result.cycles, hw.clock_mhz, resolved,
+                     samples=result.samples, presentations=result.presentations,
+                     time_steps=result.time_steps)
+    comp = ph["energy_pj"]["by_component"]
+    energy = Energy(ph["energy_pj"]["total"], ph["energy_pj"]["dynamic"], ph["energy_pj"]["static"],
+                    {k: v["total"] for k, v in comp.items()},
+                    {k: v["dynamic"] for k, v in comp.items()},
+                    {k: v["static"] for k, v in comp.items()})
+    return Cost(energy, ph["latency_s"], ph["latency_cycles"], ph["energy_per_sample_pj"],
+                ph["latency_per_sample_s"], dict(result.counts), ph["pj_per_action"],
+                resolved.name, hw.name)
