@@ -86,14 +86,25 @@ def _run(args) -> int:
 
 
 def _validate(args) -> int:
+    """The config, the dataset files, the network mapped onto the chip and the energy table
+    resolved against it: everything that could stop a run, before it starts."""
     from .config import load_config
-    from .pipeline import load_data
+    from .costing import prepare_chip
+    from .pipeline import build_network, load_data, network_spec
 
     cfg = load_config(args.config, args.overrides)
     data = load_data(cfg)
+    spec = network_spec(cfg, build_network(cfg, data.n_in))
+    setup = prepare_chip(cfg, spec)
+    chip = ""
+    if setup is not None:
+        chip = (f"; chip {cfg.hardware.name}: {setup.chip.mapping.report(16, 8)['cores_used']} "
+                f"cores used, priced with {setup.table.name}")
+        for w in setup.warnings:
+            print(f"accel-sim: warning: {w}", file=sys.stderr)
     print(f"{args.config}: OK ({cfg.data.dataset}: {len(data.train)} train, "
           f"{len(data.label)} label, {len(data.test)} test samples; "
-          f"{cfg.network.model} with {cfg.network.n_excitatory} excitatory neurons)")
+          f"{cfg.network.model} with {cfg.network.n_excitatory} excitatory neurons{chip})")
     return 0
 
 
@@ -133,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                "report": _report, "compare": _compare}[args.command]
     try:
         return handler(args)
+    except BrokenPipeError:  # `accel-sim ... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
     except USER_ERRORS as exc:
         problems = getattr(exc, "problems", None)
         if problems:  # one line per problem

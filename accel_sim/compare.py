@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import RunError
+from .registry import PHASES
 from .report import read_json, write_json, write_text
 
 __all__ = ["compare_runs", "format_compare"]
@@ -38,7 +40,9 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
             rows.append(_row(f"accuracy.{key}", acc_a[key], acc_b[key]))
     ha = (sa.get("hardware") or {}).get("phases", {})
     hb = (sb.get("hardware") or {}).get("phases", {})
-    for phase in ("train", "label", "infer"):
+    skipped = [f"{phase}: only in {'A' if phase in ha else 'B'} (its rows are not compared)"
+               for phase in PHASES if (phase in ha) != (phase in hb)]
+    for phase in PHASES:
         if phase not in ha or phase not in hb:
             continue
         pa, pb = ha[phase], hb[phase]
@@ -61,7 +65,13 @@ def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
                 a, b = fa[phase]["per_sample"].get(key), fb[phase]["per_sample"].get(key)
                 if a is not None and b is not None:
                     rows.append(_row(f"{phase}.frontend.{key}_per_sample", a, b))
-    return {"run_a": str(run_a), "run_b": str(run_b), "rows": rows}
+    def who(stats):
+        hw = stats.get("hardware") or {}
+        return {"model": (stats.get("model") or {}).get("network"), "chip": hw.get("chip"),
+                "energy_table": hw.get("energy_table")}
+
+    return {"run_a": str(run_a), "run_b": str(run_b), "a": who(sa), "b": who(sb), "rows": rows,
+            "not_compared": skipped}
 
 
 def _fmt(x) -> str:
@@ -73,7 +83,13 @@ def _fmt(x) -> str:
 
 
 def format_compare(result: dict) -> str:
-    lines = [f"A = {result['run_a']}", f"B = {result['run_b']}", "",
+    def who(x: dict) -> str:
+        parts = [f"{k} {v}" for k, v in x.items() if v]
+        return f" ({', '.join(parts)})" if parts else ""
+
+    lines = [f"A = {result['run_a']}{who(result.get('a', {}))}",
+             f"B = {result['run_b']}{who(result.get('b', {}))}",
+             *[f"not compared: {s}" for s in result.get("not_compared", [])], "",
              "| quantity | A | B | B/A | A/B |", "| --- | ---: | ---: | ---: | ---: |"]
     for r in result["rows"]:
         lines.append(f"| {r['quantity']} | {_fmt(r['a'])} | {_fmt(r['b'])} | "
@@ -84,7 +100,10 @@ def format_compare(result: dict) -> str:
 def write_compare(run_a, run_b, out: str | Path | None = None) -> tuple[Path, str]:
     result = compare_runs(run_a, run_b)
     dest = Path(out) if out else Path(run_b)
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create {dest}: {exc.strerror or exc}") from None
     text = format_compare(result)
     write_json(dest / "compare.json", result)
     write_text(dest / "compare.md", text)

@@ -1,12 +1,11 @@
 """Figures of a run's hardware cost (matplotlib, imported lazily, Agg backend)."""
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from pathlib import Path
 
-from .errors import RunError
+from snn_frontend.files import atomic_write
+
 from .registry import COMPONENTS
 from .tables import _phases
 
@@ -30,7 +29,7 @@ def _classes(phases: list[tuple[str, dict]]) -> list[str]:
     return known + sorted(seen - set(known))
 
 
-def plot_energy_breakdown(hardware: dict, path) -> Path:
+def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Path:
     """One stacked bar per phase: energy per sample (µJ) by component class.
 
     Each class has a fixed colour; its dynamic part is solid and its static part
@@ -105,20 +104,13 @@ def plot_energy_breakdown(hardware: dict, path) -> Path:
     table = hardware.get("energy_table", "?")
     tech = hardware.get("technology")
     fidelity = hardware.get("fidelity", "?")
-    ax.set_title(f"Energy per sample on chip '{chip}'\n"
+    ax.set_title(f"Energy per sample" + (f" of {model}" if model else "") + f" on chip '{chip}'\n"
                  f"energy table {table}" + (f" ({tech})" if tech else "")
                  + f", fidelity {fidelity}", fontsize=10)
     fig.tight_layout()
 
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        fig.savefig(tmp, format="png", dpi=150, bbox_inches="tight")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)   # only left over if savefig failed
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=150, bbox_inches="tight")
     return path
 
 
@@ -126,7 +118,7 @@ def plot_continual(tasks: list[dict], path) -> Path:
     """Accuracy on the newest task and on the earlier tasks after each task (continual.png)."""
     import matplotlib
 
-    if "matplotlib.pyplot" not in __import__("sys").modules:
+    if "matplotlib.pyplot" not in sys.modules:
         matplotlib.use("Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -149,9 +141,6 @@ def plot_continual(tasks: list[dict], path) -> Path:
     ax.legend(loc="lower left", frameon=False)
     ax.set_title("class-incremental learning")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, format="png")
-    import os
-
-    os.replace(tmp, path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png")
     return path

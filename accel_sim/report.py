@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from snn_frontend.files import atomic_write
 
 from .errors import RunError
 
@@ -12,13 +13,9 @@ __all__ = ["write_json", "write_text", "read_json", "format_summary", "format_ta
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename); a full disk is a clear RunError."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise RunError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write atomically (temp file + rename); a full disk is a FileWriteError (exit 2)."""
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
 
 
 def write_json(path: Path, obj: Any) -> None:
@@ -63,6 +60,7 @@ def format_summary(stats: dict, run: dict) -> str:
     """A gem5-style table: one `dotted.name   value   # meaning` per line."""
     out = ["---------- Begin Simulation Statistics ----------",
            _line("run.name", run.get("name", "")),
+           _line("run.model", run.get("model", ""), "network model"),
            _line("run.backend", run.get("backend", ""), "frontend kernels"),
            _line("run.threads", run.get("threads", ""), "threads for inference phases")]
     for stage, sec in run.get("timing_s", {}).items():

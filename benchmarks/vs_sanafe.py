@@ -21,7 +21,6 @@ import contextlib
 import json
 import sys
 import time
-from collections import defaultdict
 from importlib.resources import files
 
 import numpy as np

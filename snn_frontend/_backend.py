@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from functools import lru_cache
 from types import ModuleType
 
 from . import _reference
@@ -16,6 +17,21 @@ __all__ = ["kernels", "BACKENDS"]
 
 BACKENDS = ("cython", "numpy")
 _log = logging.getLogger("snn_frontend")
+
+
+@lru_cache(maxsize=None)
+def _compiled() -> tuple[ModuleType | None, str]:
+    """The compiled kernel module, or None and why not (imported once per process)."""
+    try:
+        from . import _dc_kernels
+    except ImportError as exc:
+        return None, str(exc)
+    return _dc_kernels, ""
+
+
+@lru_cache(maxsize=None)
+def _warn_fallback(reason: str) -> None:
+    _log.warning("compiled kernels not available (%s); using the slow NumPy reference", reason)
 
 
 def kernels(backend: str | None = None) -> tuple[str, ModuleType]:
@@ -28,14 +44,12 @@ def kernels(backend: str | None = None) -> tuple[str, ModuleType]:
         raise ValueError(f"unknown backend {choice!r}; choose 'auto', 'cython' or 'numpy'")
     if choice == "numpy":
         return "numpy", _reference
-    try:
-        from . import _dc_kernels
-    except ImportError as exc:
+    module, reason = _compiled()
+    if module is None:
         if choice == "cython":
             raise ImportError(
-                "the compiled kernels (snn_frontend._dc_kernels) are not built; reinstall with a "
-                "C compiler (pip install --force-reinstall --no-cache-dir .) or use backend 'numpy'"
-            ) from exc
-        _log.warning("compiled kernels not available (%s); using the slow NumPy reference", exc)
+                f"the compiled kernels (snn_frontend._dc_kernels) are not built ({reason}); "
+                "reinstall with a C compiler (pip install -e .) or use backend 'numpy'")
+        _warn_fallback(reason)
         return "numpy", _reference
-    return "cython", _dc_kernels
+    return "cython", module

@@ -2,7 +2,7 @@
 
 Every operation here is written in the same order, with the same float64
 arithmetic, as `ext/dc_kernels.pyx`, so both give bit-identical spikes,
-weights and state (tests/test_kernel_parity.py). Slow but always importable.
+weights and state (tests/test_kernels.py). Slow but always importable.
 
 One time step of `present` (see docs/equations.md for the equations):
   1. excitatory and inhibitory membranes integrate (linearly implicit Euler,

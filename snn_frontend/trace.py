@@ -219,7 +219,7 @@ class SpikeTrace:
     @classmethod
     def _load_file(cls, path: Path) -> "SpikeTrace":
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta_json"]))
                 version = meta.get("format_version")
                 if version == 1:

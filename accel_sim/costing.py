@@ -1,0 +1,94 @@
+"""What a network's activity costs on a chip: set the chip up (checked before anything
+runs), price simulated phases with an energy table, and re-price a finished run.
+
+These pieces are shared by `accel-sim run`, `accel-sim report --energy` and the API:
+pricing itself is `energy.price_phase`, applied here to every phase.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from snn_frontend.spec import NetworkSpec
+
+from .chip import Chip
+from .chip.mapping import load_placement
+from .config import load_config
+from .energy import EnergyTable, ResolvedTable, message_model_warning, price_phase
+from .errors import RunError
+from .rundir import read_json, write_json, write_outputs
+
+__all__ = ["ChipSetup", "prepare_chip", "price_results", "hardware_stats", "reprice"]
+
+
+@dataclass
+class ChipSetup:
+    chip: Chip
+    table: ResolvedTable
+    warnings: list[str]
+
+
+def prepare_chip(cfg, spec: NetworkSpec) -> ChipSetup | None:
+    """Map the spec onto the config's chip and resolve its energy table against it: an
+    impossible chip or a table that cannot price it is an exit-2 error here, before any
+    training. None when the config has no chip."""
+    hw = cfg.hardware
+    if hw is None:
+        return None
+    placement = load_placement(hw.placement_file) if hw.placement_file else None
+    chip = Chip(hw, spec, cfg.run.fidelity, placement)
+    table = EnergyTable(cfg.energy).resolve(hw)
+    warning = message_model_warning(cfg.energy, hw)
+    return ChipSetup(chip, table, [warning] if warning else [])
+
+
+def price_results(results: Mapping[str, Mapping], table: ResolvedTable, clock_mhz: float) -> dict:
+    """stats.json `hardware.phases`: each phase's counts and cycles priced with the table.
+    `results`: phase -> {counts, cycles (or latency_cycles), samples, presentations,
+    time_steps}."""
+    return {name: price_phase(r["counts"], r.get("latency_cycles", r.get("cycles")), clock_mhz,
+                              table, samples=r["samples"], presentations=r["presentations"],
+                              time_steps=r["time_steps"])
+            for name, r in results.items()}
+
+
+def hardware_stats(cfg, setup: ChipSetup, results: Mapping[str, Mapping], state_bits: int) -> dict:
+    """stats.json `hardware`: the chip, the table, the mapping report and the priced phases."""
+    hw, t = cfg.hardware, setup.table
+    return {"chip": hw.name, "energy_table": t.name, "technology": t.technology,
+            "basis": t.basis, "fidelity": cfg.run.fidelity, "clock_mhz": hw.clock_mhz,
+            "mapping": setup.chip.mapping.report(state_bits, hw.formats.trace_bits),
+            "warnings": setup.warnings,
+            "phases": price_results(results, t, hw.clock_mhz)}
+
+
+def reprice(run_dir: str | os.PathLike, energy: str | None = None) -> Path:
+    """Regenerate a run's reports; with `energy` (a table name or file), re-price the
+    recorded counts and cycles with that table into RUN_DIR/reprice-<table>/ (no
+    re-simulation). Returns the directory written."""
+    out = Path(run_dir)
+    stats = read_json(out / "stats.json")
+    run = read_json(out / "run.json")
+    if energy is None:
+        write_outputs(out, stats, run)
+        return out
+    hw = stats.get("hardware")
+    if not hw:
+        raise RunError(f"{out} has no hardware results to re-price (run it with a chip)")
+    cfg = load_config(out / "config.resolved.yaml", [f"energy={energy}"])
+    table = EnergyTable(cfg.energy).resolve(cfg.hardware)
+    warning = message_model_warning(cfg.energy, cfg.hardware)
+    new = dict(hw, energy_table=table.name, technology=table.technology, basis=table.basis,
+               warnings=[warning] if warning else [],
+               phases=price_results(hw["phases"], table, hw["clock_mhz"]))
+    dest = out / f"reprice-{table.name}"
+    try:
+        dest.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create {dest}: {exc.strerror or exc}") from None
+    stats = dict(stats, hardware=new)
+    write_json(dest / "stats.json", stats)
+    write_outputs(dest, stats, run)
+    return dest
