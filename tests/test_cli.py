@@ -42,6 +42,9 @@ RUN_FILES = ("config.resolved.yaml", "run.json", "stats.json", "summary.txt", "m
              "trace_infer/part-00000.npz")
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def _write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
     p = tmp_path / name
     p.write_text(text, encoding="utf-8")
@@ -319,3 +322,57 @@ def test_a_full_disk_is_a_clear_error_not_a_traceback(tmp_path, monkeypatch, cap
     assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err
+
+
+def test_validate_resolves_the_energy_table_against_the_chip(tmp_path, capsys):
+    """A table without an energy for the chip's DRAM kind fails in validate (and in run,
+    before any training), not with a traceback after training."""
+    import yaml
+
+    table = yaml.safe_load((ROOT / "configs" / "energy" / "generic_45nm.yaml").read_text())
+    for action in ("read_bit", "write_bit"):
+        table["components"]["dram"]["actions"][action]["pj_per_bit_by_kind"].pop("lpddr4", None)
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(table))
+    cfg = _write(tmp_path, "version: 1\ndata: {train_samples: 20, test_samples: 10}\n"
+                           "network: {n_excitatory: 10}\nrun: {progress: false}\n"
+                           f"hardware: edge\nenergy: {tmp_path / 't.yaml'}\n")
+    assert main(["validate", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "no energy for dram kind 'lpddr4'" in err and "Traceback" not in err
+    assert main(["run", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r" / "checkpoint.npz").exists()  # stopped before training
+
+
+def test_validate_reports_the_chip_and_warns_of_a_message_model_mismatch(tmp_path, capsys):
+    cfg = _write(tmp_path, "version: 1\ndata: {train_samples: 20, test_samples: 10}\n"
+                           "network: {n_excitatory: 10}\nhardware: loihi_like\n"
+                           "energy: sanafe_loihi\n")
+    assert main(["validate", str(cfg)]) == 0
+    out = capsys.readouterr()
+    assert "chip loihi_like" in out.out and "priced with sanafe_loihi" in out.out
+    assert "calibrated for noc.cast=unicast" in out.err
+
+
+def test_a_chip_changed_by_set_says_modified_everywhere(tmp_path):
+    from accel_sim import load_config, run_experiment
+
+    cfg = load_config(None, ["data.train_samples=6", "data.test_samples=4",
+                             "network.n_excitatory=10", "run.progress=false",
+                             "run.trace_phases=[]", "hardware=edge", "energy=generic_45nm",
+                             "hardware.sram.size_kib=64"])
+    assert cfg.hardware.name == "edge (modified)" and cfg.energy.name == "generic_45nm"
+    stats = run_experiment(cfg, tmp_path / "r")
+    assert stats["hardware"]["chip"] == "edge (modified)"
+    run = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert run["chip"] == "edge (modified)" and run["model"] == "diehl_cook"
+    summary = (tmp_path / "r" / "summary.txt").read_text()
+    assert "edge (modified)" in summary and "diehl_cook" in summary
+
+
+def test_preset_names_and_section_keys_have_did_you_mean(tmp_path, capsys):
+    cfg = _write(tmp_path, "version: 1\nhardware: edge\nenergy: loihi2018\n")
+    assert main(["validate", str(cfg)]) == 2
+    assert "did you mean 'loihi_2018'" in capsys.readouterr().err
+    cfg = _write(tmp_path, "version: 1\nhardware: {noc: {cats: unicast}}\nenergy: generic_45nm\n")
+    assert main(["validate", str(cfg)]) == 2
+    assert "hardware.noc.cats: unknown key; did you mean 'cast'?" in capsys.readouterr().err
