@@ -60,12 +60,12 @@ import statistics
 import time
 
 import numpy as np
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
 import snntorch
 import snntorch as snn
+import torch
+import torch.nn.functional as F
 from snntorch import surrogate
+from torch import nn
 
 N_IN, N_OUT = 784, 10
 DT_MS, TAU_MEM_MS = 1.0, 10.0
