@@ -58,6 +58,13 @@ extensions = cythonize(
             extra_compile_args=COMPILE_ARGS,
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         ),
+        Extension(
+            "snn_frontend._bptt_kernels",
+            ["ext/bptt_kernels.pyx"],
+            include_dirs=[numpy.get_include()],
+            extra_compile_args=COMPILE_ARGS,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        ),
     ],
     compiler_directives={
         "language_level": "3",

@@ -1,4 +1,7 @@
-"""Pick the compiled kernels or the NumPy reference, once per process.
+"""Pick the compiled kernels or their NumPy reference, once per process and kernel family.
+
+Families: "dc" (the Diehl & Cook kernels, `_dc_kernels` / `_reference`) and "bptt" (the
+surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`).
 
 `ACCEL_SIM_BACKEND=numpy` forces the reference; `cython` requires the compiled
 module (ImportError otherwise); unset or `auto` uses the compiled module when it
@@ -6,36 +9,38 @@ was built and warns once when it falls back.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import os
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 
-from . import _reference
+from . import _bptt_reference, _reference
 
-__all__ = ["kernels", "BACKENDS"]
+__all__ = ["BACKENDS", "kernels"]
 
 BACKENDS = ("cython", "numpy")
+#: kernel family -> (compiled module name, NumPy reference)
+FAMILIES = {"dc": ("_dc_kernels", _reference), "bptt": ("_bptt_kernels", _bptt_reference)}
 _log = logging.getLogger("snn_frontend")
 
 
-@lru_cache(maxsize=None)
-def _compiled() -> tuple[ModuleType | None, str]:
-    """The compiled kernel module, or None and why not (imported once per process)."""
+@cache
+def _compiled(family: str) -> tuple[ModuleType | None, str]:
+    """The compiled kernel module of a family, or None and why not (imported once)."""
     try:
-        from . import _dc_kernels
+        return importlib.import_module(f"{__package__}.{FAMILIES[family][0]}"), ""
     except ImportError as exc:
         return None, str(exc)
-    return _dc_kernels, ""
 
 
-@lru_cache(maxsize=None)
+@cache
 def _warn_fallback(reason: str) -> None:
     _log.warning("compiled kernels not available (%s); using the slow NumPy reference", reason)
 
 
-def kernels(backend: str | None = None) -> tuple[str, ModuleType]:
-    """Return (name, module) of the kernel implementation to use.
+def kernels(backend: str | None = None, family: str = "dc") -> tuple[str, ModuleType]:
+    """Return (name, module) of the kernel implementation of `family` to use.
 
     `backend` is "auto", "cython" or "numpy"; None reads ACCEL_SIM_BACKEND.
     """
@@ -43,13 +48,13 @@ def kernels(backend: str | None = None) -> tuple[str, ModuleType]:
     if choice not in ("auto", "cython", "numpy"):
         raise ValueError(f"unknown backend {choice!r}; choose 'auto', 'cython' or 'numpy'")
     if choice == "numpy":
-        return "numpy", _reference
-    module, reason = _compiled()
+        return "numpy", FAMILIES[family][1]
+    module, reason = _compiled(family)
     if module is None:
         if choice == "cython":
             raise ImportError(
-                f"the compiled kernels (snn_frontend._dc_kernels) are not built ({reason}); "
+                f"the compiled kernels (snn_frontend.{FAMILIES[family][0]}) are not built ({reason}); "
                 "reinstall with a C compiler (pip install -e .) or use backend 'numpy'")
         _warn_fallback(reason)
-        return "numpy", _reference
+        return "numpy", FAMILIES[family][1]
     return "cython", module

@@ -1,0 +1,449 @@
+# cython: language_level=3
+"""Compiled surrogate-gradient kernels (snn_frontend._bptt_kernels).
+
+Mirror of snn_frontend/_bptt_reference.py, step for step, so results are bit-identical
+(float32 throughout, no fused multiply-add: built with -ffp-contract=off). Each function
+releases the GIL and works on a range of samples or weight columns, so the wrapper
+(snn_frontend/surrogate.py) runs ranges on threads; each step of the reference is one
+`cdef inline` helper over raw pointers. Decaying state (membranes, the readout, the
+backward recursions, the powers of beta) is flushed to zero below FLUSH_BELOW.
+"""
+from libc.math cimport fabsf
+from libc.stdint cimport int32_t, int64_t, uint8_t
+from libc.stdlib cimport free, malloc
+
+from numerics cimport flushf
+
+cdef extern from *:
+    ctypedef float* fptr "float * __restrict__"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+cdef extern from *:
+    """
+    static const float BPTT_ONE = 1.0f;      /* float32 constants: no double promotion */
+    static const float BPTT_HUNDRED = 100.0f;
+    """
+    const float ONE "BPTT_ONE"
+    const float HUNDRED "BPTT_HUNDRED"
+
+
+cdef inline float surrogate(float v) noexcept nogil:
+    """1 / (100 |v - 1| + 1)^2, every operation in float32 (as NumPy does)."""
+    cdef float x = HUNDRED * fabsf(v - ONE) + ONE
+    return ONE / (x * x)
+
+
+cdef inline void clear(Py_ssize_t n, fptr x) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        x[j] = 0.0
+
+
+cdef inline void add_rows(Py_ssize_t n, fptr acc, const float* W, const int64_t* off,
+                          const int32_t* idx, Py_ssize_t e) noexcept nogil:
+    """acc += W[idx[m]] for the events m of slot e (acc cleared first)."""
+    cdef Py_ssize_t m, j
+    cdef const float* w
+    clear(n, acc)
+    for m in range(off[e], off[e + 1]):
+        w = W + <Py_ssize_t>idx[m] * n
+        for j in range(n):
+            acc[j] += w[j]
+
+
+cdef inline int64_t lif_step(Py_ssize_t n, fptr v, const float* h, const uint8_t* s_prev,
+                             float beta, fptr v_out, uint8_t* s_out) noexcept nogil:
+    """v = flush((beta v + h) - s_prev); record v and v > 1; returns the spikes."""
+    cdef Py_ssize_t j
+    cdef float x
+    cdef int64_t count = 0
+    for j in range(n):
+        x = flushf((beta * v[j] + h[j]) - <float>s_prev[j])
+        v[j] = x
+        v_out[j] = x
+        s_out[j] = x > 1.0
+        count += x > 1.0
+    return count
+
+
+cdef inline void leak_step(Py_ssize_t n, fptr o, const float* a, float beta, float gain,
+                           fptr o_out) noexcept nogil:
+    """o = flush(beta o + gain a); record o."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        o[j] = flushf(beta * o[j] + gain * a[j])
+        o_out[j] = o[j]
+
+
+cdef inline void readout_back_step(Py_ssize_t n, fptr r, const float* d, float beta, float gain,
+                                   fptr g_out) noexcept nogil:
+    """r = flush(d + beta r); g = gain r."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        r[j] = flushf(d[j] + beta * r[j])
+        g_out[j] = gain * r[j]
+
+
+cdef inline void lif_back_step(Py_ssize_t n, fptr g, const float* ds, const float* reg,
+                               const float* v, float beta, fptr g_out) noexcept nogil:
+    """g = flush((ds + reg) s(v) + beta g); record g."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        g[j] = flushf((ds[j] + reg[j]) * surrogate(v[j]) + beta * g[j])
+        g_out[j] = g[j]
+
+
+cdef inline void axpy(Py_ssize_t n, fptr y, const float* x, float a) noexcept nogil:
+    """y += x a."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] += x[j] * a
+
+
+cdef inline void add_slice(Py_ssize_t n, fptr y, const float* x) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] += x[j]
+
+
+cdef inline Py_ssize_t mine(Py_ssize_t lo, Py_ssize_t hi, const int32_t* act_idx,
+                            const float* delta, Py_ssize_t j0, Py_ssize_t j1, int32_t* cols,
+                            float* vals) noexcept nogil:
+    """The active entries lo..hi whose column lies in [j0, j1): their columns and deltas."""
+    cdef Py_ssize_t n, nm = 0
+    for n in range(lo, hi):
+        if j0 <= act_idx[n] < j1:
+            cols[nm] = act_idx[n]
+            vals[nm] = delta[n]
+            nm += 1
+    return nm
+
+
+cdef inline Py_ssize_t list_times(Py_ssize_t b, Py_ssize_t T, const int64_t* off,
+                                  Py_ssize_t* times) noexcept nogil:
+    """The steps of sample b that hold entries, ascending; returns how many."""
+    cdef Py_ssize_t t, n = 0
+    for t in range(T):
+        if off[b * T + t + 1] > off[b * T + t]:
+            times[n] = t
+            n += 1
+    return n
+
+
+cdef inline void by_neuron(Py_ssize_t b, Py_ssize_t T, Py_ssize_t N, const int64_t* off,
+                           const int32_t* idx, Py_ssize_t* start, Py_ssize_t* fill,
+                           Py_ssize_t* order, Py_ssize_t* step_of) noexcept nogil:
+    """Sample b's active entries grouped by neuron, each group in time order: entry
+    positions in `order[start[j]:start[j+1]]` and their steps in `step_of`."""
+    cdef Py_ssize_t j, k, n, q, base = off[b * T]
+    for j in range(N + 1):
+        start[j] = 0
+    for n in range(off[b * T], off[(b + 1) * T]):
+        start[idx[n] + 1] += 1
+    for j in range(N):
+        start[j + 1] += start[j]
+        fill[j] = start[j]
+    for k in range(T):
+        for n in range(off[b * T + k], off[b * T + k + 1]):
+            q = fill[idx[n]]
+            order[q] = n
+            step_of[q] = k
+            fill[idx[n]] += 1
+
+
+cdef inline Py_ssize_t largest_gap(const int64_t* off, Py_ssize_t lo, Py_ssize_t hi,
+                                   Py_ssize_t stride) noexcept nogil:
+    """max of off[s + stride] - off[s] over s = lo, lo + stride, ... < hi."""
+    cdef Py_ssize_t s = lo, gap = 0
+    while s < hi:
+        if off[s + stride] - off[s] > gap:
+            gap = off[s + stride] - off[s]
+        s += stride
+    return gap
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+def hidden_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const float[:, ::1] W,
+                   double beta, float[:, :, ::1] V, uint8_t[:, :, ::1] S, int64_t[::1] counts,
+                   Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.hidden_forward."""
+    cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k
+    cdef long long adds = 0
+    cdef float b32 = <float>beta
+    cdef float* h = <float*>malloc(N * sizeof(float))
+    cdef float* v = <float*>malloc(N * sizeof(float))
+    if h == NULL or v == NULL:
+        free(h); free(v)
+        raise MemoryError()
+    with nogil:
+        for b in range(b0, b1):
+            clear(N, &V[b, 0, 0])
+            for k in range(N):
+                S[b, 0, k] = 0
+            counts[b * T] = 0
+            clear(N, v)
+            for k in range(1, T):
+                add_rows(N, h, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1)
+                adds += (ev_off[b * T + k] - ev_off[b * T + k - 1]) * N
+                counts[b * T + k] = lif_step(N, v, h, &S[b, k - 1, 0], b32, &V[b, k, 0],
+                                             &S[b, k, 0])
+    free(h); free(v)
+    return adds
+
+
+def raster_events(const uint8_t[:, :, ::1] S, const int64_t[::1] off, int32_t[::1] idx,
+                  Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.raster_events."""
+    cdef Py_ssize_t T = S.shape[1], N = S.shape[2], b, k, j, m
+    cdef const uint8_t* s
+    with nogil:
+        for b in range(b0, b1):
+            for k in range(T):
+                s = &S[b, k, 0]
+                m = off[b * T + k]
+                for j in range(N):
+                    if s[j]:
+                        idx[m] = <int32_t>j
+                        m += 1
+
+
+def readout_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const float[:, ::1] W,
+                    double beta_out, float[:, :, ::1] O, Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.readout_forward."""
+    cdef Py_ssize_t T = O.shape[1], C = O.shape[2], b, k
+    cdef long long adds = 0
+    cdef float b32 = <float>beta_out
+    cdef float gain = ONE - b32
+    cdef float* a = <float*>malloc(C * sizeof(float))
+    cdef float* o = <float*>malloc(C * sizeof(float))
+    if a == NULL or o == NULL:
+        free(a); free(o)
+        raise MemoryError()
+    with nogil:
+        for b in range(b0, b1):
+            clear(C, &O[b, 0, 0])
+            clear(C, o)
+            for k in range(1, T):
+                add_rows(C, a, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1)
+                adds += (ev_off[b * T + k] - ev_off[b * T + k - 1]) * C
+                leak_step(C, o, a, b32, gain, &O[b, k, 0])
+    free(a); free(o)
+    return adds
+
+
+def active_count(const float[:, :, ::1] V, double window, int64_t[::1] counts, Py_ssize_t b0,
+                 Py_ssize_t b1):
+    """See _bptt_reference.active_count."""
+    cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k, j
+    cdef float w = <float>window
+    cdef int64_t c
+    cdef const float* v
+    with nogil:
+        for b in range(b0, b1):
+            counts[b * T] = 0
+            for k in range(1, T):
+                v = &V[b, k, 0]
+                c = 0
+                for j in range(N):
+                    c += fabsf(v[j] - ONE) < w
+                counts[b * T + k] = c
+
+
+def active_gather(const float[:, :, ::1] V, double window, const int64_t[::1] act_off,
+                  int32_t[::1] act_idx, float[::1] act_sg, Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.active_gather."""
+    cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k, j, m
+    cdef float w = <float>window
+    cdef const float* v
+    with nogil:
+        for b in range(b0, b1):
+            for k in range(1, T):
+                v = &V[b, k, 0]
+                m = act_off[b * T + k]
+                for j in range(N):
+                    if fabsf(v[j] - ONE) < w:
+                        act_idx[m] = <int32_t>j
+                        act_sg[m] = surrogate(v[j])
+                        m += 1
+
+
+# ----------------------------------------------------------------------------- dense backward
+
+
+def readout_delta(const float[:, :, ::1] dO, double beta_out, float[:, :, ::1] G,
+                  Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.readout_delta."""
+    cdef Py_ssize_t T = dO.shape[1], C = dO.shape[2], b, k
+    cdef float b32 = <float>beta_out
+    cdef float gain = ONE - b32
+    cdef float* r = <float*>malloc(C * sizeof(float))
+    if r == NULL:
+        raise MemoryError()
+    with nogil:
+        for b in range(b0, b1):
+            clear(C, r)
+            for k in range(T - 1, 0, -1):
+                readout_back_step(C, r, &dO[b, k, 0], b32, gain, &G[b, k, 0])
+            clear(C, &G[b, 0, 0])
+    free(r)
+
+
+def hidden_delta(const float[:, :, ::1] V, const float[:, :, ::1] dS, const float[:, ::1] reg,
+                 double beta, float[:, :, ::1] G, Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.hidden_delta."""
+    cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k
+    cdef float b32 = <float>beta
+    cdef float* g = <float*>malloc(N * sizeof(float))
+    if g == NULL:
+        raise MemoryError()
+    with nogil:
+        for b in range(b0, b1):
+            clear(N, g)
+            for k in range(T - 1, 0, -1):
+                lif_back_step(N, g, &dS[b, k, 0], &reg[b, 0], &V[b, k, 0], b32, &G[b, k, 0])
+            clear(N, &G[b, 0, 0])
+    free(g)
+
+
+def weight_grad(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const float[:, :, ::1] G,
+                float[:, ::1] dW, Py_ssize_t j0, Py_ssize_t j1):
+    """See _bptt_reference.weight_grad."""
+    cdef Py_ssize_t B = G.shape[0], T = G.shape[1], b, k, m
+    cdef long long adds = 0
+    with nogil:
+        for b in range(B):
+            for k in range(1, T):
+                for m in range(ev_off[b * T + k - 1], ev_off[b * T + k]):
+                    add_slice(j1 - j0, &dW[ev_idx[m], j0], &G[b, k, j0])
+                    adds += j1 - j0
+    return adds
+
+
+def input_grad(const float[:, :, ::1] G, const float[:, ::1] WT, float[:, :, ::1] dS_in,
+               Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.input_grad."""
+    cdef Py_ssize_t T = G.shape[1], N = G.shape[2], n_in = WT.shape[1], b, k, j
+    cdef float* acc
+    with nogil:
+        for b in range(b0, b1):
+            for k in range(1, T):
+                acc = &dS_in[b, k - 1, 0]
+                clear(n_in, acc)
+                for j in range(N):
+                    axpy(n_in, acc, &WT[j, 0], G[b, k, j])
+            clear(n_in, &dS_in[b, T - 1, 0])
+    return (b1 - b0) * (T - 1) * N * n_in
+
+
+def input_grad_at(const float[:, :, ::1] G, const float[:, ::1] W, const int64_t[::1] act_off,
+                  const int32_t[::1] act_idx, float[::1] out, Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.input_grad_at."""
+    cdef Py_ssize_t T = G.shape[1], C = G.shape[2], b, k, n, c
+    cdef long long macs = 0
+    cdef float acc
+    cdef const float* w
+    cdef const float* g
+    with nogil:
+        for b in range(b0, b1):
+            for k in range(1, T):
+                for n in range(act_off[b * T + k], act_off[b * T + k + 1]):
+                    acc = 0.0
+                    if k + 1 < T:
+                        w = &W[act_idx[n], 0]
+                        g = &G[b, k + 1, 0]
+                        for c in range(C):
+                            acc = acc + w[c] * g[c]
+                        macs += C
+                    out[n] = acc
+    return macs
+
+
+# ----------------------------------------------------------------------------- sparse backward
+
+
+def sparse_weight_grad(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
+                       const int64_t[::1] act_off, const int32_t[::1] act_idx,
+                       const float[::1] delta, const float[::1] powers, float[:, ::1] dW,
+                       Py_ssize_t steps, Py_ssize_t j0, Py_ssize_t j1):
+    """See _bptt_reference.sparse_weight_grad."""
+    cdef Py_ssize_t T = steps, B = (act_off.shape[0] - 1) // steps, b, k, t, m, q, nm
+    cdef long long macs = 0
+    cdef float c
+    cdef float* row
+    cdef Py_ssize_t cap = largest_gap(&act_off[0], 0, B * T, 1)  # entries of one step, at most
+    cdef int32_t* cols = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
+    cdef float* vals = <float*>malloc((cap + 1) * sizeof(float))
+    if cols == NULL or vals == NULL:
+        free(cols); free(vals)
+        raise MemoryError()
+    with nogil:
+        for b in range(B):
+            for k in range(1, T):
+                nm = mine(act_off[b * T + k], act_off[b * T + k + 1], &act_idx[0], &delta[0],
+                          j0, j1, cols, vals)
+                if nm == 0:
+                    continue
+                for t in range(k):
+                    c = powers[k - 1 - t]
+                    for m in range(ev_off[b * T + t], ev_off[b * T + t + 1]):
+                        row = &dW[ev_idx[m], 0]
+                        for q in range(nm):
+                            row[cols[q]] += c * vals[q]
+                        macs += nm
+    free(cols); free(vals)
+    return macs
+
+
+def sparse_input_grad(const int64_t[::1] act_off, const int32_t[::1] act_idx,
+                      const float[::1] delta, const int64_t[::1] in_off,
+                      const int32_t[::1] in_idx, const float[:, ::1] W, const float[::1] powers,
+                      float[::1] dS_in, Py_ssize_t steps, Py_ssize_t b0, Py_ssize_t b1):
+    """See _bptt_reference.sparse_input_grad."""
+    cdef Py_ssize_t T = steps, N = W.shape[1], b, k, j, n, m, nt, n_times, o, last, t
+    cdef long long macs = 0
+    cdef float d
+    # per sample: the times with previous-layer active entries, and each neuron's active
+    # entries in time order (counting sort by neuron)
+    cdef Py_ssize_t* times = <Py_ssize_t*>malloc(T * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* start = <Py_ssize_t*>malloc((N + 1) * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* fill = <Py_ssize_t*>malloc(N * sizeof(Py_ssize_t))
+    cdef Py_ssize_t cap = largest_gap(&act_off[0], b0 * T, b1 * T, T) + 1  # entries of a sample
+    cdef Py_ssize_t* order = <Py_ssize_t*>malloc(cap * sizeof(Py_ssize_t))
+    cdef Py_ssize_t* step_of = <Py_ssize_t*>malloc(cap * sizeof(Py_ssize_t))
+    if times == NULL or start == NULL or fill == NULL or order == NULL or step_of == NULL:
+        free(times); free(start); free(fill); free(order); free(step_of)
+        raise MemoryError()
+    with nogil:
+        for b in range(b0, b1):
+            n_times = list_times(b, T, &in_off[0], times)
+            by_neuron(b, T, N, &act_off[0], &act_idx[0], start, fill, order, step_of)
+            for j in range(N):
+                if start[j + 1] == start[j]:
+                    continue
+                d = 0.0
+                last = T - 1
+                o = start[j + 1] - 1
+                nt = n_times - 1
+                while nt >= 0 and times[nt] >= step_of[o]:
+                    nt -= 1
+                while nt >= 0:
+                    t = times[nt]
+                    if o >= start[j] and step_of[o] - 1 >= t:
+                        k = step_of[o]
+                        d = flushf(delta[order[o]] + d * powers[last - (k - 1)])
+                        last = k - 1
+                        o -= 1
+                        continue
+                    d = flushf(d * powers[last - t])
+                    last = t
+                    for m in range(in_off[b * T + t], in_off[b * T + t + 1]):
+                        dS_in[m] += W[in_idx[m], j] * d
+                    macs += in_off[b * T + t + 1] - in_off[b * T + t]
+                    nt -= 1
+    free(times); free(start); free(fill); free(order); free(step_of)
+    return macs

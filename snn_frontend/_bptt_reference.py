@@ -1,0 +1,276 @@
+"""NumPy reference of the surrogate-gradient kernels (`ext/bptt_kernels.pyx`).
+
+The specification the compiled kernels are held to, operation for operation: every sum
+runs in the same order, in float32, so both give bit-identical membranes, spikes and
+gradients (tests/test_bptt.py). Slow, but always importable. docs/equations.md,
+"Surrogate-gradient network", has the equations.
+
+Conventions shared with the compiled module:
+* a batch has B samples of T steps; arrays indexed (b, k, neuron) are float32 C-contiguous;
+* spikes and active sets are event lists in compressed rows over (b, k): the entries of
+  sample b at step k are `idx[off[b*T + k] : off[b*T + k + 1]]`, ascending (int64 `off`
+  (B*T + 1,), int32 `idx`);
+* a spike at step k drives the next layer at step k + 1; V[:, 0] = 0 and no spike at k = 0;
+* every kernel works on a range of samples [b0, b1) or of weight columns [j0, j1), so the
+  wrapper can run ranges on threads; each output element is written by one range only, in
+  an order that does not depend on the ranges (results do not depend on the thread count);
+* kernels that do arithmetic worth pricing return how many operations they did.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .numerics import flush
+
+__all__ = [
+    "active_count", "active_gather", "hidden_delta", "hidden_forward", "input_grad",
+    "input_grad_at", "power_table", "raster_events", "readout_delta", "readout_forward", "sparse_input_grad",
+    "sparse_weight_grad", "surrogate", "weight_grad",
+]
+
+F32 = np.float32
+ONE = F32(1.0)
+
+
+def surrogate(v):
+    """SuperSpike's fast-sigmoid derivative at membrane v: 1 / (100 |v - 1| + 1)^2."""
+    x = F32(100.0) * np.abs(v - ONE) + ONE
+    return ONE / (x * x)
+
+
+def power_table(beta: float, steps: int) -> np.ndarray:
+    """beta^m for m = 0..steps (float32, repeated multiplication, flushed to zero)."""
+    out = np.ones(steps + 1, F32)
+    for m in range(1, steps + 1):
+        out[m] = flush(out[m - 1] * F32(beta))
+    return out
+
+
+def _events(off: np.ndarray, idx: np.ndarray, T: int, b: int, k: int) -> np.ndarray:
+    return idx[off[b * T + k]:off[b * T + k + 1]]
+
+
+# ----------------------------------------------------------------------------- forward
+
+
+def hidden_forward(ev_off, ev_idx, W, beta, V, S, counts, b0, b1) -> int:
+    """LIF layer over samples [b0, b1): V[b, k] = (beta V[b, k-1] + h[k]) - S[b, k-1] with
+    h[k] the sum of the weight rows of the inputs spiking at k - 1 (in index order),
+    flushed; S[b, k] = V[b, k] > 1 and counts[b*T + k] the number of spikes. Returns the
+    synaptic additions (input events x N)."""
+    _, T, N = V.shape
+    b32 = F32(beta)
+    adds = 0
+    for b in range(b0, b1):
+        V[b, 0] = 0
+        S[b, 0] = 0
+        counts[b * T] = 0
+        v = np.zeros(N, F32)
+        for k in range(1, T):
+            h = np.zeros(N, F32)
+            for i in _events(ev_off, ev_idx, T, b, k - 1):
+                h += W[i]
+                adds += N
+            v = flush((b32 * v + h) - S[b, k - 1].astype(F32))
+            V[b, k] = v
+            S[b, k] = v > ONE
+            counts[b * T + k] = np.count_nonzero(S[b, k])
+    return adds
+
+
+def raster_events(S, off, idx, b0, b1) -> None:
+    """The spiking neurons of samples [b0, b1), ascending per (b, k), into idx at the
+    offsets off (from hidden_forward's counts)."""
+    _, T, _ = S.shape
+    for b in range(b0, b1):
+        for k in range(T):
+            js = np.flatnonzero(S[b, k])
+            idx[off[b * T + k]:off[b * T + k] + len(js)] = js
+
+
+def readout_forward(ev_off, ev_idx, W, beta_out, O, b0, b1) -> int:
+    """Leaky readout over samples [b0, b1): O[b, k] = beta_out O[b, k-1] + (1 - beta_out) a[k],
+    a[k] the sum of the rows of W of the neurons spiking at k - 1; flushed. Returns the
+    synaptic additions."""
+    _, T, C = O.shape
+    b32, gain = F32(beta_out), ONE - F32(beta_out)
+    adds = 0
+    for b in range(b0, b1):
+        O[b, 0] = 0
+        o = np.zeros(C, F32)
+        for k in range(1, T):
+            a = np.zeros(C, F32)
+            for j in _events(ev_off, ev_idx, T, b, k - 1):
+                a += W[j]
+                adds += C
+            o = flush(b32 * o + gain * a)
+            O[b, k] = o
+    return adds
+
+
+def active_count(V, window, counts, b0, b1) -> None:
+    """counts[b*T + k] = number of neurons with |V[b, k] - 1| < window (0 at k = 0)."""
+    _, T, _ = V.shape
+    w = F32(window)
+    for b in range(b0, b1):
+        counts[b * T] = 0
+        for k in range(1, T):
+            counts[b * T + k] = np.count_nonzero(np.abs(V[b, k] - ONE) < w)
+
+
+def active_gather(V, window, act_off, act_idx, act_sg, b0, b1) -> None:
+    """Fill the active set of samples [b0, b1) (offsets from active_count): the neurons with
+    |V - 1| < window, ascending, and the surrogate derivative at each."""
+    _, T, _ = V.shape
+    w = F32(window)
+    for b in range(b0, b1):
+        for k in range(1, T):
+            js = np.flatnonzero(np.abs(V[b, k] - ONE) < w)
+            lo = act_off[b * T + k]
+            act_idx[lo:lo + len(js)] = js
+            act_sg[lo:lo + len(js)] = surrogate(V[b, k, js])
+
+
+# ----------------------------------------------------------------------------- dense backward
+
+
+def readout_delta(dO, beta_out, G, b0, b1) -> None:
+    """G[b, k] = (1 - beta_out) R[k], R[k] = dO[b, k] + beta_out R[k+1] (flushed), k = T-1..1;
+    G[b, 0] = 0. G[b, k, c] is dL/da[k, c]: the gradient reaching the readout's inputs."""
+    _, T, C = dO.shape
+    b32, gain = F32(beta_out), ONE - F32(beta_out)
+    for b in range(b0, b1):
+        r = np.zeros(C, F32)
+        for k in range(T - 1, 0, -1):
+            r = flush(dO[b, k] + b32 * r)
+            G[b, k] = gain * r
+        G[b, 0] = 0
+
+
+def hidden_delta(V, dS, reg, beta, G, b0, b1) -> None:
+    """Dense BPTT through a LIF layer: G[b, k] = (dS[b, k] + reg[b]) s(V[b, k]) + beta G[b, k+1]
+    (flushed) for k = T-1..1, G[b, 0] = 0; s is the surrogate. G[b, k, j] is dL/dh[k, j]."""
+    _, T, N = V.shape
+    b32 = F32(beta)
+    for b in range(b0, b1):
+        g = np.zeros(N, F32)
+        for k in range(T - 1, 0, -1):
+            g = flush((dS[b, k] + reg[b]) * surrogate(V[b, k]) + b32 * g)
+            G[b, k] = g
+        G[b, 0] = 0
+
+
+def weight_grad(ev_off, ev_idx, G, dW, j0, j1) -> int:
+    """Columns [j0, j1) of dW += G[b, k] at every input event (b, k-1, i), samples and steps
+    in order. Returns the additions done."""
+    B, T, _ = G.shape
+    adds = 0
+    for b in range(B):
+        for k in range(1, T):
+            for i in _events(ev_off, ev_idx, T, b, k - 1):
+                dW[i, j0:j1] += G[b, k, j0:j1]
+                adds += j1 - j0
+    return adds
+
+
+def input_grad(G, WT, dS_in, b0, b1) -> int:
+    """Dense gradient of the layer's input spikes: dS_in[b, k-1] = sum over j (ascending) of
+    WT[j] G[b, k, j] for k = 1..T-1; dS_in[b, T-1] = 0. WT is W transposed (N, N_in).
+    Returns the multiply-adds."""
+    _, T, N = G.shape
+    n_in = WT.shape[1]
+    for b in range(b0, b1):
+        for k in range(1, T):
+            acc = np.zeros(n_in, F32)
+            for j in range(N):
+                acc += WT[j] * G[b, k, j]
+            dS_in[b, k - 1] = acc
+        dS_in[b, T - 1] = 0
+    return (b1 - b0) * (T - 1) * N * n_in
+
+
+def input_grad_at(G, W, act_off, act_idx, out, b0, b1) -> int:
+    """The gradient of input spikes at active entries only: out[n] = sum over c (ascending)
+    of W[j, c] G[b, k+1, c] for active entry n = (b, k, j) (0 at k = T-1). Returns the
+    multiply-adds."""
+    _, T, C = G.shape
+    macs = 0
+    for b in range(b0, b1):
+        for k in range(1, T):
+            lo, hi = act_off[b * T + k], act_off[b * T + k + 1]
+            for n in range(lo, hi):
+                acc = F32(0.0)
+                if k + 1 < T:
+                    for c in range(C):
+                        acc = acc + W[act_idx[n], c] * G[b, k + 1, c]
+                    macs += C
+                out[n] = acc
+    return macs
+
+
+# ----------------------------------------------------------------------------- sparse backward
+
+
+def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dW, steps, j0, j1) -> int:
+    """Weight gradient from the input traces at the active entries (Perez-Nieves & Goodman):
+    for every active entry n = (b, k, j) with j in [j0, j1) and every input event (b, t, i)
+    with t < k: dW[i, j] += beta^(k-1-t) delta[n]. Order: b, k, t, i. Returns the
+    multiply-adds."""
+    T = steps
+    B = (len(act_off) - 1) // T
+    macs = 0
+    for b in range(B):
+        for k in range(1, T):
+            lo, hi = act_off[b * T + k], act_off[b * T + k + 1]
+            mine = [n for n in range(lo, hi) if j0 <= act_idx[n] < j1]
+            if not mine:
+                continue
+            for t in range(k):
+                c = powers[k - 1 - t]
+                for i in _events(ev_off, ev_idx, T, b, t):
+                    for n in mine:
+                        dW[i, act_idx[n]] += c * delta[n]
+                    macs += len(mine)
+    return macs
+
+
+def sparse_input_grad(act_off, act_idx, delta, in_off, in_idx, W, powers, dS_in, steps,
+                      b0, b1) -> int:
+    """Gradient of the input spikes at the previous layer's active entries (the authors'
+    backward walk): dS_in[m] += W[i, j] D_j(t) for each previous-layer active entry
+    m = (b, t, i), where D_j(t) = sum over active (b, k, j) with k > t of beta^(k-1-t)
+    delta[k, j]. Per sample, neurons j ascending; each walks its active times backwards,
+    merged with the times at which the previous layer has active entries, carrying D
+    (flushed). Times t >= the neuron's last active time are skipped (D = 0 there).
+    Returns the multiply-adds into dS_in."""
+    T = steps
+    N = W.shape[1]
+    macs = 0
+    for b in range(b0, b1):
+        lo_b, hi_b = act_off[b * T], act_off[(b + 1) * T]
+        ks = np.repeat(np.arange(T), np.diff(act_off[b * T:(b + 1) * T + 1]))
+        in_times = [t for t in range(T) if in_off[b * T + t + 1] > in_off[b * T + t]]
+        for j in range(N):
+            outs = [lo_b + m for m in np.flatnonzero(act_idx[lo_b:hi_b] == j)]
+            if not outs:
+                continue
+            d, last = F32(0.0), T - 1
+            o = len(outs) - 1
+            nt = len(in_times) - 1
+            while nt >= 0 and in_times[nt] >= ks[outs[o] - lo_b]:
+                nt -= 1  # after the last active time: D = 0
+            while nt >= 0:
+                t = in_times[nt]
+                if o >= 0 and ks[outs[o] - lo_b] - 1 >= t:  # an output event first
+                    k = ks[outs[o] - lo_b]
+                    d = flush(delta[outs[o]] + d * powers[last - (k - 1)])
+                    last = k - 1
+                    o -= 1
+                    continue
+                d = flush(d * powers[last - t])
+                last = t
+                for m in range(in_off[b * T + t], in_off[b * T + t + 1]):
+                    dS_in[m] += W[in_idx[m], j] * d
+                    macs += 1
+                nt -= 1
+    return macs
