@@ -364,6 +364,10 @@ def _write_run_json(run: Run, started: str, ended: str | None) -> dict:
 
 
 def _execute(cfg: Config, out: Path, progress: bool | None, resume: bool) -> dict:
+    if cfg.network.model == "surrogate":  # the supervised protocol (accel_sim/supervised.py)
+        from .supervised import execute
+
+        return execute(cfg, out, _progress_enabled(cfg, progress), resume)
     started = datetime.now(timezone.utc).isoformat()
     t0 = time.perf_counter()
     data = load_data(cfg)

@@ -36,7 +36,7 @@ _DESCRIPTIONS = {
     "presentations": "presentations incl. re-presentations of silent samples",
     "time_steps": "simulated time steps",
     "idle_rest_steps": "rest steps replaced by a state reset",
-    "input_spikes": "input (Poisson) spikes",
+    "input_spikes": "input spikes",
     "exc_spikes": "excitatory spikes",
     "inh_spikes": "inhibitory spikes",
     "synaptic_events": "spike x fan-out deliveries",
@@ -45,6 +45,16 @@ _DESCRIPTIONS = {
     "normalisation_ops": "weights rescaled by column normalisation",
     "trace_updates": "STDP trace decays and sets",
     "theta_updates": "adaptive threshold decays and increments",
+    # the surrogate network (lists: per hidden layer, or per projection input -> readout)
+    "batches": "mini-batches (one Adam step each)",
+    "hidden_spikes": "spikes per hidden layer",
+    "synops": "synaptic additions per projection",
+    "surrogate_evals": "surrogate derivatives evaluated per hidden layer",
+    "active_entries": "(step, neuron) entries the backward touched",
+    "weight_grad_macs": "weight-gradient multiply-adds per projection",
+    "input_grad_macs": "input-spike-gradient multiply-adds per projection",
+    "optimizer_steps": "Adam steps",
+    "backward_kept_bytes": "bytes kept for the backward, summed over batches",
 }
 
 
@@ -54,6 +64,15 @@ def _line(key: str, value: Any, comment: str = "") -> str:
     else:
         v = str(value)
     return f"{key:<48} {v:>16}" + (f"   # {comment}" if comment else "")
+
+
+def _items(key: str, value: Any):
+    """(key, value) pairs of a scalar, or of each entry of a per-layer list (key.0, ...)."""
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            yield f"{key}.{i}", v
+    else:
+        yield key, value
 
 
 def format_summary(stats: dict, run: dict) -> str:
@@ -73,9 +92,15 @@ def format_summary(stats: dict, run: dict) -> str:
         for k, v in counts.items():
             if k == "per_sample":
                 continue
-            out.append(_line(f"frontend.{phase}.{k}", v, _DESCRIPTIONS.get(k, "")))
+            for key, x in _items(f"frontend.{phase}.{k}", v):
+                out.append(_line(key, x, _DESCRIPTIONS.get(k, "")))
         for k, v in counts.get("per_sample", {}).items():
-            out.append(_line(f"frontend.{phase}.per_sample.{k}", float(v)))
+            for key, x in _items(f"frontend.{phase}.per_sample.{k}", v):
+                out.append(_line(key, float(x)))
+    for k, v in stats.get("model", {}).items():
+        if k in ("active_fraction", "spike_fraction"):
+            for key, x in _items(f"model.{k}", v):
+                out.append(_line(key, float(x), "per hidden layer"))
     mem = stats.get("memory", {})
     for k, v in mem.get("weight_bytes", {}).items():
         out.append(_line(f"memory.weight_bytes.{k}", v, f"{mem.get('weight_bits')}-bit weights"))

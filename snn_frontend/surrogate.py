@@ -157,6 +157,7 @@ class Record:
     layers: list[LayerRecord]
     O: np.ndarray  # readout, float32 (B, T, C)
     synops: list[int]  # synaptic additions per projection (input->h1, ..., hL->readout)
+    active: list[Events] | None = None  # per hidden layer, set by a sparse backward
 
 
 @dataclass
@@ -375,6 +376,7 @@ class SurrogateNetwork:
         counts = StepCounts()
         grads: list[np.ndarray] = [None] * len(self.W)  # type: ignore[list-item]
         active = [self.active_set(layer.V, window) for layer in rec.layers]
+        rec.active = [a for a, _ in active]
         G = np.empty_like(dO)
         self._run(k.readout_delta, B, dO, p.beta_out, G)
         top = rec.layers[-1]

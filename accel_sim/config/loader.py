@@ -239,6 +239,13 @@ MODEL_DEFAULTS: dict[str, dict] = {
                      "adaptive_rates": True, "rate_ref_spikes": 3.0},
     },
     "asp": {"learning": {"asp_leak": True, "asp_leak_rate": 1e-3}},
+    # Perez-Nieves & Goodman 2021 (seeds.md 1.3): latency-coded images, 100 steps of 1 ms
+    "surrogate": {
+        "data": {"shuffle": True},
+        "encoding": {"scheme": "latency", "present_ms": 100.0, "rest_ms": 0.0, "dt_ms": 1.0},
+        "learning": {"rule": "bptt"},
+        "run": {"phases": ["train", "infer"]},
+    },
 }
 
 

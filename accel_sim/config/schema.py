@@ -29,7 +29,9 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    dataset: Literal["digits", "mnist", "fashion_mnist"] = "digits"
+    # images (digits, mnist, fashion_mnist) or recorded spikes (nmnist: the N-MNIST subset,
+    # shd: Spiking Heidelberg Digits; surrogate network only)
+    dataset: Literal["digits", "mnist", "fashion_mnist", "nmnist", "shd"] = "digits"
     root: Optional[str] = None  # else $ACCEL_SIM_DATA, else the user cache folder
     train_samples: Optional[PosInt] = None  # None: the whole training split
     label_samples: Optional[PosInt] = None  # None: the same samples as training
@@ -46,7 +48,11 @@ class DataConfig(_Section):
 
 
 class EncodingConfig(_Section):
-    scheme: Literal["poisson"] = "poisson"
+    # poisson: rate code (STDP models); latency: one spike per pixel brighter than
+    # latency_theta at tau ln(x / (x - theta)) (surrogate network; recorded spikes ignore it)
+    scheme: Literal["poisson", "latency"] = "poisson"
+    latency_tau_ms: Pos = 20.0  # Perez-Nieves & Goodman: tau_eff = 20 ms
+    latency_theta: Annotated[float, Field(ge=0, lt=1)] = 0.2
     max_rate_hz: Pos = 63.75  # pixel 255 -> 63.75 Hz (D&C: pixel/8 * intensity 2)
     present_ms: Pos = 350.0
     rest_ms: NonNeg = 150.0
@@ -145,7 +151,7 @@ class StateFormatConfig(_Section):
 
 
 class NetworkConfig(_Section):
-    model: Literal["diehl_cook", "fspinn", "spikedyn", "asp"] = "diehl_cook"
+    model: Literal["diehl_cook", "fspinn", "spikedyn", "asp", "surrogate"] = "diehl_cook"
     n_excitatory: Annotated[int, Field(gt=0, le=100_000)] = 100
     state_reset: bool = True  # reset v, g, traces at each presentation (False: integrate the rest)
     init_model: Optional[str] = None  # model.npz of a finished run: start from its weights/theta
@@ -156,10 +162,18 @@ class NetworkConfig(_Section):
     exc: ExcConfig = ExcConfig()
     inh: InhConfig = InhConfig()
     synapse: SynapseConfig = SynapseConfig()
+    # ---- the surrogate network (Perez-Nieves & Goodman 2021; docs/equations.md): input ->
+    # hidden LIF layers (threshold 1, reset by subtraction) -> a non-spiking leaky readout
+    hidden_sizes: list[Annotated[int, Field(gt=0, le=100_000)]] = [200, 200]
+    tau_mem_ms: Pos = 10.0
+    tau_readout_ms: Pos = 10.0  # SHD: 20 ms
+    # normal: N(0, init_gain (1 - beta) / sqrt(fan_in)) (F-MNIST); uniform: U(+-1/sqrt(fan_in))
+    init: Literal["normal", "uniform"] = "normal"
+    init_gain: Pos = 20.0
 
 
 class LearningConfig(_Section):
-    rule: Literal["triplet_stdp"] = "triplet_stdp"
+    rule: Literal["triplet_stdp", "bptt"] = "triplet_stdp"
     epochs: Annotated[int, Field(ge=1, le=1000)] = 1
     nu_pre: NonNeg = 1e-4
     nu_post: NonNeg = 1e-2
@@ -192,6 +206,21 @@ class LearningConfig(_Section):
     rate_gain_max: Pos = 3.0
     asp_leak: bool = False  # ASP: weights of uncorrelated pre/post pairs leak each presentation
     asp_leak_rate: Annotated[float, Field(ge=0, lt=1)] = 1e-3
+    # ---- surrogate-gradient BPTT (rule bptt; Perez-Nieves & Goodman 2021, seeds.md 1)
+    backward: Literal["dense", "sparse"] = "sparse"  # sparse: gradient only where |V - 1| < window
+    backward_window: Pos = 0.2  # B_th: half-width of the active band around the threshold
+    loss: Literal["max", "sum"] = "max"  # log-softmax of the readout's max (or sum) over time
+    batch_size: Annotated[int, Field(gt=0, le=65536)] = 256  # the last partial batch is dropped
+    lr: Pos = 2e-4  # Adam
+    adam_beta1: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    adam_beta2: Annotated[float, Field(ge=0, lt=1)] = 0.999
+    adam_eps: Pos = 1e-8
+    reg_upper_strength: NonNeg = 0.06  # lambda_up [mean spikes per neuron - target]_+^p
+    reg_upper_spikes: NonNeg = 1.0  # f_up, spikes per neuron per sample (SHD: 10)
+    reg_upper_power: Pos = 1.0
+    reg_lower_strength: NonNeg = 100.0  # lambda_low / N sum_j [target - spikes_j]_+^p
+    reg_lower_spikes: NonNeg = 1e-3
+    reg_lower_power: Pos = 2.0
 
 
 class RunConfig(_Section):
@@ -200,6 +229,9 @@ class RunConfig(_Section):
     threads: Annotated[int, Field(ge=0, le=1024)] = 0  # 0: all cores (inference phases)
     checkpoint_every: Annotated[int, Field(ge=0)] = 1000  # training samples; 0: off
     trace_phases: list[Literal[PHASES]] = ["infer"]  # type: ignore[valid-type]
+    # surrogate network: training batches of every epoch the chip replays (the first ones;
+    # its figures are per sample): replaying all 60,000 samples x 100 epochs would take hours
+    chip_batches_per_epoch: Annotated[int, Field(ge=0)] = 1
     progress: Optional[bool] = None  # None: a bar when stderr is a terminal
     fidelity: Literal["timestep", "event"] = "timestep"  # chip timing model
 
@@ -210,8 +242,6 @@ class RunConfig(_Section):
         order = [p for p in PHASES if p in self.phases]
         if list(self.phases) != order:
             raise ValueError(f"phases must keep the order {list(PHASES)}")
-        if "infer" in self.phases and "label" not in self.phases and "train" in self.phases:
-            raise ValueError("'infer' needs 'label' (neurons are labelled before testing)")
         return self
 
 
@@ -240,6 +270,8 @@ class Config(_Section):
         problems = []
         lateral = self.network.inhibition == "lateral"
         need = self.network.n_excitatory * (1 if lateral else 2)
+        if self.network.model == "surrogate":
+            need = sum(self.network.hidden_sizes) + (20 if self.data.dataset == "shd" else 10)
         have = hw.cores.count * hw.cores.neurons_per_core
         if need > have:
             problems.append(f"hardware.cores: the network has {need} neurons but the chip holds "
@@ -253,8 +285,40 @@ class Config(_Section):
         if "train" in self.run.phases and not hw.cores.learning_unit:
             problems.append("hardware.cores.learning_unit: training on chip needs a learning "
                             "unit (or drop 'train' from run.phases)")
+        if self.network.model == "surrogate" and weight_bits != 32:
+            problems.append("network.weights: the surrogate network trains float32 weights "
+                            "(kind: float32)")
         if problems:
             raise ValueError("; ".join(problems))
+        return self
+
+    @model_validator(mode="after")
+    def _family(self):
+        """The supervised surrogate network and the STDP family take different settings."""
+        net, lr, phases = self.network, self.learning, self.run.phases
+        if net.model == "surrogate":
+            if lr.rule != "bptt":
+                raise ValueError("network.model surrogate is trained by learning.rule: bptt")
+            if "label" in phases:
+                raise ValueError("run.phases: the surrogate network has a readout and no "
+                                 "labelling phase; use [train, infer]")
+            if self.data.dataset in ("mnist", "fashion_mnist", "digits") and \
+                    self.encoding.scheme != "latency":
+                raise ValueError("encoding.scheme: the surrogate network reads images as a "
+                                 "latency code (scheme: latency)")
+            if self.data.protocol != "iid":
+                raise ValueError("data.protocol: the surrogate network is trained iid")
+            return self
+        if lr.rule != "triplet_stdp":
+            raise ValueError(f"learning.rule bptt trains network.model surrogate, not {net.model}")
+        if self.data.dataset in ("nmnist", "shd"):
+            raise ValueError(f"data.dataset {self.data.dataset}: recorded spikes train the "
+                             "surrogate network (network.model: surrogate); STDP models read images")
+        if self.encoding.scheme != "poisson":
+            raise ValueError("encoding.scheme: the STDP models read images as Poisson rates")
+        if "infer" in phases and "label" not in phases and "train" in phases:
+            raise ValueError("run.phases: 'infer' needs 'label' (neurons are labelled before "
+                             "testing)")
         return self
 
     @model_validator(mode="after")
