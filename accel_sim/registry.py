@@ -39,7 +39,8 @@ def _one(hw) -> int:
 COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
     ComponentKind("core", ("synop", "neuron_update_active", "neuron_update_idle", "spike_out",
                            "stdp_update", "trace_update", "threshold_update", "normalise_op",
-                           "decay_op"),
+                           "decay_op", "surrogate_eval", "weight_grad_add", "weight_grad_mac",
+                           "input_grad_mac", "optimizer_op"),
                   _cores, "#1f77b4", "neuron and synapse arithmetic of every core"),
     ComponentKind("sram", ("read_word", "write_word"), _cores, "#ff7f0e",
                   "each core's weight memory"),

@@ -27,7 +27,7 @@ from snn_frontend.spec import NetworkSpec
 from snn_frontend.spiking_data import SpikeSet, latency_code, load_nmnist, load_shd
 from snn_frontend.surrogate import (Events, Record, StepCounts, SurrogateNetwork,
                                     SurrogateParams, spikeset_events)
-from snn_frontend.trace import TraceBuilder
+from snn_frontend.trace import TraceBuilder, grad_stream, optimizer_stream
 
 from .config import Config
 from .costing import ChipSetup, hardware_stats, prepare_chip
@@ -36,8 +36,7 @@ from .memory import network_memory
 from .rundir import (CHECKPOINT, MODEL, load_checkpoint, read_npz, run_info, save_npz,
                      write_json, write_outputs)
 
-__all__ = ["SpikeData", "load_spike_data", "surrogate_params", "build_surrogate", "execute",
-           "optimiser_stream", "grad_stream"]
+__all__ = ["SpikeData", "load_spike_data", "surrogate_params", "build_surrogate", "execute"]
 
 
 @dataclass
@@ -113,18 +112,6 @@ def spec_of(params: SurrogateParams, cfg: Config) -> NetworkSpec:
 
 
 # ------------------------------------------------------------------------- trace streams
-def grad_stream(population: str) -> str:
-    """The event stream of a hidden population's gradient set: the (step, neuron) entries
-    where the sparse backward's surrogate is non-zero (absent for a dense backward: all)."""
-    return f"{population}:grad"
-
-
-def optimiser_stream(projection: str) -> str:
-    """The event stream of one optimiser step of a projection (at the last step of a
-    batch's last sample)."""
-    return f"{projection}:optimizer"
-
-
 def trace_meta(spec: NetworkSpec, params: SurrogateParams, *, learn: bool, phase: str,
                cfg: Config, batch: int) -> dict:
     learning = {pr.name: {"rule": "bptt", "backward": params.backward, "batch": batch}
@@ -139,7 +126,7 @@ def trace_events(spec: NetworkSpec, params: SurrogateParams, learn: bool) -> tup
         return ()
     grads = tuple(grad_stream(n) for n in hidden_names(len(params.hidden))) \
         if params.window is not None else ()
-    return grads + tuple(optimiser_stream(pr.name) for pr in spec.projections)
+    return grads + tuple(optimizer_stream(pr.name) for pr in spec.projections)
 
 
 def add_batch(tb: TraceBuilder, spec: NetworkSpec, first_sample: int, rec: Record,
@@ -164,8 +151,8 @@ def add_batch(tb: TraceBuilder, spec: NetworkSpec, first_sample: int, rec: Recor
             if b == B - 1:
                 last[-1] = 1
             for pr in spec.projections:
-                counts[optimiser_stream(pr.name)] = last
-                indices[optimiser_stream(pr.name)] = np.zeros(int(last.sum()), np.int64)
+                counts[optimizer_stream(pr.name)] = last
+                indices[optimizer_stream(pr.name)] = np.zeros(int(last.sum()), np.int64)
         tb.add(first_sample + b, 0, False, T, counts, indices)
 
 

@@ -16,7 +16,9 @@ Learning event streams are named `<projection>:<kind>` and keyed by projection: 
 `input->exc:row` (a weight row written back: D&C writes the row of every input spike)
 and `input->exc:col` (a weight column written back: every excitatory spike in D&C; with
 timestep-based updates only at the end of each window, and not at all for updates
-dropped as spurious).
+dropped as spurious). For BPTT (one presentation per training sample): `<hidden>:grad`,
+the entries where a sparse backward's surrogate is non-zero (none in a dense backward's
+trace: every entry), and `<projection>:optimizer`, one optimiser step after a batch.
 
 Meta keys the chip reads: `spec`, `learn` (whether this phase learns), `learning` (per
 plastic projection: `pre_updates`, whether a presynaptic spike updates its row),
@@ -44,7 +46,7 @@ from .models import dc_family_spec
 from .spec import NetworkSpec, SpecError
 
 __all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "TraceError", "concatenate",
-           "FORMAT_VERSION", "stdp_event_streams"]
+           "FORMAT_VERSION", "stdp_event_streams", "grad_stream", "optimizer_stream"]
 
 FORMAT_VERSION = 2
 
@@ -56,6 +58,17 @@ class TraceError(ValueError):
 def stdp_event_streams(projection: str) -> tuple[str, str]:
     """The learning event streams of a plastic STDP projection: rows and columns written."""
     return f"{projection}:row", f"{projection}:col"
+
+
+def grad_stream(population: str) -> str:
+    """BPTT: a hidden population's gradient set, the (step, neuron) entries where a sparse
+    backward's surrogate is non-zero (a dense backward's trace has none: every entry)."""
+    return f"{population}:grad"
+
+
+def optimizer_stream(projection: str) -> str:
+    """BPTT: one optimiser step of a projection, at the last step of a batch's last sample."""
+    return f"{projection}:optimizer"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import numpy as np
 from snn_frontend.trace import Presentation
 
 from .access import AccessTable, access_tables
+from .backprop import BackpropCounter
 from .mapping import Mapping
 from .topology import Route, Topology
 
@@ -109,6 +110,8 @@ class ChipCounter:
             self._pop_offset = dict(zip([q.name for q in pops],
                                         np.cumsum([0] + [q.size for q in pops])[:-1].tolist()))
         self.incoming = {p.name: spec.incoming(p.name) for p in spec.populations}
+        self.backprop = (BackpropCounter(m, topology, self.tables)
+                         if any(pr.plastic == "bptt" for pr in spec.projections) else None)
         self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
 
     # ------------------------------------------------------------------ one
@@ -216,6 +219,12 @@ class ChipCounter:
             learn_words = np.zeros((T, C), np.int64)
             dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
                                                    learn_ops, learn_words)
+            if self.backprop is not None:
+                words, ops, bits = self.backprop.count(p, spikes, steps, T, cnt, learn_ops,
+                                                       learn_words, dram_bits)
+                pass_words += words
+                pass_ops += ops
+                pass_bits += bits
             passes = int(p.normalised) + p.decays
             for pr in spec.projections:
                 if pr.plastic != "stdp" or not passes:

@@ -101,6 +101,8 @@ class NoCConfig(_Section):
 class FormatsConfig(_Section):
     weight_bits: Optional[Annotated[int, Field(ge=1, le=64)]] = None  # None: the network's
     state_bits: Annotated[int, Field(ge=1, le=64)] = 16
+    # BPTT training: weight gradients and both Adam moments, per weight
+    grad_bits: Annotated[int, Field(ge=1, le=64)] = 32
     trace_bits: Annotated[int, Field(ge=1, le=64)] = 8
 
 
