@@ -15,7 +15,7 @@ import json
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -25,18 +25,32 @@ from snn_frontend.datasets import load_dataset, select, split_validation
 from snn_frontend.models import hidden_names, surrogate_spec
 from snn_frontend.spec import NetworkSpec
 from snn_frontend.spiking_data import SpikeSet, latency_code, load_nmnist, load_shd
-from snn_frontend.surrogate import (Events, Record, StepCounts, SurrogateNetwork,
-                                    SurrogateParams, spikeset_events)
+from snn_frontend.surrogate import (
+    Events,
+    Record,
+    StepCounts,
+    SurrogateNetwork,
+    SurrogateParams,
+    spikeset_events,
+)
 from snn_frontend.trace import TraceBuilder, grad_stream, optimizer_stream
 
 from .config import Config
 from .costing import ChipSetup, hardware_stats, prepare_chip
 from .errors import RunError
 from .memory import network_memory
-from .rundir import (CHECKPOINT, MODEL, load_checkpoint, read_npz, run_info, save_npz,
-                     write_json, write_outputs)
+from .rundir import (
+    CHECKPOINT,
+    MODEL,
+    load_checkpoint,
+    read_npz,
+    run_info,
+    save_npz,
+    write_json,
+    write_outputs,
+)
 
-__all__ = ["SpikeData", "load_spike_data", "surrogate_params", "build_surrogate", "execute"]
+__all__ = ["SpikeData", "build_surrogate", "execute", "load_spike_data", "surrogate_params"]
 
 
 @dataclass
@@ -186,9 +200,9 @@ def _new_counts(n_layers: int) -> dict:
 def _add_forward(c: dict, rec: Record) -> None:
     B = rec.O.shape[0]
     c["samples"] += B
-    c["input_spikes"] += int(len(rec.layers[0].inputs.idx))
+    c["input_spikes"] += len(rec.layers[0].inputs.idx)
     for i, layer in enumerate(rec.layers):
-        c["hidden_spikes"][i] += int(len(layer.spikes.idx))
+        c["hidden_spikes"][i] += len(layer.spikes.idx)
     for i, n in enumerate(rec.synops):
         c["synops"][i] += int(n)
 
@@ -232,7 +246,7 @@ def evaluate(net: SurrogateNetwork, data: SpikeSet, batch: int, counts: dict | N
     correct = 0
     for start in range(0, len(data), batch):
         idx = np.arange(start, min(start + batch, len(data)))
-        rec = net.forward(spikeset_events(data, idx))
+        rec = net.forward(spikeset_events(data, idx), train=False)
         correct += int((net.predict(rec.O) == data.labels[idx]).sum())
         if counts is not None:
             _add_forward(counts, rec)
@@ -433,7 +447,7 @@ def plot_training(history: list[dict], path: Path) -> Path:
 
 def execute(cfg: Config, out: Path, show: bool, resume: bool) -> dict:
     """The whole run (behind `run_experiment` / `resume_experiment`); returns stats."""
-    started = datetime.now(timezone.utc).isoformat()
+    started = datetime.now(UTC).isoformat()
     t0 = time.perf_counter()
     data = load_spike_data(cfg)
     load_s = time.perf_counter() - t0
@@ -470,7 +484,7 @@ def execute(cfg: Config, out: Path, show: bool, resume: bool) -> dict:
     stats = collect_stats(run, accuracy)
     save_npz(out / MODEL, {f"W{i}": w for i, w in enumerate(net.W)})
     write_json(out / "stats.json", stats)
-    ended = info(datetime.now(timezone.utc).isoformat())
+    ended = info(datetime.now(UTC).isoformat())
     write_json(out / "run.json", ended)
     write_outputs(out, stats, ended)
     if run.history:

@@ -11,6 +11,7 @@ backward recursions, the powers of beta) is flushed to zero below FLUSH_BELOW.
 from libc.math cimport fabsf
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
 from numerics cimport flushf
 
@@ -54,19 +55,45 @@ cdef inline void add_rows(Py_ssize_t n, fptr acc, const float* W, const int64_t*
             acc[j] += w[j]
 
 
-cdef inline int64_t lif_step(Py_ssize_t n, fptr v, const float* h, const uint8_t* s_prev,
-                             float beta, fptr v_out, uint8_t* s_out) noexcept nogil:
-    """v = flush((beta v + h) - s_prev); record v and v > 1; returns the spikes."""
+cdef inline void lif_step(Py_ssize_t n, fptr v, const float* h, uint8_t* s,
+                          float beta) noexcept nogil:
+    """v = flush((beta v + h) - s); s = v > 1 (the previous step's spikes are the reset)."""
     cdef Py_ssize_t j
     cdef float x
-    cdef int64_t count = 0
     for j in range(n):
-        x = flushf((beta * v[j] + h[j]) - <float>s_prev[j])
+        x = flushf((beta * v[j] + h[j]) - <float>s[j])
         v[j] = x
-        v_out[j] = x
-        s_out[j] = x > 1.0
-        count += x > 1.0
-    return count
+        s[j] = x > ONE
+
+
+cdef inline int64_t list_spikes(Py_ssize_t n, const uint8_t* s, int32_t* out) noexcept nogil:
+    """Append the spiking neurons (ascending) to out; returns how many."""
+    cdef Py_ssize_t j
+    cdef int64_t m = 0
+    for j in range(n):
+        if s[j]:
+            out[m] = <int32_t>j
+            m += 1
+    return m
+
+
+cdef inline int64_t list_active(Py_ssize_t n, const float* v, float window, int32_t* idx,
+                                float* sg) noexcept nogil:
+    """Append the neurons with |v - 1| < window (ascending) and the surrogate there."""
+    cdef Py_ssize_t j
+    cdef int64_t m = 0
+    for j in range(n):
+        if fabsf(v[j] - ONE) < window:
+            idx[m] = <int32_t>j
+            sg[m] = surrogate(v[j])
+            m += 1
+    return m
+
+
+cdef inline void copy(Py_ssize_t n, const float* x, fptr y) noexcept nogil:
+    cdef Py_ssize_t j
+    for j in range(n):
+        y[j] = x[j]
 
 
 cdef inline void leak_step(Py_ssize_t n, fptr o, const float* a, float beta, float gain,
@@ -169,47 +196,69 @@ cdef inline Py_ssize_t largest_gap(const int64_t* off, Py_ssize_t lo, Py_ssize_t
 
 
 def hidden_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const float[:, ::1] W,
-                   double beta, float[:, :, ::1] V, uint8_t[:, :, ::1] S, int64_t[::1] counts,
+                   double beta, float[:, :, ::1] V, int64_t[::1] spk_n, int32_t[::1] spk_idx,
                    Py_ssize_t b0, Py_ssize_t b1):
     """See _bptt_reference.hidden_forward."""
     cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k
     cdef long long adds = 0
+    cdef int64_t pos = 0
     cdef float b32 = <float>beta
     cdef float* h = <float*>malloc(N * sizeof(float))
     cdef float* v = <float*>malloc(N * sizeof(float))
-    if h == NULL or v == NULL:
-        free(h); free(v)
+    cdef uint8_t* s = <uint8_t*>malloc(N * sizeof(uint8_t))
+    if h == NULL or v == NULL or s == NULL:
+        free(h); free(v); free(s)
         raise MemoryError()
     with nogil:
         for b in range(b0, b1):
-            clear(N, &V[b, 0, 0])
-            for k in range(N):
-                S[b, 0, k] = 0
-            counts[b * T] = 0
             clear(N, v)
+            memset(s, 0, N)
+            clear(N, &V[b, 0, 0])
+            spk_n[b * T] = 0
             for k in range(1, T):
                 add_rows(N, h, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1)
                 adds += (ev_off[b * T + k] - ev_off[b * T + k - 1]) * N
-                counts[b * T + k] = lif_step(N, v, h, &S[b, k - 1, 0], b32, &V[b, k, 0],
-                                             &S[b, k, 0])
-    free(h); free(v)
+                lif_step(N, v, h, s, b32)
+                copy(N, v, &V[b, k, 0])
+                spk_n[b * T + k] = list_spikes(N, s, &spk_idx[0] + pos)
+                pos += spk_n[b * T + k]
+    free(h); free(v); free(s)
     return adds
 
 
-def raster_events(const uint8_t[:, :, ::1] S, const int64_t[::1] off, int32_t[::1] idx,
-                  Py_ssize_t b0, Py_ssize_t b1):
-    """See _bptt_reference.raster_events."""
-    cdef Py_ssize_t T = S.shape[1], N = S.shape[2], b, k, j, m
-    cdef const uint8_t* s
+def hidden_forward_active(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
+                          const float[:, ::1] W, double beta, double window, Py_ssize_t steps,
+                          int64_t[::1] spk_n, int32_t[::1] spk_idx, int64_t[::1] act_n,
+                          int32_t[::1] act_idx, float[::1] act_sg, Py_ssize_t b0,
+                          Py_ssize_t b1):
+    """See _bptt_reference.hidden_forward_active."""
+    cdef Py_ssize_t T = steps, N = W.shape[1], b, k
+    cdef long long adds = 0
+    cdef int64_t pos = 0, apos = 0
+    cdef float b32 = <float>beta
+    cdef float w = <float>window
+    cdef float* h = <float*>malloc(N * sizeof(float))
+    cdef float* v = <float*>malloc(N * sizeof(float))
+    cdef uint8_t* s = <uint8_t*>malloc(N * sizeof(uint8_t))
+    if h == NULL or v == NULL or s == NULL:
+        free(h); free(v); free(s)
+        raise MemoryError()
     with nogil:
         for b in range(b0, b1):
-            for k in range(T):
-                s = &S[b, k, 0]
-                m = off[b * T + k]
-                for j in range(N):
-                    if s[j]:
-                        idx[m] = <int32_t>j
-                        m += 1
+            clear(N, v)
+            memset(s, 0, N)
+            spk_n[b * T] = 0
+            act_n[b * T] = 0
+            for k in range(1, T):
+                add_rows(N, h, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1)
+                adds += (ev_off[b * T + k] - ev_off[b * T + k - 1]) * N
+                lif_step(N, v, h, s, b32)
+                spk_n[b * T + k] = list_spikes(N, s, &spk_idx[0] + pos)
+                pos += spk_n[b * T + k]
+                act_n[b * T + k] = list_active(N, v, w, &act_idx[0] + apos, &act_sg[0] + apos)
+                apos += act_n[b * T + k]
+    free(h); free(v); free(s)
+    return adds
 
 
 def readout_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const float[:, ::1] W,
@@ -234,45 +283,6 @@ def readout_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const 
                 leak_step(C, o, a, b32, gain, &O[b, k, 0])
     free(a); free(o)
     return adds
-
-
-def active_count(const float[:, :, ::1] V, double window, int64_t[::1] counts, Py_ssize_t b0,
-                 Py_ssize_t b1):
-    """See _bptt_reference.active_count."""
-    cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k, j
-    cdef float w = <float>window
-    cdef int64_t c
-    cdef const float* v
-    with nogil:
-        for b in range(b0, b1):
-            counts[b * T] = 0
-            for k in range(1, T):
-                v = &V[b, k, 0]
-                c = 0
-                for j in range(N):
-                    c += fabsf(v[j] - ONE) < w
-                counts[b * T + k] = c
-
-
-def active_gather(const float[:, :, ::1] V, double window, const int64_t[::1] act_off,
-                  int32_t[::1] act_idx, float[::1] act_sg, Py_ssize_t b0, Py_ssize_t b1):
-    """See _bptt_reference.active_gather."""
-    cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k, j, m
-    cdef float w = <float>window
-    cdef const float* v
-    with nogil:
-        for b in range(b0, b1):
-            for k in range(1, T):
-                v = &V[b, k, 0]
-                m = act_off[b * T + k]
-                for j in range(N):
-                    if fabsf(v[j] - ONE) < w:
-                        act_idx[m] = <int32_t>j
-                        act_sg[m] = surrogate(v[j])
-                        m += 1
-
-
-# ----------------------------------------------------------------------------- dense backward
 
 
 def readout_delta(const float[:, :, ::1] dO, double beta_out, float[:, :, ::1] G,

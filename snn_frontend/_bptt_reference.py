@@ -23,8 +23,8 @@ import numpy as np
 from .numerics import flush
 
 __all__ = [
-    "active_count", "active_gather", "hidden_delta", "hidden_forward", "input_grad",
-    "input_grad_at", "power_table", "raster_events", "readout_delta", "readout_forward", "sparse_input_grad",
+    "hidden_delta", "hidden_forward", "hidden_forward_active", "input_grad", "input_grad_at",
+    "power_table", "readout_delta", "readout_forward", "sparse_input_grad",
     "sparse_weight_grad", "surrogate", "weight_grad",
 ]
 
@@ -53,39 +53,72 @@ def _events(off: np.ndarray, idx: np.ndarray, T: int, b: int, k: int) -> np.ndar
 # ----------------------------------------------------------------------------- forward
 
 
-def hidden_forward(ev_off, ev_idx, W, beta, V, S, counts, b0, b1) -> int:
-    """LIF layer over samples [b0, b1): V[b, k] = (beta V[b, k-1] + h[k]) - S[b, k-1] with
-    h[k] the sum of the weight rows of the inputs spiking at k - 1 (in index order),
-    flushed; S[b, k] = V[b, k] > 1 and counts[b*T + k] the number of spikes. Returns the
-    synaptic additions (input events x N)."""
+def _lif_step(v, h, s, b32):
+    """v = flush((beta v + h) - s) and the new spikes v > 1 (the reset is the previous step's
+    spikes, subtracted)."""
+    v = flush((b32 * v + h) - s.astype(F32))
+    return v, (v > ONE).astype(np.uint8)
+
+
+def _put(out, pos: int, values) -> int:
+    out[pos:pos + len(values)] = values
+    return pos + len(values)
+
+
+def hidden_forward(ev_off, ev_idx, W, beta, V, spk_n, spk_idx, b0, b1) -> int:
+    """LIF layer over samples [b0, b1), keeping every membrane: V[b, k] = flush((beta
+    V[b, k-1] + h[k]) - S[b, k-1]), h[k] the sum of the weight rows of the inputs spiking
+    at k - 1 (in index order); a neuron spikes when V > 1. The spikes are listed in
+    spk_idx from position 0, sample by sample and step by step, ascending, with
+    spk_n[b*T + k] of them at (b, k). Returns the synaptic additions (input events x N)."""
     _, T, N = V.shape
     b32 = F32(beta)
-    adds = 0
+    adds, pos = 0, 0
     for b in range(b0, b1):
+        v, s = np.zeros(N, F32), np.zeros(N, np.uint8)
         V[b, 0] = 0
-        S[b, 0] = 0
-        counts[b * T] = 0
-        v = np.zeros(N, F32)
+        spk_n[b * T] = 0
         for k in range(1, T):
             h = np.zeros(N, F32)
             for i in _events(ev_off, ev_idx, T, b, k - 1):
                 h += W[i]
                 adds += N
-            v = flush((b32 * v + h) - S[b, k - 1].astype(F32))
+            v, s = _lif_step(v, h, s, b32)
             V[b, k] = v
-            S[b, k] = v > ONE
-            counts[b * T + k] = np.count_nonzero(S[b, k])
+            js = np.flatnonzero(s)
+            spk_n[b * T + k] = len(js)
+            pos = _put(spk_idx, pos, js)
     return adds
 
 
-def raster_events(S, off, idx, b0, b1) -> None:
-    """The spiking neurons of samples [b0, b1), ascending per (b, k), into idx at the
-    offsets off (from hidden_forward's counts)."""
-    _, T, _ = S.shape
+def hidden_forward_active(ev_off, ev_idx, W, beta, window, steps, spk_n, spk_idx, act_n,
+                          act_idx, act_sg, b0, b1) -> int:
+    """The same layer keeping only what the sparse backward needs: the spikes (as
+    hidden_forward) and the active entries, the neurons with |V - 1| < window at each
+    step k >= 1 (ascending), listed in act_idx from position 0 with the surrogate
+    derivative there in act_sg, act_n[b*T + k] of them at (b, k). A window of 0 keeps
+    none (inference)."""
+    T, N = steps, W.shape[1]
+    b32, w = F32(beta), F32(window)
+    adds, pos, apos = 0, 0, 0
     for b in range(b0, b1):
-        for k in range(T):
-            js = np.flatnonzero(S[b, k])
-            idx[off[b * T + k]:off[b * T + k] + len(js)] = js
+        v, s = np.zeros(N, F32), np.zeros(N, np.uint8)
+        spk_n[b * T] = 0
+        act_n[b * T] = 0
+        for k in range(1, T):
+            h = np.zeros(N, F32)
+            for i in _events(ev_off, ev_idx, T, b, k - 1):
+                h += W[i]
+                adds += N
+            v, s = _lif_step(v, h, s, b32)
+            js = np.flatnonzero(s)
+            spk_n[b * T + k] = len(js)
+            pos = _put(spk_idx, pos, js)
+            js = np.flatnonzero(np.abs(v - ONE) < w)
+            act_n[b * T + k] = len(js)
+            act_sg[apos:apos + len(js)] = surrogate(v[js])
+            apos = _put(act_idx, apos, js)
+    return adds
 
 
 def readout_forward(ev_off, ev_idx, W, beta_out, O, b0, b1) -> int:
@@ -106,29 +139,6 @@ def readout_forward(ev_off, ev_idx, W, beta_out, O, b0, b1) -> int:
             o = flush(b32 * o + gain * a)
             O[b, k] = o
     return adds
-
-
-def active_count(V, window, counts, b0, b1) -> None:
-    """counts[b*T + k] = number of neurons with |V[b, k] - 1| < window (0 at k = 0)."""
-    _, T, _ = V.shape
-    w = F32(window)
-    for b in range(b0, b1):
-        counts[b * T] = 0
-        for k in range(1, T):
-            counts[b * T + k] = np.count_nonzero(np.abs(V[b, k] - ONE) < w)
-
-
-def active_gather(V, window, act_off, act_idx, act_sg, b0, b1) -> None:
-    """Fill the active set of samples [b0, b1) (offsets from active_count): the neurons with
-    |V - 1| < window, ascending, and the surrogate derivative at each."""
-    _, T, _ = V.shape
-    w = F32(window)
-    for b in range(b0, b1):
-        for k in range(1, T):
-            js = np.flatnonzero(np.abs(V[b, k] - ONE) < w)
-            lo = act_off[b * T + k]
-            act_idx[lo:lo + len(js)] = js
-            act_sg[lo:lo + len(js)] = surrogate(V[b, k, js])
 
 
 # ----------------------------------------------------------------------------- dense backward

@@ -142,12 +142,16 @@ def spikeset_events(data: SpikeSet, indices: np.ndarray) -> Events:
 
 @dataclass
 class LayerRecord:
-    """What the forward keeps of one hidden layer: its input events, membranes, spikes."""
+    """What the forward keeps of one hidden layer: its input events and spikes, and what
+    the backward needs: every membrane (dense) or the active entries and the surrogate
+    there (sparse; none at inference)."""
 
     inputs: Events
-    V: np.ndarray  # float32 (B, T, N)
-    S: np.ndarray  # uint8 (B, T, N)
     spikes: Events
+    size: int
+    V: np.ndarray | None = None  # float32 (B, T, N): a dense backward's
+    active: Events | None = None  # entries with |V - 1| < window: a sparse backward's
+    active_sg: np.ndarray | None = None  # float32, the surrogate derivative at each
 
 
 @dataclass
@@ -157,7 +161,13 @@ class Record:
     layers: list[LayerRecord]
     O: np.ndarray  # readout, float32 (B, T, C)
     synops: list[int]  # synaptic additions per projection (input->h1, ..., hL->readout)
-    active: list[Events] | None = None  # per hidden layer, set by a sparse backward
+
+    @property
+    def active(self) -> list[Events] | None:
+        """The active entries of every hidden layer (None unless the forward kept them)."""
+        if any(layer.active is None for layer in self.layers):
+            return None
+        return [layer.active for layer in self.layers]
 
 
 @dataclass
@@ -169,6 +179,18 @@ class StepCounts:
     active: list[int] = field(default_factory=list)  # entries the backward touched per layer
     weight_macs: list[int] = field(default_factory=list)  # dW multiply-adds (adds, dense)
     input_macs: list[int] = field(default_factory=list)  # dL/dS_in multiply-adds
+
+
+def _pieces(n: np.ndarray, bufs: list[np.ndarray], ranges, T: int) -> list[np.ndarray]:
+    """The filled part of each sample range's buffer (its entries, counted in n)."""
+    return [buf[:int(n[lo * T:hi * T].sum())] for buf, (lo, hi) in zip(bufs, ranges)]
+
+
+def _gather(n: np.ndarray, bufs: list[np.ndarray], ranges, T: int) -> Events:
+    """Events from the per-(b, k) counts and the sample ranges' entry lists, in order."""
+    off = np.zeros(len(n) + 1, np.int64)
+    np.cumsum(n, out=off[1:])
+    return Events(off, np.concatenate(_pieces(n, bufs, ranges, T)), T)
 
 
 def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
@@ -238,28 +260,55 @@ class SurrogateNetwork:
             a = self._work[name] = np.empty(shape, dtype)
         return a
 
-    def forward(self, inputs: Events) -> Record:
-        """Run the batch through every layer; keeps what the backward needs. The record's
-        arrays are reused by the next forward: use or copy them before."""
+    def forward(self, inputs: Events, *, train: bool = True) -> Record:
+        """Run the batch through every layer. Training keeps what the backward needs: every
+        membrane (dense) or only the active entries (sparse); inference keeps neither.
+        The record's arrays are reused by the next forward: use or copy them before."""
         p, B, T = self.p, inputs.batch, inputs.steps
         if T != p.steps:
             raise ValueError(f"input has {T} steps, the network {p.steps}")
+        dense = train and p.window is None
+        window = p.window if train and not dense else 0.0
+        ranges = _ranges(B, self.threads)
         layers, synops, x = [], [], inputs
         for li, W in enumerate(self.W[:-1]):
-            V = self._buf(f"V{li}", (B, T, W.shape[1]), F32)
-            S = self._buf(f"S{li}", (B, T, W.shape[1]), np.uint8)
-            n = np.empty(B * T, np.int64)
-            synops.append(self._run(self.k.hidden_forward, B, x.off, x.idx, W, p.beta, V, S, n))
-            off = np.zeros(B * T + 1, np.int64)
-            np.cumsum(n, out=off[1:])
-            spikes = Events(off, np.empty(off[-1], np.int32), T)
-            self._run(self.k.raster_events, B, S, off, spikes.idx)
-            layers.append(LayerRecord(x, V, S, spikes))
-            x = spikes
+            N = W.shape[1]
+            spk_n = np.empty(B * T, np.int64)
+            # per sample range, room for every entry: only the pages written are touched
+            spk = [self._buf(f"spk{li}.{r}", ((hi - lo) * T * N,), np.int32)
+                   for r, (lo, hi) in enumerate(ranges)]
+            layer = LayerRecord(x, None, N)  # type: ignore[arg-type]
+            if dense:
+                layer.V = self._buf(f"V{li}", (B, T, N), F32)
+                args = [(x.off, x.idx, W, p.beta, layer.V, spk_n, spk[r], lo, hi)
+                        for r, (lo, hi) in enumerate(ranges)]
+                synops.append(self._map(self.k.hidden_forward, args))
+            else:
+                act_n = np.empty(B * T, np.int64)
+                act = [self._buf(f"act{li}.{r}", ((hi - lo) * T * N,), np.int32)
+                       for r, (lo, hi) in enumerate(ranges)]
+                sg = [self._buf(f"sg{li}.{r}", ((hi - lo) * T * N,), F32)
+                      for r, (lo, hi) in enumerate(ranges)]
+                args = [(x.off, x.idx, W, p.beta, window, T, spk_n, spk[r], act_n, act[r],
+                         sg[r], lo, hi) for r, (lo, hi) in enumerate(ranges)]
+                synops.append(self._map(self.k.hidden_forward_active, args))
+                if train:
+                    layer.active = _gather(act_n, act, ranges, T)
+                    layer.active_sg = np.concatenate(
+                        [g[:len(a)] for g, a in zip(sg, _pieces(act_n, act, ranges, T))])
+            layer.spikes = _gather(spk_n, spk, ranges, T)
+            layers.append(layer)
+            x = layer.spikes
         O = self._buf("O", (B, T, p.n_out), F32)
         synops.append(self._run(self.k.readout_forward, B, x.off, x.idx, self.W[-1],
                                 p.beta_out, O))
         return Record(layers, O, synops)
+
+    def _map(self, fn, args: list[tuple]) -> int:
+        """fn(*a) for each argument tuple on the pool; the sum of what it returns."""
+        if self._pool is None or len(args) == 1:
+            return sum(int(fn(*a) or 0) for a in args)
+        return sum(int(f.result() or 0) for f in [self._pool.submit(fn, *a) for a in args])
 
     def predict(self, O: np.ndarray) -> np.ndarray:
         """Class per sample: argmax of the readout's max (or sum) over time."""
@@ -291,7 +340,7 @@ class SurrogateNetwork:
             dO[:, 1:, :] = dz[:, None, :].astype(F32)
         reg_loss, reg_grads = 0.0, []
         for layer in rec.layers:
-            loss, grad = self._regulariser(layer.spikes, layer.V.shape[2])
+            loss, grad = self._regulariser(layer.spikes, layer.size)
             reg_loss += loss
             reg_grads.append(grad)
         return float(nll), reg_loss, dO, reg_grads
@@ -323,7 +372,7 @@ class SurrogateNetwork:
         if self.p.window is None:
             grads, counts = self._backward_dense(rec, dO, reg)
         else:
-            grads, counts = self._backward_sparse(rec, dO, reg, self.p.window)
+            grads, counts = self._backward_sparse(rec, dO, reg)
         for g in grads:
             flush_inplace(g)
         return nll + reg_loss, grads, counts
@@ -358,25 +407,14 @@ class SurrogateNetwork:
         counts.input_macs = [0] + in_macs  # the input layer's spikes need no gradient
         return grads, counts
 
-    def active_set(self, V: np.ndarray, window: float) -> tuple[Events, np.ndarray]:
-        """The entries with |V - 1| < window (never at step 0) and the surrogate there."""
-        B, T, _ = V.shape
-        n = np.empty(B * T, np.int64)
-        self._run(self.k.active_count, B, V, window, n)
-        off = np.zeros(B * T + 1, np.int64)
-        np.cumsum(n, out=off[1:])
-        idx = np.empty(off[-1], np.int32)
-        sg = np.empty(off[-1], F32)
-        self._run(self.k.active_gather, B, V, window, off, idx, sg)
-        return Events(off, idx, T), sg
-
-    def _backward_sparse(self, rec, dO, reg, window):
+    def _backward_sparse(self, rec, dO, reg):
         p, k = self.p, self.k
         B, T, _ = dO.shape
         counts = StepCounts()
         grads: list[np.ndarray] = [None] * len(self.W)  # type: ignore[list-item]
-        active = [self.active_set(layer.V, window) for layer in rec.layers]
-        rec.active = [a for a, _ in active]
+        if rec.active is None:
+            raise ValueError("a sparse backward needs a training forward of a sparse network")
+        active = [(layer.active, layer.active_sg) for layer in rec.layers]
         G = np.empty_like(dO)
         self._run(k.readout_delta, B, dO, p.beta_out, G)
         top = rec.layers[-1]

@@ -61,14 +61,19 @@ def test_compiled_equals_reference_bit_for_bit(window, loss):
         rb, lb, gb, cb = _step(b, raster, labels)
         assert la == lb and ca == cb
         for x, y in zip(ra.layers, rb.layers):
-            assert np.array_equal(x.V, y.V) and np.array_equal(x.S, y.S)
+            assert (x.V is None and y.V is None) or np.array_equal(x.V, y.V)
+            assert np.array_equal(x.spikes.off, y.spikes.off)
             assert np.array_equal(x.spikes.idx, y.spikes.idx)
+            if x.active is not None:
+                assert np.array_equal(x.active.off, y.active.off)
+                assert np.array_equal(x.active.idx, y.active.idx)
+                assert np.array_equal(x.active_sg, y.active_sg)
         assert np.array_equal(ra.O, rb.O)
         for x, y in zip(ga, gb):
             assert np.array_equal(x, y)
         a.adam_step(ga)
         b.adam_step(gb)
-    assert sum(int(x.S.sum()) for x in ra.layers) > 20  # the test network does spike
+    assert sum(len(x.spikes.idx) for x in ra.layers) > 20  # the test network does spike
     for x, y in zip(a.W, b.W):
         assert np.array_equal(x, y)
 
@@ -103,11 +108,15 @@ def test_a_narrow_window_drops_gradient_and_counts_only_active_entries():
     labels = np.array([3, 2, 1, 0])
     net = _net("numpy", 0.05)
     rec, _, grads, counts = _step(net, raster, labels)
-    for layer, n in zip(rec.layers, counts.active):
-        mask = np.abs(layer.V - F32(1.0)) < F32(0.05)
+    drec, _, dense, _ = _step(_net("numpy", None), raster, labels)  # same weights, every V
+    for layer, dlayer, n in zip(rec.layers, drec.layers, counts.active):
+        mask = np.abs(dlayer.V - F32(1.0)) < F32(0.05)
         mask[:, 0] = False
         assert n == int(mask.sum())  # the active fraction is exactly what the mask says
-    _, _, dense, _ = _step(_net("numpy", None), raster, labels)
+        b, t, j = np.nonzero(mask)
+        assert np.array_equal(layer.active.idx, j)
+        assert np.array_equal(layer.active.counts(), mask.sum(axis=2))
+        np.testing.assert_array_equal(layer.active_sg, ref.surrogate(dlayer.V[b, t, j]))
     assert not np.allclose(grads[0], dense[0])
 
 
@@ -133,9 +142,12 @@ def test_hidden_backward_equals_finite_differences():
     x = (rng.random((B, T, n_in)) < 0.3).astype(np.uint8)
     W = rng.normal(0, 0.6, (n_in, N)).astype(F32)
     V = np.empty((B, T, N), F32)
-    S = np.empty((B, T, N), np.uint8)
     ev = events_from_raster(x)
-    ref.hidden_forward(ev.off, ev.idx, W, beta, V, S, np.empty(B * T, np.int64), 0, B)
+    spk_n, spk_idx = np.empty(B * T, np.int64), np.empty(B * T * N, np.int32)
+    ref.hidden_forward(ev.off, ev.idx, W, beta, V, spk_n, spk_idx, 0, B)
+    S = np.zeros((B, T, N), np.uint8)
+    rows = np.repeat(np.arange(B * T), spk_n)
+    S.reshape(B * T, N)[rows, spk_idx[:len(rows)]] = 1
     assert 0 < S.sum() < S.size
     c = rng.normal(0, 1, (B, T, N)).astype(F32)
     c[:, 0] = 0
@@ -274,11 +286,16 @@ def test_operation_counts_by_hand():
     x = np.zeros((2, 4, 2), np.uint8)
     x[0, 0, 0] = x[0, 1, 1] = x[1, 2, 0] = 1
     rec = net.forward(events_from_raster(x))
-    V, S = rec.layers[0].V, rec.layers[0].S
+    dense = SurrogateNetwork(SurrogateParams(2, (2,), 1, steps=4, window=None),
+                             [W1, np.ones((2, 1), F32)], backend="numpy")
+    drec = dense.forward(events_from_raster(x))
+    V = drec.layers[0].V
     np.testing.assert_allclose(V[0, 1:], [[1.5, 0.6], [1.5 * beta - 0.8, 0.6 * beta + 0.6],
                                           [(1.5 * beta - 0.8) * beta, (0.6 * beta + 0.6) * beta - 1]],
                                rtol=1e-5)
-    assert [tuple(e) for e in np.argwhere(S)] == [(0, 1, 0), (0, 2, 1), (1, 3, 0)]
+    sp = rec.layers[0].spikes
+    assert sp.idx.tolist() == [0, 1, 0] and np.flatnonzero(sp.counts().ravel()).tolist() == [
+        1, 2, 7]  # (0, 1, 0), (0, 2, 1), (1, 3, 0)
     assert rec.synops == [3 * 2, 2 * 1]  # input events x 2 neurons; hidden spikes at k < 3
     _, _, counts = net.backward(rec, np.array([0, 0]))
     assert counts.active == counts.surrogate == [5]
@@ -287,9 +304,7 @@ def test_operation_counts_by_hand():
     # no gradient for the input spikes; the readout's gradient reaches the 3 active entries
     # before the last step (C = 1 multiply-add each)
     assert counts.input_macs == [0, 3]
-    dense = SurrogateNetwork(SurrogateParams(2, (2,), 1, steps=4, window=None),
-                             [W1, np.ones((2, 1), F32)], backend="numpy")
-    _, _, dc = dense.backward(dense.forward(events_from_raster(x)), np.array([0, 0]))
+    _, _, dc = dense.backward(drec, np.array([0, 0]))
     assert dc.active == [2 * 3 * 2] and dc.weight_macs == [3 * 2, 2]
     assert dc.input_macs == [0, 2 * 3 * 1 * 2]  # readout -> hidden: B (T-1) C N
 
@@ -305,8 +320,10 @@ def test_no_subnormal_state_after_a_long_silence(backend, window):
     net = _net(backend, window, n_in=6, hidden=(5, 4), n_out=3, T=500, dt_ms=2.0,
                tau_out_ms=10.0, gain=40.0)
     rec, _, grads, _ = _step(net, raster, np.array([0, 2]))
-    state = {"O": rec.O, **{f"V{i}": x.V for i, x in enumerate(rec.layers)},
-             **{f"dW{i}": g for i, g in enumerate(grads)}}
+    state = {"O": rec.O, **{f"dW{i}": g for i, g in enumerate(grads)}}
+    for i, x in enumerate(rec.layers):
+        state.update({f"V{i}": x.V} if window is None else {f"sg{i}": x.active_sg})
     assert subnormals(state) == {}
-    assert np.all(rec.layers[0].V[:, -1] == 0) and np.all(rec.O[:, -1] == 0)
-    assert np.any(rec.layers[0].V[:, 5] != 0)
+    assert np.all(rec.O[:, -1] == 0) and np.any(rec.O[:, 6] != 0)
+    if window is None:
+        assert np.all(rec.layers[0].V[:, -1] == 0) and np.any(rec.layers[0].V[:, 5] != 0)
