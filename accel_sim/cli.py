@@ -93,8 +93,21 @@ def _validate(args) -> int:
     from .pipeline import build_network, load_data, network_spec
 
     cfg = load_config(args.config, args.overrides)
-    data = load_data(cfg)
-    spec = network_spec(cfg, build_network(cfg, data.n_in))
+    if cfg.network.model == "surrogate":
+        from .supervised import load_spike_data, spec_of, surrogate_params
+
+        sdata = load_spike_data(cfg)
+        params = surrogate_params(cfg, sdata.train.n_inputs, sdata.n_classes)
+        spec = spec_of(params, cfg)
+        what = (f"{len(sdata.train)} train, {len(sdata.test)} test samples of "
+                f"{params.steps} steps; surrogate {'-'.join(map(str, params.sizes))}, "
+                f"{cfg.learning.backward} backward")
+    else:
+        data = load_data(cfg)
+        spec = network_spec(cfg, build_network(cfg, data.n_in))
+        what = (f"{len(data.train)} train, {len(data.label)} label, {len(data.test)} test "
+                f"samples; {cfg.network.model} with {cfg.network.n_excitatory} excitatory "
+                "neurons")
     setup = prepare_chip(cfg, spec)
     chip = ""
     if setup is not None:
@@ -102,9 +115,7 @@ def _validate(args) -> int:
                 f"cores used, priced with {setup.table.name}")
         for w in setup.warnings:
             print(f"accel-sim: warning: {w}", file=sys.stderr)
-    print(f"{args.config}: OK ({cfg.data.dataset}: {len(data.train)} train, "
-          f"{len(data.label)} label, {len(data.test)} test samples; "
-          f"{cfg.network.model} with {cfg.network.n_excitatory} excitatory neurons{chip})")
+    print(f"{args.config}: OK ({cfg.data.dataset}: {what}{chip})")
     return 0
 
 

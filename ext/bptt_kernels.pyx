@@ -136,17 +136,11 @@ cdef inline void add_slice(Py_ssize_t n, fptr y, const float* x) noexcept nogil:
         y[j] += x[j]
 
 
-cdef inline Py_ssize_t mine(Py_ssize_t lo, Py_ssize_t hi, const int32_t* act_idx,
-                            const float* delta, Py_ssize_t j0, Py_ssize_t j1, int32_t* cols,
-                            float* vals) noexcept nogil:
-    """The active entries lo..hi whose column lies in [j0, j1): their columns and deltas."""
-    cdef Py_ssize_t n, nm = 0
-    for n in range(lo, hi):
-        if j0 <= act_idx[n] < j1:
-            cols[nm] = act_idx[n]
-            vals[nm] = delta[n]
-            nm += 1
-    return nm
+cdef inline void scale(Py_ssize_t n, const float* x, float c, fptr out) noexcept nogil:
+    """out = c x (the input trace's power times each active entry's delta)."""
+    cdef Py_ssize_t q
+    for q in range(n):
+        out[q] = c * x[q]
 
 
 cdef inline Py_ssize_t list_times(Py_ssize_t b, Py_ssize_t T, const int64_t* off,
@@ -379,33 +373,30 @@ def input_grad_at(const float[:, :, ::1] G, const float[:, ::1] W, const int64_t
 def sparse_weight_grad(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
                        const int64_t[::1] act_off, const int32_t[::1] act_idx,
                        const float[::1] delta, const float[::1] powers, float[:, ::1] dW,
-                       Py_ssize_t steps, Py_ssize_t j0, Py_ssize_t j1):
+                       Py_ssize_t steps, Py_ssize_t b0, Py_ssize_t b1):
     """See _bptt_reference.sparse_weight_grad."""
-    cdef Py_ssize_t T = steps, B = (act_off.shape[0] - 1) // steps, b, k, t, m, q, nm
+    cdef Py_ssize_t T = steps, b, k, t, m, q, lo, nm
     cdef long long macs = 0
-    cdef float c
     cdef float* row
-    cdef Py_ssize_t cap = largest_gap(&act_off[0], 0, B * T, 1)  # entries of one step, at most
-    cdef int32_t* cols = <int32_t*>malloc((cap + 1) * sizeof(int32_t))
-    cdef float* vals = <float*>malloc((cap + 1) * sizeof(float))
-    if cols == NULL or vals == NULL:
-        free(cols); free(vals)
+    cdef Py_ssize_t cap = largest_gap(&act_off[0], b0 * T, b1 * T, 1)  # entries of one step
+    cdef float* scaled = <float*>malloc((cap + 1) * sizeof(float))
+    if scaled == NULL:
         raise MemoryError()
     with nogil:
-        for b in range(B):
+        for b in range(b0, b1):
             for k in range(1, T):
-                nm = mine(act_off[b * T + k], act_off[b * T + k + 1], &act_idx[0], &delta[0],
-                          j0, j1, cols, vals)
+                lo = act_off[b * T + k]
+                nm = act_off[b * T + k + 1] - lo
                 if nm == 0:
                     continue
                 for t in range(k):
-                    c = powers[k - 1 - t]
+                    scale(nm, &delta[lo], powers[k - 1 - t], scaled)
                     for m in range(ev_off[b * T + t], ev_off[b * T + t + 1]):
                         row = &dW[ev_idx[m], 0]
                         for q in range(nm):
-                            row[cols[q]] += c * vals[q]
-                        macs += nm
-    free(cols); free(vals)
+                            row[act_idx[lo + q]] += scaled[q]
+                    macs += (ev_off[b * T + t + 1] - ev_off[b * T + t]) * nm
+    free(scaled)
     return macs
 
 

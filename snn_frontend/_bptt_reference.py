@@ -221,26 +221,28 @@ def input_grad_at(G, W, act_off, act_idx, out, b0, b1) -> int:
 # ----------------------------------------------------------------------------- sparse backward
 
 
-def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dW, steps, j0, j1) -> int:
-    """Weight gradient from the input traces at the active entries (Perez-Nieves & Goodman):
-    for every active entry n = (b, k, j) with j in [j0, j1) and every input event (b, t, i)
-    with t < k: dW[i, j] += beta^(k-1-t) delta[n]. Order: b, k, t, i. Returns the
-    multiply-adds."""
+def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dW, steps, b0,
+                       b1) -> int:
+    """Weight gradient from the input traces at the active entries of samples [b0, b1)
+    (Perez-Nieves & Goodman): for every active entry n = (b, k, j) and every input event
+    (b, t, i) with t < k: dW[i, j] += beta^(k-1-t) delta[n]. Order: b, k, t, i, n. The
+    wrapper gives each of a fixed number of sample chunks its own dW and sums them in
+    chunk order. Returns the multiply-adds."""
     T = steps
-    B = (len(act_off) - 1) // T
     macs = 0
-    for b in range(B):
+    for b in range(b0, b1):
         for k in range(1, T):
             lo, hi = act_off[b * T + k], act_off[b * T + k + 1]
-            mine = [n for n in range(lo, hi) if j0 <= act_idx[n] < j1]
-            if not mine:
+            if hi == lo:
                 continue
+            js = act_idx[lo:hi]
             for t in range(k):
-                c = powers[k - 1 - t]
-                for i in _events(ev_off, ev_idx, T, b, t):
-                    for n in mine:
-                        dW[i, act_idx[n]] += c * delta[n]
-                    macs += len(mine)
+                scaled = powers[k - 1 - t] * delta[lo:hi]
+                events = _events(ev_off, ev_idx, T, b, t)
+                for i in events:
+                    for q in range(hi - lo):
+                        dW[i, js[q]] += scaled[q]
+                macs += len(events) * (hi - lo)
     return macs
 
 

@@ -39,6 +39,9 @@ __all__ = [
 
 F32 = np.float32
 LOSSES = ("max", "sum")
+#: the sparse weight gradient is summed over this many sample chunks, each with its own
+#: accumulator, added in order: a fixed number, so results do not depend on the threads
+WEIGHT_GRAD_CHUNKS = 4
 INITS = ("normal", "uniform")
 
 
@@ -429,10 +432,14 @@ class SurrogateNetwork:
             act, sg = active[li]
             rows = np.repeat(np.arange(B), act.counts().sum(axis=1))
             delta = (dS + reg[li][rows, act.idx]) * sg
-            grads[li] = np.zeros_like(W)
-            w_macs.insert(0, self._run(k.sparse_weight_grad, W.shape[1], layer.inputs.off,
-                                       layer.inputs.idx, act.off, act.idx, delta,
-                                       self._powers, grads[li], T))
+            chunks = _ranges(B, WEIGHT_GRAD_CHUNKS)  # fixed: results do not depend on threads
+            parts = [np.zeros_like(W) for _ in chunks]
+            w_macs.insert(0, self._map(k.sparse_weight_grad, [
+                (layer.inputs.off, layer.inputs.idx, act.off, act.idx, delta, self._powers,
+                 part, T, lo, hi) for part, (lo, hi) in zip(parts, chunks)]))
+            grads[li] = parts[0]
+            for part in parts[1:]:
+                grads[li] += part
             counts.surrogate.insert(0, len(act.idx))
             counts.active.insert(0, len(act.idx))
             if li > 0:

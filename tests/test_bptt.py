@@ -189,7 +189,7 @@ def test_hidden_backward_equals_finite_differences():
     delta = c[:, 1:, :].reshape(-1) * ref.surrogate(V[:, 1:, :]).reshape(-1)
     dWs = np.zeros((n_in, N), F32)
     ref.sparse_weight_grad(ev.off, ev.idx, act.off, act.idx, delta, ref.power_table(beta, T),
-                           dWs, T, 0, N)
+                           dWs, T, 0, B)
     dxs = np.zeros(len(prev.idx), F32)
     ref.sparse_input_grad(act.off, act.idx, delta, prev.off, prev.idx, W,
                           ref.power_table(beta, T), dxs, T, 0, B)
