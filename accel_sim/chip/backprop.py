@@ -124,19 +124,22 @@ class BackpropCounter:
         pass_words = np.zeros(C, np.int64)
         pass_ops = np.zeros(C, np.int64)
         pass_bits = 0
-        grads = {q: self._grad_set(p, q, T) for q in self.hidden}
+        grads = {q: self._grad_set(p, q, T) for q in self.hidden if self._sparse(p, q)}
         buffer_bits = np.zeros(C, np.int64)
         for pr in self.projs:
             core_dst = m.core[pr.dst]
             n_ev, idx_ev = spikes[pr.src]
             st_ev = steps[pr.src]
-            if not pr.dst_readout:
+            if not pr.dst_readout and pr.dst in grads:  # sparse: the gradient entries
                 gst, gj = grads[pr.dst]
                 np.add.at(learn_ops, (gst, core_dst[gj]), 1)
                 cnt["core", "surrogate_eval"] += len(gj)
-                bits = self.state_bits + (int(np.ceil(np.log2(max(self.spec.population(pr.dst).size, 2))))
-                                          if self._sparse(p, pr.dst) else 0)
-                np.add.at(buffer_bits, core_dst[gj], bits)
+                index_bits = int(np.ceil(np.log2(max(self.spec.population(pr.dst).size, 2))))
+                np.add.at(buffer_bits, core_dst[gj], self.state_bits + index_bits)
+            elif not pr.dst_readout:  # dense: every neuron at every step >= 1
+                learn_ops[1:] += pr.k
+                cnt["core", "surrogate_eval"] += int(pr.k.sum()) * max(T - 1, 0)
+                buffer_bits += self.state_bits * pr.k * max(T - 1, 0)
             # received spikes: their index, per core holding targets
             idx_bits = int(np.ceil(np.log2(max(pr.n_src, 2))))
             buffer_bits += idx_bits * int((st_ev <= T - 2).sum()) * (pr.k > 0)
@@ -179,14 +182,10 @@ class BackpropCounter:
         return grad_stream(population) in p.counts
 
     def _grad_set(self, p: Presentation, population: str, T: int) -> tuple[np.ndarray, np.ndarray]:
-        """(step, neuron) of every gradient entry of a hidden population (all at t >= 1 when
-        the trace gives none: a dense backward)."""
+        """(step, neuron) of every gradient entry of a hidden population (its `:grad` stream)."""
         name = grad_stream(population)
-        if name in p.counts:
-            n = p.counts[name].astype(np.int64)
-            return np.repeat(np.arange(T), n), p.indices[name].astype(np.int64)
-        size = self.spec.population(population).size
-        return np.repeat(np.arange(1, T), size), np.tile(np.arange(size), max(T - 1, 0))
+        n = p.counts[name].astype(np.int64)
+        return np.repeat(np.arange(T), n), p.indices[name].astype(np.int64)
 
     def _rmw(self, pr: _Proj, c: np.ndarray, t: np.ndarray, words: np.ndarray, cnt: Counter,
              learn_words: np.ndarray, dram_bits: np.ndarray) -> None:
@@ -234,11 +233,11 @@ class BackpropCounter:
             cnt["core", "input_grad_mac"] += int((pr.n_src * pr.k).sum()) * max(T - 1, 0)
             learn_ops[1:] += pr.n_src * pr.k
             self._read_weights(pr, np.arange(1, T), None, cnt, learn_words, dram_bits)
-            need_i = np.tile(np.arange(pr.n_src), max(T - 1, 0))  # every (t <= T-2, i)
+            need_i, repeats = slice(None), max(T - 1, 0)  # every src neuron at t <= T-2
         elif pr.dst_readout:  # at the src's gradient entries: one weight row each
             sst, si = grads[pr.src]
             keep = sst <= T - 2
-            need_t, need_i = sst[keep], si[keep]
+            need_t, need_i, repeats = sst[keep], si[keep], 1
             cores = np.flatnonzero(pr.k)
             tt, cc = np.repeat(need_t + 1, len(cores)), np.tile(cores, len(need_t))
             np.add.at(learn_ops, (tt, cc), pr.k[cc])
@@ -246,6 +245,7 @@ class BackpropCounter:
             self._read_weights(pr, need_t + 1, need_i, cnt, learn_words, dram_bits)
         else:  # the backward walk
             sst, need_i = grads[pr.src]
+            repeats = 1
             macs_t, macs_c = self._walk(pr, grads[pr.dst], sst, T)
             np.add.at(learn_ops, (macs_t, macs_c), 1)
             cnt["core", "input_grad_mac"] += len(macs_t)
@@ -253,7 +253,7 @@ class BackpropCounter:
         # every partial sum travels back to its src neuron's core
         for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
                             ("local_delivery", "local")):
-            cnt["router", action] += int(pr.back[key][need_i].sum())
+            cnt["router", action] += repeats * int(pr.back[key][need_i].sum())
 
     def _walk(self, pr: _Proj, dst_grad, src_steps: np.ndarray, T: int
               ) -> tuple[np.ndarray, np.ndarray]:
