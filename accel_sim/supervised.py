@@ -63,7 +63,7 @@ class SpikeData:
 def load_spike_data(cfg: Config) -> SpikeData:
     """The training and test sets as spikes: latency-coded images or recorded events."""
     d, e = cfg.data, cfg.encoding
-    steps = int(round(e.present_ms / e.dt_ms))
+    steps = round(e.present_ms / e.dt_ms)
     if d.dataset == "nmnist":
         train = load_nmnist(d.root, "train", steps, e.dt_ms)
         test = load_nmnist(d.root, "test", steps, e.dt_ms)
@@ -78,7 +78,8 @@ def load_spike_data(cfg: Config) -> SpikeData:
             te = load_dataset(d.dataset, "test", d.root)
         tr = select(tr, n=d.train_samples, classes=d.classes)
         te = select(te, n=d.test_samples, classes=d.classes)
-        code = dict(steps=steps, dt_ms=e.dt_ms, tau_eff_ms=e.latency_tau_ms, theta=e.latency_theta)
+        code = {"steps": steps, "dt_ms": e.dt_ms, "tau_eff_ms": e.latency_tau_ms,
+                "theta": e.latency_theta}
         return SpikeData(latency_code(tr.images, labels=tr.labels, **code),
                          latency_code(te.images, labels=te.labels, **code),
                          int(max(tr.labels.max(), te.labels.max())) + 1)
@@ -100,7 +101,7 @@ def surrogate_params(cfg: Config, n_in: int, n_classes: int) -> SurrogateParams:
     net, lr, e = cfg.network, cfg.learning, cfg.encoding
     return SurrogateParams(
         n_in=n_in, hidden=tuple(net.hidden_sizes), n_out=n_classes,
-        steps=int(round(e.present_ms / e.dt_ms)), dt_ms=e.dt_ms, tau_mem_ms=net.tau_mem_ms,
+        steps=round(e.present_ms / e.dt_ms), dt_ms=e.dt_ms, tau_mem_ms=net.tau_mem_ms,
         tau_out_ms=net.tau_readout_ms,
         window=lr.backward_window if lr.backward == "sparse" else None, loss=lr.loss,
         reg_upper_strength=lr.reg_upper_strength, reg_upper_target=lr.reg_upper_spikes,
@@ -112,7 +113,7 @@ def surrogate_params(cfg: Config, n_in: int, n_classes: int) -> SurrogateParams:
 
 def build_surrogate(cfg: Config, params: SurrogateParams) -> SurrogateNetwork:
     """The network, initialised from the seed or from `network.init_model`."""
-    kw = dict(backend=cfg.run.backend, threads=cfg.run.threads)
+    kw = {"backend": cfg.run.backend, "threads": cfg.run.threads}
     if not cfg.network.init_model:
         return SurrogateNetwork.initialise(params, cfg.seed, **kw)
     shapes = {f"W{i}": (a, b) for i, (a, b) in enumerate(zip(params.sizes[:-1], params.sizes[1:]))}

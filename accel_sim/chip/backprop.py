@@ -107,8 +107,8 @@ class BackpropCounter:
             home = int(m.core[pr.src][i])
             for c in m.dest_cores(pr.name, i):
                 r = topology.route(int(c), (home,))
-                for f in out:
-                    out[f][i] += getattr(r, f)
+                for f, counts in out.items():
+                    counts[i] += getattr(r, f)
         return out
 
     # ------------------------------------------------------------------ one sample
@@ -128,7 +128,7 @@ class BackpropCounter:
         buffer_bits = np.zeros(C, np.int64)
         for pr in self.projs:
             core_dst = m.core[pr.dst]
-            n_ev, idx_ev = spikes[pr.src]
+            n_ev = spikes[pr.src][0]
             st_ev = steps[pr.src]
             if not pr.dst_readout and pr.dst in grads:  # sparse: the gradient entries
                 gst, gj = grads[pr.dst]
