@@ -189,6 +189,42 @@ cdef inline Py_ssize_t largest_gap(const int64_t* off, Py_ssize_t lo, Py_ssize_t
 # ----------------------------------------------------------------------------- forward
 
 
+cdef struct Neurons:
+    # one sample's hidden layer while it runs: input current, membrane, spikes
+    float* h
+    float* v
+    uint8_t* s
+
+
+cdef int neurons_alloc(Neurons* n, Py_ssize_t size) except -1:
+    n.h = <float*>malloc(size * sizeof(float))
+    n.v = <float*>malloc(size * sizeof(float))
+    n.s = <uint8_t*>malloc(size * sizeof(uint8_t))
+    if n.h == NULL or n.v == NULL or n.s == NULL:
+        neurons_free(n)
+        raise MemoryError()
+    return 0
+
+
+cdef void neurons_free(Neurons* n) noexcept:
+    free(n.h); free(n.v); free(n.s)
+
+
+cdef inline void neurons_rest(Neurons* n, Py_ssize_t size) noexcept nogil:
+    """V = 0 and no spike: the state before step 1 of a sample."""
+    clear(size, n.v)
+    memset(n.s, 0, size)
+
+
+cdef inline long long advance(Neurons* n, Py_ssize_t size, const float* W, const int64_t* off,
+                              const int32_t* idx, Py_ssize_t slot, float beta) noexcept nogil:
+    """One step: the input events of `slot` (the previous step) add their weight rows, then
+    the LIF update; returns the synaptic additions."""
+    add_rows(size, n.h, W, off, idx, slot)
+    lif_step(size, n.v, n.h, n.s, beta)
+    return (off[slot + 1] - off[slot]) * size
+
+
 def hidden_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const float[:, ::1] W,
                    double beta, float[:, :, ::1] V, int64_t[::1] spk_n, int32_t[::1] spk_idx,
                    Py_ssize_t b0, Py_ssize_t b1):
@@ -196,27 +232,20 @@ def hidden_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const f
     cdef Py_ssize_t T = V.shape[1], N = V.shape[2], b, k
     cdef long long adds = 0
     cdef int64_t pos = 0
-    cdef float b32 = <float>beta
-    cdef float* h = <float*>malloc(N * sizeof(float))
-    cdef float* v = <float*>malloc(N * sizeof(float))
-    cdef uint8_t* s = <uint8_t*>malloc(N * sizeof(uint8_t))
-    if h == NULL or v == NULL or s == NULL:
-        free(h); free(v); free(s)
-        raise MemoryError()
+    cdef Neurons n
+    neurons_alloc(&n, N)
     with nogil:
         for b in range(b0, b1):
-            clear(N, v)
-            memset(s, 0, N)
+            neurons_rest(&n, N)
             clear(N, &V[b, 0, 0])
             spk_n[b * T] = 0
             for k in range(1, T):
-                add_rows(N, h, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1)
-                adds += (ev_off[b * T + k] - ev_off[b * T + k - 1]) * N
-                lif_step(N, v, h, s, b32)
-                copy(N, v, &V[b, k, 0])
-                spk_n[b * T + k] = list_spikes(N, s, &spk_idx[0] + pos)
+                adds += advance(&n, N, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1,
+                                <float>beta)
+                copy(N, n.v, &V[b, k, 0])
+                spk_n[b * T + k] = list_spikes(N, n.s, &spk_idx[0] + pos)
                 pos += spk_n[b * T + k]
-    free(h); free(v); free(s)
+    neurons_free(&n)
     return adds
 
 
@@ -229,29 +258,22 @@ def hidden_forward_active(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
     cdef Py_ssize_t T = steps, N = W.shape[1], b, k
     cdef long long adds = 0
     cdef int64_t pos = 0, apos = 0
-    cdef float b32 = <float>beta
-    cdef float w = <float>window
-    cdef float* h = <float*>malloc(N * sizeof(float))
-    cdef float* v = <float*>malloc(N * sizeof(float))
-    cdef uint8_t* s = <uint8_t*>malloc(N * sizeof(uint8_t))
-    if h == NULL or v == NULL or s == NULL:
-        free(h); free(v); free(s)
-        raise MemoryError()
+    cdef Neurons n
+    neurons_alloc(&n, N)
     with nogil:
         for b in range(b0, b1):
-            clear(N, v)
-            memset(s, 0, N)
+            neurons_rest(&n, N)
             spk_n[b * T] = 0
             act_n[b * T] = 0
             for k in range(1, T):
-                add_rows(N, h, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1)
-                adds += (ev_off[b * T + k] - ev_off[b * T + k - 1]) * N
-                lif_step(N, v, h, s, b32)
-                spk_n[b * T + k] = list_spikes(N, s, &spk_idx[0] + pos)
+                adds += advance(&n, N, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1,
+                                <float>beta)
+                spk_n[b * T + k] = list_spikes(N, n.s, &spk_idx[0] + pos)
                 pos += spk_n[b * T + k]
-                act_n[b * T + k] = list_active(N, v, w, &act_idx[0] + apos, &act_sg[0] + apos)
+                act_n[b * T + k] = list_active(N, n.v, <float>window, &act_idx[0] + apos,
+                                               &act_sg[0] + apos)
                 apos += act_n[b * T + k]
-    free(h); free(v); free(s)
+    neurons_free(&n)
     return adds
 
 

@@ -53,11 +53,15 @@ def _events(off: np.ndarray, idx: np.ndarray, T: int, b: int, k: int) -> np.ndar
 # ----------------------------------------------------------------------------- forward
 
 
-def _lif_step(v, h, s, b32):
-    """v = flush((beta v + h) - s) and the new spikes v > 1 (the reset is the previous step's
-    spikes, subtracted)."""
+def _advance(W, events, v, s, b32):
+    """One step: the input events (the previous step's) add their weight rows in index
+    order, then v = flush((beta v + h) - s) and the new spikes v > 1 (the reset is the
+    previous step's spikes, subtracted). Returns (v, s, synaptic additions)."""
+    h = np.zeros(W.shape[1], F32)
+    for i in events:
+        h += W[i]
     v = flush((b32 * v + h) - s.astype(F32))
-    return v, (v > ONE).astype(np.uint8)
+    return v, (v > ONE).astype(np.uint8), len(events) * W.shape[1]
 
 
 def _put(out, pos: int, values) -> int:
@@ -79,11 +83,8 @@ def hidden_forward(ev_off, ev_idx, W, beta, V, spk_n, spk_idx, b0, b1) -> int:
         V[b, 0] = 0
         spk_n[b * T] = 0
         for k in range(1, T):
-            h = np.zeros(N, F32)
-            for i in _events(ev_off, ev_idx, T, b, k - 1):
-                h += W[i]
-                adds += N
-            v, s = _lif_step(v, h, s, b32)
+            v, s, n = _advance(W, _events(ev_off, ev_idx, T, b, k - 1), v, s, b32)
+            adds += n
             V[b, k] = v
             js = np.flatnonzero(s)
             spk_n[b * T + k] = len(js)
@@ -106,11 +107,8 @@ def hidden_forward_active(ev_off, ev_idx, W, beta, window, steps, spk_n, spk_idx
         spk_n[b * T] = 0
         act_n[b * T] = 0
         for k in range(1, T):
-            h = np.zeros(N, F32)
-            for i in _events(ev_off, ev_idx, T, b, k - 1):
-                h += W[i]
-                adds += N
-            v, s = _lif_step(v, h, s, b32)
+            v, s, n = _advance(W, _events(ev_off, ev_idx, T, b, k - 1), v, s, b32)
+            adds += n
             js = np.flatnonzero(s)
             spk_n[b * T + k] = len(js)
             pos = _put(spk_idx, pos, js)
