@@ -140,8 +140,11 @@ def latency_code(
         )
     images = images.reshape(len(images), -1)
     step_of_value = _latency_steps(steps, dt_ms, tau_eff_ms, theta)
-    parts = [_latency_events(images[s : s + _LATENCY_CHUNK], step_of_value, steps)
-             for s in range(0, len(images), _LATENCY_CHUNK)]
+    t_type, u_type = _index_dtype(steps), _index_dtype(images.shape[1])
+    parts = []  # each chunk's events in their compact types: bounded memory for 60,000 images
+    for s in range(0, len(images), _LATENCY_CHUNK):
+        t, u, n = _latency_events(images[s : s + _LATENCY_CHUNK], step_of_value, steps)
+        parts.append((t.astype(t_type), u.astype(u_type), n))
     times = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, np.int64)
     units = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.int64)
     counts = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
