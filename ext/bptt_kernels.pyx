@@ -55,21 +55,28 @@ cdef inline void add_rows(Py_ssize_t n, fptr acc, const float* W, const int64_t*
             acc[j] += w[j]
 
 
-cdef inline void lif_step(Py_ssize_t n, fptr v, const float* h, uint8_t* s,
-                          float beta) noexcept nogil:
-    """v = flush((beta v + h) - s); s = v > 1 (the previous step's spikes are the reset)."""
+cdef inline int64_t lif_step(Py_ssize_t n, fptr v, const float* h, uint8_t* s,
+                             float beta) noexcept nogil:
+    """v = flush((beta v + h) - s); s = v > 1 (the previous step's spikes are the reset);
+    returns how many spiked (a vectorised count: most steps have none)."""
     cdef Py_ssize_t j
     cdef float x
+    cdef int64_t count = 0
     for j in range(n):
         x = flushf((beta * v[j] + h[j]) - <float>s[j])
         v[j] = x
         s[j] = x > ONE
+        count += s[j]
+    return count
 
 
-cdef inline int64_t list_spikes(Py_ssize_t n, const uint8_t* s, int32_t* out) noexcept nogil:
-    """Append the spiking neurons (ascending) to out; returns how many."""
+cdef inline int64_t list_spikes(Py_ssize_t n, const uint8_t* s, int64_t count,
+                                int32_t* out) noexcept nogil:
+    """Append the `count` spiking neurons (ascending) to out; returns count."""
     cdef Py_ssize_t j
     cdef int64_t m = 0
+    if count == 0:
+        return 0
     for j in range(n):
         if s[j]:
             out[m] = <int32_t>j
@@ -77,11 +84,22 @@ cdef inline int64_t list_spikes(Py_ssize_t n, const uint8_t* s, int32_t* out) no
     return m
 
 
+cdef inline int64_t count_active(Py_ssize_t n, const float* v, float window) noexcept nogil:
+    """How many neurons have |v - 1| < window (a vectorised count)."""
+    cdef Py_ssize_t j
+    cdef int64_t c = 0
+    for j in range(n):
+        c += fabsf(v[j] - ONE) < window
+    return c
+
+
 cdef inline int64_t list_active(Py_ssize_t n, const float* v, float window, int32_t* idx,
                                 float* sg) noexcept nogil:
     """Append the neurons with |v - 1| < window (ascending) and the surrogate there."""
     cdef Py_ssize_t j
     cdef int64_t m = 0
+    if count_active(n, v, window) == 0:
+        return 0
     for j in range(n):
         if fabsf(v[j] - ONE) < window:
             idx[m] = <int32_t>j
@@ -194,6 +212,7 @@ cdef struct Neurons:
     float* h
     float* v
     uint8_t* s
+    int64_t spikes  # of the last step
 
 
 cdef int neurons_alloc(Neurons* n, Py_ssize_t size) except -1:
@@ -221,7 +240,7 @@ cdef inline long long advance(Neurons* n, Py_ssize_t size, const float* W, const
     """One step: the input events of `slot` (the previous step) add their weight rows, then
     the LIF update; returns the synaptic additions."""
     add_rows(size, n.h, W, off, idx, slot)
-    lif_step(size, n.v, n.h, n.s, beta)
+    n.spikes = lif_step(size, n.v, n.h, n.s, beta)
     return (off[slot + 1] - off[slot]) * size
 
 
@@ -243,7 +262,7 @@ def hidden_forward(const int64_t[::1] ev_off, const int32_t[::1] ev_idx, const f
                 adds += advance(&n, N, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1,
                                 <float>beta)
                 copy(N, n.v, &V[b, k, 0])
-                spk_n[b * T + k] = list_spikes(N, n.s, &spk_idx[0] + pos)
+                spk_n[b * T + k] = list_spikes(N, n.s, n.spikes, &spk_idx[0] + pos)
                 pos += spk_n[b * T + k]
     neurons_free(&n)
     return adds
@@ -268,7 +287,7 @@ def hidden_forward_active(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
             for k in range(1, T):
                 adds += advance(&n, N, &W[0, 0], &ev_off[0], &ev_idx[0], b * T + k - 1,
                                 <float>beta)
-                spk_n[b * T + k] = list_spikes(N, n.s, &spk_idx[0] + pos)
+                spk_n[b * T + k] = list_spikes(N, n.s, n.spikes, &spk_idx[0] + pos)
                 pos += spk_n[b * T + k]
                 act_n[b * T + k] = list_active(N, n.v, <float>window, &act_idx[0] + apos,
                                                &act_sg[0] + apos)
