@@ -9,7 +9,7 @@ from snn_frontend.files import atomic_write
 from .registry import COMPONENTS
 from .tables import _phases
 
-__all__ = ["COMPONENT_COLOURS", "plot_energy_breakdown"]
+__all__ = ["COMPONENT_COLOURS", "plot_continual", "plot_energy_breakdown", "plot_training"]
 
 # Fixed colour per component class, so figures of different runs compare at a glance.
 COMPONENT_COLOURS = {kind: c.color for kind, c in COMPONENTS.items()}
@@ -104,7 +104,7 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
     table = hardware.get("energy_table", "?")
     tech = hardware.get("technology")
     fidelity = hardware.get("fidelity", "?")
-    ax.set_title(f"Energy per sample" + (f" of {model}" if model else "") + f" on chip '{chip}'\n"
+    ax.set_title("Energy per sample" + (f" of {model}" if model else "") + f" on chip '{chip}'\n"
                  f"energy table {table}" + (f" ({tech})" if tech else "")
                  + f", fidelity {fidelity}", fontsize=10)
     fig.tight_layout()
@@ -144,3 +144,36 @@ def plot_continual(tasks: list[dict], path) -> Path:
     with atomic_write(path) as fh:
         fig.savefig(fh, format="png")
     return path
+
+
+def plot_training(history: list[dict], path) -> Path:
+    """training.png: the loss and the train / test accuracy after every epoch (supervised
+    networks; `history` is stats.json's accuracy.history)."""
+    import matplotlib
+
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    path = Path(path)
+    fig = Figure(figsize=(8.0, 3.4), dpi=150)
+    FigureCanvasAgg(fig)
+    ep = [h["epoch"] for h in history]
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot(ep, [h["train_loss"] for h in history], "-", color=COMPONENT_COLOURS["core"])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("training loss (incl. regularisers)")
+    ax.grid(alpha=0.3)
+    ax = fig.add_subplot(1, 2, 2)
+    ax.plot(ep, [100 * h["train_accuracy"] for h in history], "-", label="train")
+    ax.plot(ep, [100 * h["test_accuracy"] for h in history], "-", label="test")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png")
+    return path
+

@@ -22,7 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snn_frontend.datasets import load_dataset, select, split_validation
-from snn_frontend.models import hidden_names, surrogate_spec
+from snn_frontend.models import surrogate_spec
 from snn_frontend.spec import NetworkSpec
 from snn_frontend.spiking_data import SpikeSet, latency_code, load_nmnist, load_shd
 from snn_frontend.surrogate import (
@@ -33,7 +33,7 @@ from snn_frontend.surrogate import (
     SurrogateParams,
     spikeset_events,
 )
-from snn_frontend.trace import TraceBuilder, grad_stream, optimizer_stream
+from snn_frontend.trace import TraceBuilder
 
 from .config import Config
 from .costing import ChipSetup, hardware_stats, prepare_chip
@@ -127,50 +127,6 @@ def spec_of(params: SurrogateParams, cfg: Config) -> NetworkSpec:
 
 
 # ------------------------------------------------------------------------- trace streams
-def trace_meta(spec: NetworkSpec, params: SurrogateParams, *, learn: bool, phase: str,
-               cfg: Config, batch: int) -> dict:
-    learning = {pr.name: {"rule": "bptt", "backward": params.backward, "batch": batch}
-                for pr in spec.projections}
-    return {"spec": spec.to_dict(), "learn": learn, "dt_ms": params.dt_ms, "phase": phase,
-            "model": cfg.network.model, "seed": cfg.seed, "state_reset": True,
-            "learning": learning}
-
-
-def trace_events(spec: NetworkSpec, params: SurrogateParams, learn: bool) -> tuple[str, ...]:
-    if not learn:
-        return ()
-    grads = tuple(grad_stream(n) for n in hidden_names(len(params.hidden))) \
-        if params.window is not None else ()
-    return grads + tuple(optimizer_stream(pr.name) for pr in spec.projections)
-
-
-def add_batch(tb: TraceBuilder, spec: NetworkSpec, first_sample: int, rec: Record,
-              active: list[Events] | None, learn: bool) -> None:
-    """Every sample of a batch as one presentation: the spikes of each population, the
-    gradient sets, and after the last sample one optimiser step per projection."""
-    B, T = rec.O.shape[0], rec.O.shape[1]
-    streams = {"input": rec.layers[0].inputs}
-    streams.update({f"hidden_{i + 1}": layer.spikes for i, layer in enumerate(rec.layers)})
-    if active is not None:
-        streams.update({grad_stream(f"hidden_{i + 1}"): a for i, a in enumerate(active)})
-    empty_c, empty_i = np.zeros(T, np.int64), np.zeros(0, np.int64)
-    for b in range(B):
-        counts, indices = {}, {}
-        for name, ev in streams.items():
-            lo, hi = ev.off[b * T], ev.off[(b + 1) * T]
-            counts[name] = np.diff(ev.off[b * T:(b + 1) * T + 1])
-            indices[name] = ev.idx[lo:hi]
-        counts["readout"], indices["readout"] = empty_c, empty_i
-        if learn:
-            last = np.zeros(T, np.int64)
-            if b == B - 1:
-                last[-1] = 1
-            for pr in spec.projections:
-                counts[optimizer_stream(pr.name)] = last
-                indices[optimizer_stream(pr.name)] = np.zeros(int(last.sum()), np.int64)
-        tb.add(first_sample + b, 0, False, T, counts, indices)
-
-
 # ------------------------------------------------------------------------- the run
 @dataclass
 class SRun:
@@ -252,7 +208,7 @@ def evaluate(net: SurrogateNetwork, data: SpikeSet, batch: int, counts: dict | N
         if counts is not None:
             _add_forward(counts, rec)
         if tb is not None:
-            add_batch(tb, spec, start, rec, None, learn=False)
+            net.record_batch(tb, spec, start, rec, learn=False)
         if on_batch is not None:
             on_batch(len(idx))
     return correct / max(len(data), 1)
@@ -290,8 +246,7 @@ def train(run: SRun, ckpt: dict | None) -> None:
                 _add_forward(counts, rec)
                 _add_backward(counts, sc, kept_for_backward(rec, rec.active))
                 if tb is not None and k < traced:
-                    add_batch(tb, run.spec, (epoch * n_batches + k) * B, rec, rec.active,
-                              learn=True)
+                    net.record_batch(tb, run.spec, (epoch * n_batches + k) * B, rec, learn=True)
                 losses.append(loss)
                 running = loss if running is None else 0.98 * running + 0.02 * loss
                 bar.set_postfix(epoch=epoch + 1, loss=f"{running:.4f}", refresh=False)
@@ -317,9 +272,9 @@ def _builder(run: SRun, phase: str, *, learn: bool, replay) -> TraceBuilder | No
     save = phase in run.cfg.run.trace_phases
     if not save and replay is None:
         return None
-    meta = trace_meta(run.spec, run.params, learn=learn, phase=phase, cfg=run.cfg,
-                      batch=run.cfg.learning.batch_size)
-    return TraceBuilder(meta, trace_events(run.spec, run.params, learn),
+    meta = dict(run.net.trace_meta(run.spec, learn=learn, batch=run.cfg.learning.batch_size),
+                phase=phase, model=run.cfg.network.model, seed=run.cfg.seed)
+    return TraceBuilder(meta, run.net.events(run.spec, learn),
                         out_dir=run.out / f"trace_{phase}" if save else None,
                         on_part=replay.consume if replay is not None else None, part_size=512)
 
@@ -414,38 +369,6 @@ def collect_stats(run: SRun, accuracy: dict) -> dict:
     return stats
 
 
-def plot_training(history: list[dict], path: Path) -> Path:
-    """training.png: the loss and the train / test accuracy after every epoch."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from snn_frontend.files import atomic_write
-
-    fig = Figure(figsize=(8.0, 3.4), dpi=150)
-    FigureCanvasAgg(fig)
-    ep = [h["epoch"] for h in history]
-    ax = fig.add_subplot(1, 2, 1)
-    ax.plot(ep, [h["train_loss"] for h in history], "-", color="#1f77b4")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("training loss (incl. regularisers)")
-    ax.grid(alpha=0.3)
-    ax = fig.add_subplot(1, 2, 2)
-    ax.plot(ep, [100 * h["train_accuracy"] for h in history], "-", label="train")
-    ax.plot(ep, [100 * h["test_accuracy"] for h in history], "-", label="test")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
-    fig.tight_layout()
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png")
-    return path
-
-
 def execute(cfg: Config, out: Path, show: bool, resume: bool) -> dict:
     """The whole run (behind `run_experiment` / `resume_experiment`); returns stats."""
     started = datetime.now(UTC).isoformat()
@@ -489,5 +412,7 @@ def execute(cfg: Config, out: Path, show: bool, resume: bool) -> dict:
     write_json(out / "run.json", ended)
     write_outputs(out, stats, ended)
     if run.history:
+        from .plot import plot_training
+
         plot_training(run.history, out / "training.png")
     return stats

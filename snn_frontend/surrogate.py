@@ -23,8 +23,11 @@ import numpy as np
 
 from ._backend import kernels
 from ._bptt_reference import power_table
+from .models import hidden_names
 from .numerics import flush_inplace
+from .spec import NetworkSpec
 from .spiking_data import SpikeSet
+from .trace import TraceBuilder, grad_stream, optimizer_stream
 
 __all__ = [
     "Events",
@@ -450,6 +453,47 @@ class SurrogateNetwork:
         counts.weight_macs = w_macs
         counts.input_macs = [0] + in_macs
         return grads, counts
+
+    # ------------------------------------------------------------------ the trace
+
+    def trace_meta(self, spec: NetworkSpec, *, learn: bool, batch: int) -> dict:
+        """What the chip needs to replay this network's trace, besides the spikes."""
+        learning = {pr.name: {"rule": "bptt", "backward": self.p.backward, "batch": batch}
+                    for pr in spec.projections}
+        return {"spec": spec.to_dict(), "learn": learn, "dt_ms": self.p.dt_ms,
+                "state_reset": True, "learning": learning}
+
+    def events(self, spec: NetworkSpec, learn: bool) -> tuple[str, ...]:
+        """The learning event streams of a training trace: each hidden layer's gradient set
+        (sparse backward) and one optimiser step per projection."""
+        if not learn:
+            return ()
+        grads = tuple(grad_stream(n) for n in hidden_names(len(self.p.hidden))) \
+            if self.p.window is not None else ()
+        return grads + tuple(optimizer_stream(pr.name) for pr in spec.projections)
+
+    def record_batch(self, tb: TraceBuilder, spec: NetworkSpec, first_sample: int,
+                     rec: Record, *, learn: bool) -> None:
+        """Every sample of a batch as one presentation of the trace: the spikes of each
+        population, the gradient sets (training, sparse), and after the batch's last sample
+        one optimiser step per projection (training)."""
+        B, T = rec.O.shape[0], rec.O.shape[1]
+        names = hidden_names(len(rec.layers))
+        streams = {"input": rec.layers[0].inputs}
+        streams.update({n: layer.spikes for n, layer in zip(names, rec.layers)})
+        if learn and rec.active is not None:
+            streams.update({grad_stream(n): a for n, a in zip(names, rec.active)})
+        for b in range(B):
+            counts = {n: np.diff(ev.off[b * T:(b + 1) * T + 1]) for n, ev in streams.items()}
+            indices = {n: ev.idx[ev.off[b * T]:ev.off[(b + 1) * T]] for n, ev in streams.items()}
+            counts["readout"], indices["readout"] = np.zeros(T, np.int64), np.zeros(0, np.int64)
+            if learn:
+                step = np.zeros(T, np.int64)
+                step[-1] = b == B - 1
+                for pr in spec.projections:
+                    counts[optimizer_stream(pr.name)] = step
+                    indices[optimizer_stream(pr.name)] = np.zeros(int(step[-1]), np.int64)
+            tb.add(first_sample + b, 0, False, T, counts, indices)
 
     # ------------------------------------------------------------------ optimiser
 
