@@ -327,3 +327,39 @@ def test_no_subnormal_state_after_a_long_silence(backend, window):
     assert np.all(rec.O[:, -1] == 0) and np.any(rec.O[:, 6] != 0)
     if window is None:
         assert np.all(rec.layers[0].V[:, -1] == 0) and np.any(rec.layers[0].V[:, 5] != 0)
+
+
+def test_sparse_layer_equals_dense_with_the_surrogate_masked_to_the_active_set():
+    """With a narrow window, the sparse weight gradient and the backward walk equal the dense
+    recursion run with the surrogate zeroed outside the active set, the input gradient read
+    at the previous layer's active entries only."""
+    rng = np.random.default_rng(11)
+    B, T, n_in, N, beta, w = 3, 25, 6, 5, 0.9, 0.3
+    x = (rng.random((B, T, n_in)) < 0.25).astype(np.uint8)
+    ev = events_from_raster(x)
+    W = rng.normal(0, 0.7, (n_in, N)).astype(F32)
+    V = rng.normal(1.0, 0.4, (B, T, N)).astype(F32)
+    dS = rng.normal(0, 1, (B, T, N)).astype(F32)
+    act = np.abs(V - F32(1.0)) < F32(w)
+    act[:, 0] = False
+    prev = rng.random((B, T, n_in)) < 0.3  # the previous layer's active entries
+    prev[:, 0] = False
+    # dense, masked: the surrogate is 0 off the active set
+    G = np.empty((B, T, N), F32)
+    ref.hidden_delta(V, np.where(act, dS, F32(0)), np.zeros((B, N), F32), beta, G, 0, B)
+    dW = np.zeros((n_in, N), F32)
+    ref.weight_grad(ev.off, ev.idx, G, dW, 0, N)
+    dx = np.empty((B, T, n_in), F32)
+    ref.input_grad(G, np.ascontiguousarray(W.T), dx, 0, B)
+    # sparse
+    a_ev, p_ev = events_from_raster(act), events_from_raster(prev)
+    b, t, j = np.nonzero(act)
+    delta = (dS[b, t, j] * ref.surrogate(V[b, t, j])).astype(F32)
+    powers = ref.power_table(beta, T)
+    dWs = np.zeros((n_in, N), F32)
+    ref.sparse_weight_grad(ev.off, ev.idx, a_ev.off, a_ev.idx, delta, powers, dWs, T, 0, B)
+    dxs = np.zeros(len(p_ev.idx), F32)
+    ref.sparse_input_grad(a_ev.off, a_ev.idx, delta, p_ev.off, p_ev.idx, W, powers, dxs, T, 0, B)
+    np.testing.assert_allclose(dWs, dW, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(dxs, dx[prev], rtol=1e-4, atol=1e-6)
+    assert 0 < act.sum() < act.size / 2 and np.abs(dx[prev]).max() > 0
