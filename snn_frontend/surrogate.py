@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -185,6 +186,7 @@ class StepCounts:
     active: list[int] = field(default_factory=list)  # entries the backward touched per layer
     weight_macs: list[int] = field(default_factory=list)  # dW multiply-adds (adds, dense)
     input_macs: list[int] = field(default_factory=list)  # dL/dS_in multiply-adds
+    seconds: list[float] = field(default_factory=list, compare=False)  # wall time per projection
 
 
 def _pieces(n: np.ndarray, bufs: list[np.ndarray], ranges, T: int) -> list[np.ndarray]:
@@ -388,6 +390,7 @@ class SurrogateNetwork:
         B, T, _ = dO.shape
         counts = StepCounts()
         grads: list[np.ndarray] = [None] * len(self.W)  # type: ignore[list-item]
+        t0 = time.perf_counter()
         G = np.empty_like(dO)
         self._run(k.readout_delta, B, dO, p.beta_out, G)
         top = rec.layers[-1]
@@ -397,7 +400,9 @@ class SurrogateNetwork:
         dS = np.empty(top.V.shape, F32)
         in_macs = [self._run(k.input_grad, B, G, np.ascontiguousarray(self.W[-1].T), dS)]
         w_macs = [readout_macs]
+        counts.seconds.insert(0, time.perf_counter() - t0)
         for li in range(len(rec.layers) - 1, -1, -1):
+            t0 = time.perf_counter()
             layer, W = rec.layers[li], self.W[li]
             G = np.empty(layer.V.shape, F32)
             self._run(k.hidden_delta, B, layer.V, dS, reg[li], p.beta, G)
@@ -409,6 +414,7 @@ class SurrogateNetwork:
             if li > 0:
                 dS = np.empty(rec.layers[li - 1].V.shape, F32)
                 in_macs.insert(0, self._run(k.input_grad, B, G, np.ascontiguousarray(W.T), dS))
+            counts.seconds.insert(0, time.perf_counter() - t0)
         counts.weight_macs = w_macs
         counts.input_macs = [0] + in_macs  # the input layer's spikes need no gradient
         return grads, counts
@@ -421,6 +427,7 @@ class SurrogateNetwork:
         if rec.active is None:
             raise ValueError("a sparse backward needs a training forward of a sparse network")
         active = [(layer.active, layer.active_sg) for layer in rec.layers]
+        t0 = time.perf_counter()
         G = np.empty_like(dO)
         self._run(k.readout_delta, B, dO, p.beta_out, G)
         top = rec.layers[-1]
@@ -430,7 +437,9 @@ class SurrogateNetwork:
         act, _ = active[-1]
         dS = np.empty(len(act.idx), F32)
         in_macs = [self._run(k.input_grad_at, B, G, self.W[-1], act.off, act.idx, dS)]
+        counts.seconds.insert(0, time.perf_counter() - t0)
         for li in range(len(rec.layers) - 1, -1, -1):
+            t0 = time.perf_counter()
             layer, W = rec.layers[li], self.W[li]
             act, sg = active[li]
             rows = np.repeat(np.arange(B), act.counts().sum(axis=1))
@@ -450,6 +459,7 @@ class SurrogateNetwork:
                 dS = np.zeros(len(prev.idx), F32)
                 in_macs.insert(0, self._run(k.sparse_input_grad, B, act.off, act.idx, delta,
                                             prev.off, prev.idx, W, self._powers, dS, T))
+            counts.seconds.insert(0, time.perf_counter() - t0)
         counts.weight_macs = w_macs
         counts.input_macs = [0] + in_macs
         return grads, counts
