@@ -31,6 +31,7 @@ def test_paper_configs_use_the_full_mnist_splits(name):
                     reason="only a strict build promises the compiled kernels")
 def test_strict_build_runs_the_compiled_kernels():
     assert kernels("auto")[0] == "cython"
+    assert kernels("auto", "bptt")[0] == "cython"
 
 
 PAPERS = sorted((Path(__file__).parent.parent / "configs" / "papers").glob("*.yaml"))
