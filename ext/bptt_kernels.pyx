@@ -161,6 +161,13 @@ cdef inline void scale(Py_ssize_t n, const float* x, float c, fptr out) noexcept
         out[q] = c * x[q]
 
 
+cdef inline void add_at(Py_ssize_t n, const int32_t* idx, float x, float* row) noexcept nogil:
+    """row[idx[m]] += x for the n indices."""
+    cdef Py_ssize_t m
+    for m in range(n):
+        row[idx[m]] += x
+
+
 cdef inline Py_ssize_t list_times(Py_ssize_t b, Py_ssize_t T, const int64_t* off,
                                   Py_ssize_t* times) noexcept nogil:
     """The steps of sample b that hold entries, ascending; returns how many."""
@@ -413,12 +420,12 @@ def input_grad_at(const float[:, :, ::1] G, const float[:, ::1] W, const int64_t
 
 def sparse_weight_grad(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
                        const int64_t[::1] act_off, const int32_t[::1] act_idx,
-                       const float[::1] delta, const float[::1] powers, float[:, ::1] dW,
+                       const float[::1] delta, const float[::1] powers, float[:, ::1] dWT,
                        Py_ssize_t steps, Py_ssize_t b0, Py_ssize_t b1):
     """See _bptt_reference.sparse_weight_grad."""
-    cdef Py_ssize_t T = steps, b, k, t, m, q, lo, nm
+    cdef Py_ssize_t T = steps, n_in = dWT.shape[1], b, k, t, m, q, lo, nm
     cdef long long macs = 0
-    cdef float* row
+    cdef float* base = &dWT[0, 0]
     cdef Py_ssize_t cap = largest_gap(&act_off[0], b0 * T, b1 * T, 1)  # entries of one step
     cdef float* scaled = <float*>malloc((cap + 1) * sizeof(float))
     if scaled == NULL:
@@ -431,11 +438,13 @@ def sparse_weight_grad(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
                 if nm == 0:
                     continue
                 for t in range(k):
+                    if ev_off[b * T + t + 1] == ev_off[b * T + t]:
+                        continue
                     scale(nm, &delta[lo], powers[k - 1 - t], scaled)
-                    for m in range(ev_off[b * T + t], ev_off[b * T + t + 1]):
-                        row = &dW[ev_idx[m], 0]
-                        for q in range(nm):
-                            row[act_idx[lo + q]] += scaled[q]
+                    for q in range(nm):  # one gradient row (a neuron's fan-in) at a time
+                        add_at(ev_off[b * T + t + 1] - ev_off[b * T + t],
+                               &ev_idx[ev_off[b * T + t]], scaled[q],
+                               base + <Py_ssize_t>act_idx[lo + q] * n_in)
                     macs += (ev_off[b * T + t + 1] - ev_off[b * T + t]) * nm
     free(scaled)
     return macs

@@ -219,13 +219,14 @@ def input_grad_at(G, W, act_off, act_idx, out, b0, b1) -> int:
 # ----------------------------------------------------------------------------- sparse backward
 
 
-def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dW, steps, b0,
+def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dWT, steps, b0,
                        b1) -> int:
     """Weight gradient from the input traces at the active entries of samples [b0, b1)
-    (Perez-Nieves & Goodman): for every active entry n = (b, k, j) and every input event
-    (b, t, i) with t < k: dW[i, j] += beta^(k-1-t) delta[n]. Order: b, k, t, i, n. The
-    wrapper gives each of a fixed number of sample chunks its own dW and sums them in
-    chunk order. Returns the multiply-adds."""
+    (Perez-Nieves & Goodman), into the transposed gradient dWT (N, n_in): for every active
+    entry n = (b, k, j) and every input event (b, t, i) with t < k:
+    dWT[j, i] += beta^(k-1-t) delta[n]. Order: b, k, t, n, i (each element sees its
+    contributions in b, k, t order). The wrapper gives each of a fixed number of sample
+    chunks its own dWT and sums them in chunk order. Returns the multiply-adds."""
     T = steps
     macs = 0
     for b in range(b0, b1):
@@ -233,13 +234,15 @@ def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dW, step
             lo, hi = act_off[b * T + k], act_off[b * T + k + 1]
             if hi == lo:
                 continue
-            js = act_idx[lo:hi]
             for t in range(k):
-                scaled = powers[k - 1 - t] * delta[lo:hi]
                 events = _events(ev_off, ev_idx, T, b, t)
-                for i in events:
-                    for q in range(hi - lo):
-                        dW[i, js[q]] += scaled[q]
+                if not len(events):
+                    continue
+                scaled = powers[k - 1 - t] * delta[lo:hi]
+                for q in range(hi - lo):
+                    row = dWT[act_idx[lo + q]]
+                    for i in events:
+                        row[i] += scaled[q]
                 macs += len(events) * (hi - lo)
     return macs
 

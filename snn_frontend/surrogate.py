@@ -445,13 +445,13 @@ class SurrogateNetwork:
             rows = np.repeat(np.arange(B), act.counts().sum(axis=1))
             delta = (dS + reg[li][rows, act.idx]) * sg
             chunks = _ranges(B, WEIGHT_GRAD_CHUNKS)  # fixed: results do not depend on threads
-            parts = [np.zeros_like(W) for _ in chunks]
+            parts = [np.zeros((W.shape[1], W.shape[0]), F32) for _ in chunks]  # transposed
             w_macs.insert(0, self._map(k.sparse_weight_grad, [
                 (layer.inputs.off, layer.inputs.idx, act.off, act.idx, delta, self._powers,
                  part, T, lo, hi) for part, (lo, hi) in zip(parts, chunks)]))
-            grads[li] = parts[0]
             for part in parts[1:]:
-                grads[li] += part
+                parts[0] += part
+            grads[li] = np.ascontiguousarray(parts[0].T)
             counts.surrogate.insert(0, len(act.idx))
             counts.active.insert(0, len(act.idx))
             if li > 0:
