@@ -5,6 +5,7 @@
     python benchmarks/paper_tables.py continual ASP_RUN SPIKEDYN_RUN [...]
     python benchmarks/paper_tables.py ablation RUN [RUN ...]      # first run = reference
     python benchmarks/paper_tables.py continual_ablation RUN [RUN ...]
+    python benchmarks/paper_tables.py ssgd DENSE_RUN SPARSE_RUN [DENSE SPARSE ...]
 
 Ratios are the papers' savings factors, baseline / variant (7.5x memory means the
 variant needs 7.5 times less); energies per sample, on the chip and energy table
@@ -54,6 +55,27 @@ def continual(pairs):
               f"| {100 * (_e(b, 'infer') / _e(a, 'infer') - 1):+.0f} % |")
 
 
+def ssgd(pairs):
+    """Surrogate network, dense vs sparse backward: accuracy, activity, what the backward
+    kept, and (runs with a chip) training energy per sample."""
+    print("| run (dense / sparse) | test accuracy dense / sparse | active % L1 / L2 (sparse) "
+          "| spiking % L1 / L2 (sparse) | kept for the backward per batch, dense / sparse "
+          "| training μJ/sample dense / sparse |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for dense, sparse in pairs:
+        a, b = _s(dense), _s(sparse)
+        kept = [x["frontend"]["train"]["per_sample"]["backward_kept_bytes_per_batch"] / 2**20
+                for x in (a, b)]
+        energy = (f"{_e(a, 'train') / 1e6:.0f} / {_e(b, 'train') / 1e6:.0f}"
+                  if "hardware" in a and "hardware" in b else "-")
+        act = " / ".join(f"{100 * x:.2f}" for x in b["model"]["active_fraction"])
+        spk = " / ".join(f"{100 * x:.2f}" for x in b["model"]["spike_fraction"])
+        print(f"| {Path(dense).name} / {Path(sparse).name} "
+              f"| {100 * a['accuracy']['test']:.2f} / {100 * b['accuracy']['test']:.2f} % "
+              f"| {act} | {spk} | {kept[0]:.1f} / {kept[1]:.1f} MiB ({kept[0] / kept[1]:.1f}x) "
+              f"| {energy} |")
+
+
 def _rows(runs, cols):
     """One row per run; `cols`: (header, stats -> cell text)."""
     print("| run | " + " | ".join(h for h, _ in cols) + " |")
@@ -90,7 +112,7 @@ def main():
         {"ablation": ablation, "continual_ablation": continual_ablation}[kind](runs)
         return
     pairs = list(zip(runs[0::2], runs[1::2]))
-    {"fspinn": fspinn, "continual": continual}[kind](pairs)
+    {"fspinn": fspinn, "continual": continual, "ssgd": ssgd}[kind](pairs)
 
 
 if __name__ == "__main__":
