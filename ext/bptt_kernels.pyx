@@ -8,12 +8,12 @@ releases the GIL and works on a range of samples or weight columns, so the wrapp
 `cdef inline` helper over raw pointers. Decaying state (membranes, the readout, the
 backward recursions, the powers of beta) is flushed to zero below FLUSH_BELOW.
 """
-from libc.math cimport fabsf
+from libc.math cimport fabsf, sqrt
 from libc.stdint cimport int32_t, int64_t, uint8_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from numerics cimport flushf
+from numerics cimport flush, flushf
 
 cdef extern from *:
     ctypedef float* fptr "float * __restrict__"
@@ -152,13 +152,6 @@ cdef inline void add_slice(Py_ssize_t n, fptr y, const float* x) noexcept nogil:
     cdef Py_ssize_t j
     for j in range(n):
         y[j] += x[j]
-
-
-cdef inline void scale(Py_ssize_t n, const float* x, float c, fptr out) noexcept nogil:
-    """out = c x (the input trace's power times each active entry's delta)."""
-    cdef Py_ssize_t q
-    for q in range(n):
-        out[q] = c * x[q]
 
 
 cdef inline void add_at(Py_ssize_t n, const int32_t* idx, float x, float* row) noexcept nogil:
@@ -421,32 +414,32 @@ def input_grad_at(const float[:, :, ::1] G, const float[:, ::1] W, const int64_t
 def sparse_weight_grad(const int64_t[::1] ev_off, const int32_t[::1] ev_idx,
                        const int64_t[::1] act_off, const int32_t[::1] act_idx,
                        const float[::1] delta, const float[::1] powers, float[:, ::1] dWT,
-                       Py_ssize_t steps, Py_ssize_t b0, Py_ssize_t b1):
+                       Py_ssize_t steps, Py_ssize_t j0, Py_ssize_t j1):
     """See _bptt_reference.sparse_weight_grad."""
-    cdef Py_ssize_t T = steps, n_in = dWT.shape[1], b, k, t, m, q, lo, nm
+    cdef Py_ssize_t T = steps, B = (act_off.shape[0] - 1) // steps
+    cdef Py_ssize_t b, k, t, n, j, q, n_times
     cdef long long macs = 0
-    cdef float* base = &dWT[0, 0]
-    cdef Py_ssize_t cap = largest_gap(&act_off[0], b0 * T, b1 * T, 1)  # entries of one step
-    cdef float* scaled = <float*>malloc((cap + 1) * sizeof(float))
-    if scaled == NULL:
+    cdef float* row
+    cdef Py_ssize_t* times = <Py_ssize_t*>malloc(T * sizeof(Py_ssize_t))
+    if times == NULL:
         raise MemoryError()
     with nogil:
-        for b in range(b0, b1):
+        for b in range(B):
+            n_times = list_times(b, T, &ev_off[0], times)  # the steps with input events
             for k in range(1, T):
-                lo = act_off[b * T + k]
-                nm = act_off[b * T + k + 1] - lo
-                if nm == 0:
-                    continue
-                for t in range(k):
-                    if ev_off[b * T + t + 1] == ev_off[b * T + t]:
+                for n in range(act_off[b * T + k], act_off[b * T + k + 1]):
+                    j = act_idx[n]
+                    if j < j0 or j >= j1:
                         continue
-                    scale(nm, &delta[lo], powers[k - 1 - t], scaled)
-                    for q in range(nm):  # one gradient row (a neuron's fan-in) at a time
+                    row = &dWT[j, 0]  # the active neuron's fan-in: stays in L1
+                    for q in range(n_times):
+                        t = times[q]
+                        if t >= k:
+                            break
                         add_at(ev_off[b * T + t + 1] - ev_off[b * T + t],
-                               &ev_idx[ev_off[b * T + t]], scaled[q],
-                               base + <Py_ssize_t>act_idx[lo + q] * n_in)
-                    macs += (ev_off[b * T + t + 1] - ev_off[b * T + t]) * nm
-    free(scaled)
+                               &ev_idx[ev_off[b * T + t]], powers[k - 1 - t] * delta[n], row)
+                    macs += ev_off[b * T + k] - ev_off[b * T]
+    free(times)
     return macs
 
 
@@ -498,3 +491,30 @@ def sparse_input_grad(const int64_t[::1] act_off, const int32_t[::1] act_idx,
                     nt -= 1
     free(times); free(start); free(fill); free(order); free(step_of)
     return macs
+
+
+# ----------------------------------------------------------------------------- optimiser
+
+
+cdef inline void adam_row(Py_ssize_t n, fptr w, double* m, double* v, const float* g,
+                          double lr, double beta1, double beta2, double eps, double c1,
+                          double c2) noexcept nogil:
+    """One row of Adam: the moments (float64, flushed), then the weight step in float32."""
+    cdef Py_ssize_t j
+    cdef double x
+    for j in range(n):
+        x = <double>g[j]
+        m[j] = flush(m[j] * beta1 + (1.0 - beta1) * x)
+        v[j] = flush(v[j] * beta2 + (1.0 - beta2) * x * x)
+        w[j] = w[j] - <float>(lr * (m[j] / c1) / (sqrt(v[j] / c2) + eps))
+
+
+def adam(float[:, ::1] W, double[:, ::1] m, double[:, ::1] v, const float[:, ::1] g, double lr,
+         double beta1, double beta2, double eps, double c1, double c2, Py_ssize_t r0,
+         Py_ssize_t r1):
+    """See _bptt_reference.adam."""
+    cdef Py_ssize_t n = W.shape[1], r
+    with nogil:
+        for r in range(r0, r1):
+            adam_row(n, &W[r, 0], &m[r, 0], &v[r, 0], &g[r, 0], lr, beta1, beta2, eps, c1, c2)
+

@@ -23,7 +23,7 @@ import numpy as np
 from .numerics import flush
 
 __all__ = [
-    "hidden_delta", "hidden_forward", "hidden_forward_active", "input_grad", "input_grad_at",
+    "adam", "hidden_delta", "hidden_forward", "hidden_forward_active", "input_grad", "input_grad_at",
     "power_table", "readout_delta", "readout_forward", "sparse_input_grad",
     "sparse_weight_grad", "surrogate", "weight_grad",
 ]
@@ -219,31 +219,26 @@ def input_grad_at(G, W, act_off, act_idx, out, b0, b1) -> int:
 # ----------------------------------------------------------------------------- sparse backward
 
 
-def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dWT, steps, b0,
-                       b1) -> int:
-    """Weight gradient from the input traces at the active entries of samples [b0, b1)
-    (Perez-Nieves & Goodman), into the transposed gradient dWT (N, n_in): for every active
-    entry n = (b, k, j) and every input event (b, t, i) with t < k:
-    dWT[j, i] += beta^(k-1-t) delta[n]. Order: b, k, t, n, i (each element sees its
-    contributions in b, k, t order). The wrapper gives each of a fixed number of sample
-    chunks its own dWT and sums them in chunk order. Returns the multiply-adds."""
+def sparse_weight_grad(ev_off, ev_idx, act_off, act_idx, delta, powers, dWT, steps, j0,
+                       j1) -> int:
+    """Weight gradient from the input traces at the active entries (Perez-Nieves & Goodman),
+    for the neurons j in [j0, j1), into the transposed gradient dWT (N, n_in): for every
+    active entry n = (b, k, j) and every input event (b, t, i) with t < k:
+    dWT[j, i] += beta^(k-1-t) delta[n]. Order: b, k, n, t, i (each element sees its
+    contributions in b, k, t order, whatever the neuron ranges). Returns the multiply-adds."""
     T = steps
+    B = (len(act_off) - 1) // T
     macs = 0
-    for b in range(b0, b1):
+    for b in range(B):
         for k in range(1, T):
-            lo, hi = act_off[b * T + k], act_off[b * T + k + 1]
-            if hi == lo:
-                continue
-            for t in range(k):
-                events = _events(ev_off, ev_idx, T, b, t)
-                if not len(events):
+            for n in range(act_off[b * T + k], act_off[b * T + k + 1]):
+                j = act_idx[n]
+                if not j0 <= j < j1:
                     continue
-                scaled = powers[k - 1 - t] * delta[lo:hi]
-                for q in range(hi - lo):
-                    row = dWT[act_idx[lo + q]]
-                    for i in events:
-                        row[i] += scaled[q]
-                macs += len(events) * (hi - lo)
+                for t in range(k):
+                    events = _events(ev_off, ev_idx, T, b, t)
+                    dWT[j, events] += powers[k - 1 - t] * delta[n]
+                macs += ev_off[b * T + k] - ev_off[b * T]
     return macs
 
 
@@ -287,3 +282,18 @@ def sparse_input_grad(act_off, act_idx, delta, in_off, in_idx, W, powers, dS_in,
                     macs += 1
                 nt -= 1
     return macs
+
+
+# ----------------------------------------------------------------------------- optimiser
+
+
+def adam(W, m, v, g, lr, beta1, beta2, eps, c1, c2, r0, r1) -> None:
+    """Adam (PyTorch's form) on rows [r0, r1) of W, in place: m = beta1 m + (1 - beta1) g,
+    v = beta2 v + ((1 - beta2) g) g (float64, flushed), W -= float32(lr (m / c1) /
+    (sqrt(v / c2) + eps)) with c1, c2 the bias corrections 1 - beta^t."""
+    g64 = g[r0:r1].astype(np.float64)
+    mr, vr = m[r0:r1], v[r0:r1]
+    mr[...] = flush(mr * beta1 + (1.0 - beta1) * g64)
+    vr[...] = flush(vr * beta2 + (1.0 - beta2) * g64 * g64)
+    W[r0:r1] -= (lr * (mr / c1) / (np.sqrt(vr / c2) + eps)).astype(F32)
+

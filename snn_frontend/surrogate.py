@@ -43,9 +43,6 @@ __all__ = [
 
 F32 = np.float32
 LOSSES = ("max", "sum")
-#: the sparse weight gradient is summed over this many sample chunks, each with its own
-#: accumulator, added in order: a fixed number, so results do not depend on the threads
-WEIGHT_GRAD_CHUNKS = 4
 INITS = ("normal", "uniform")
 
 
@@ -444,14 +441,11 @@ class SurrogateNetwork:
             act, sg = active[li]
             rows = np.repeat(np.arange(B), act.counts().sum(axis=1))
             delta = (dS + reg[li][rows, act.idx]) * sg
-            chunks = _ranges(B, WEIGHT_GRAD_CHUNKS)  # fixed: results do not depend on threads
-            parts = [np.zeros((W.shape[1], W.shape[0]), F32) for _ in chunks]  # transposed
-            w_macs.insert(0, self._map(k.sparse_weight_grad, [
-                (layer.inputs.off, layer.inputs.idx, act.off, act.idx, delta, self._powers,
-                 part, T, lo, hi) for part, (lo, hi) in zip(parts, chunks)]))
-            for part in parts[1:]:
-                parts[0] += part
-            grads[li] = np.ascontiguousarray(parts[0].T)
+            dWT = np.zeros((W.shape[1], W.shape[0]), F32)  # transposed: a neuron's fan-in
+            w_macs.insert(0, self._run(k.sparse_weight_grad, W.shape[1], layer.inputs.off,
+                                       layer.inputs.idx, act.off, act.idx, delta,
+                                       self._powers, dWT, T))
+            grads[li] = np.ascontiguousarray(dWT.T)
             counts.surrogate.insert(0, len(act.idx))
             counts.active.insert(0, len(act.idx))
             if li > 0:
@@ -508,20 +502,15 @@ class SurrogateNetwork:
     # ------------------------------------------------------------------ optimiser
 
     def adam_step(self, grads: list[np.ndarray]) -> None:
-        """Adam (PyTorch's form) on every weight matrix; moments in float64, flushed."""
+        """Adam (PyTorch's form) on every weight matrix, over row ranges on the threads;
+        moments in float64, flushed."""
         p = self.p
         self.t += 1
         c1 = 1.0 - p.adam_beta1 ** self.t
         c2 = 1.0 - p.adam_beta2 ** self.t
         for W, m, v, g in zip(self.W, self.m, self.v, grads):
-            g64 = g.astype(np.float64)
-            m *= p.adam_beta1
-            m += (1.0 - p.adam_beta1) * g64
-            v *= p.adam_beta2
-            v += (1.0 - p.adam_beta2) * g64 * g64
-            flush_inplace(m)
-            flush_inplace(v)
-            W -= (p.lr * (m / c1) / (np.sqrt(v / c2) + p.adam_eps)).astype(F32)
+            self._run(self.k.adam, W.shape[0], W, m, v, g, p.lr, p.adam_beta1, p.adam_beta2,
+                      p.adam_eps, c1, c2)
 
     def train_step(self, inputs: Events, labels: np.ndarray) -> tuple[float, Record, StepCounts]:
         """Forward, backward and one Adam step on a batch: (loss, forward record, counts)."""

@@ -189,7 +189,7 @@ def test_hidden_backward_equals_finite_differences():
     delta = c[:, 1:, :].reshape(-1) * ref.surrogate(V[:, 1:, :]).reshape(-1)
     dWs = np.zeros((N, n_in), F32)  # the sparse kernel accumulates dW transposed
     ref.sparse_weight_grad(ev.off, ev.idx, act.off, act.idx, delta, ref.power_table(beta, T),
-                           dWs, T, 0, B)
+                           dWs, T, 0, N)
     dWs = dWs.T
     dxs = np.zeros(len(prev.idx), F32)
     ref.sparse_input_grad(act.off, act.idx, delta, prev.off, prev.idx, W,
@@ -358,7 +358,7 @@ def test_sparse_layer_equals_dense_with_the_surrogate_masked_to_the_active_set()
     delta = (dS[b, t, j] * ref.surrogate(V[b, t, j])).astype(F32)
     powers = ref.power_table(beta, T)
     dWs = np.zeros((N, n_in), F32)  # transposed
-    ref.sparse_weight_grad(ev.off, ev.idx, a_ev.off, a_ev.idx, delta, powers, dWs, T, 0, B)
+    ref.sparse_weight_grad(ev.off, ev.idx, a_ev.off, a_ev.idx, delta, powers, dWs, T, 0, N)
     dWs = dWs.T
     dxs = np.zeros(len(p_ev.idx), F32)
     ref.sparse_input_grad(a_ev.off, a_ev.idx, delta, p_ev.off, p_ev.idx, W, powers, dxs, T, 0, B)
