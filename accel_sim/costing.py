@@ -20,7 +20,8 @@ from .energy import EnergyTable, ResolvedTable, message_model_warning, price_pha
 from .errors import RunError
 from .rundir import read_json, write_json, write_outputs
 
-__all__ = ["ChipSetup", "prepare_chip", "price_results", "hardware_stats", "reprice"]
+__all__ = ["ChipSetup", "prepare_chip", "resolve_table", "state_bits", "price_results",
+           "hardware_stats", "reprice"]
 
 
 @dataclass
@@ -39,9 +40,19 @@ def prepare_chip(cfg, spec: NetworkSpec) -> ChipSetup | None:
         return None
     placement = load_placement(hw.placement_file) if hw.placement_file else None
     chip = Chip(hw, spec, cfg.run.fidelity, placement)
-    table = EnergyTable(cfg.energy).resolve(hw)
-    warning = message_model_warning(cfg.energy, hw)
-    return ChipSetup(chip, table, [warning] if warning else [])
+    return ChipSetup(chip, *resolve_table(cfg))
+
+
+def resolve_table(cfg) -> tuple[ResolvedTable, list[str]]:
+    """The config's energy table resolved against its chip, and any warning about it."""
+    warning = message_model_warning(cfg.energy, cfg.hardware)
+    return EnergyTable(cfg.energy).resolve(cfg.hardware), [warning] if warning else []
+
+
+def state_bits(cfg) -> int:
+    """The chip stores neuron state in its own format unless the network's is fixed."""
+    fmt = cfg.network.state_format
+    return fmt.bits if fmt.kind == "fixed" else cfg.hardware.formats.state_bits
 
 
 def price_results(results: Mapping[str, Mapping], table: ResolvedTable, clock_mhz: float) -> dict:
@@ -78,10 +89,9 @@ def reprice(run_dir: str | os.PathLike, energy: str | None = None) -> Path:
     if not hw:
         raise RunError(f"{out} has no hardware results to re-price (run it with a chip)")
     cfg = load_config(out / "config.resolved.yaml", [f"energy={energy}"])
-    table = EnergyTable(cfg.energy).resolve(cfg.hardware)
-    warning = message_model_warning(cfg.energy, cfg.hardware)
+    table, warnings = resolve_table(cfg)
     new = dict(hw, energy_table=table.name, technology=table.technology, basis=table.basis,
-               warnings=[warning] if warning else [],
+               warnings=warnings,
                phases=price_results(hw["phases"], table, hw["clock_mhz"]))
     dest = out / f"reprice-{table.name}"
     try:

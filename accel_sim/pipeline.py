@@ -34,7 +34,7 @@ from snn_frontend.state import DCState
 from snn_frontend.trace import TraceBuilder
 
 from .config import Config, load_config
-from .costing import ChipSetup, hardware_stats, prepare_chip, reprice
+from .costing import ChipSetup, hardware_stats, prepare_chip, reprice, state_bits
 from .errors import RunError
 from .memory import network_memory
 from .rundir import (CHECKPOINT, MODEL, default_run_dir, finished, load_checkpoint, prepare_dir,
@@ -94,12 +94,6 @@ def network_spec(cfg: Config, net: DiehlCookNetwork) -> NetworkSpec:
     fmt = cfg.network.state_format
     return net.spec(cfg.network.weights.storage_bits, fmt.bits if fmt.kind == "fixed" else None,
                     model=cfg.network.model)
-
-
-def _state_bits(cfg: Config) -> int:
-    """The chip stores neuron state in its own format unless the network's is fixed."""
-    fmt = cfg.network.state_format
-    return fmt.bits if fmt.kind == "fixed" else cfg.hardware.formats.state_bits
 
 
 def _progress_enabled(cfg: Config, progress: bool | None) -> bool:
@@ -336,7 +330,7 @@ def collect_stats(run: Run, accuracy: dict, assignments) -> dict:
                    "memory": network_memory(run.spec, cfg.network.state_format.storage_bits)}
     if run.setup is not None:
         results = {p: r.as_dict() for p, r in run.chip_results.items()}
-        stats["hardware"] = hardware_stats(cfg, run.setup, results, _state_bits(cfg))
+        stats["hardware"] = hardware_stats(cfg, run.setup, results, state_bits(cfg))
         run.timing["simulate"] = sum(r.wall_s for r in run.chip_results.values())
     theta = net.state.theta
     stats["model"] = {

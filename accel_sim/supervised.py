@@ -36,7 +36,7 @@ from snn_frontend.surrogate import (
 from snn_frontend.trace import TraceBuilder
 
 from .config import Config
-from .costing import ChipSetup, hardware_stats, prepare_chip
+from .costing import ChipSetup, hardware_stats, prepare_chip, state_bits
 from .errors import RunError
 from .memory import network_memory
 from .rundir import (
@@ -348,8 +348,7 @@ def collect_stats(run: SRun, accuracy: dict) -> dict:
     }
     if run.setup is not None:
         results = {p: r.as_dict() for p, r in run.chip_results.items()}
-        state_bits = cfg.hardware.formats.state_bits
-        stats["hardware"] = hardware_stats(cfg, run.setup, results, state_bits)
+        stats["hardware"] = hardware_stats(cfg, run.setup, results, state_bits(cfg))
         run.timing["simulate"] = sum(r.wall_s for r in run.chip_results.values())
     sizes = run.params.sizes
     train = run.counts.get("train")
