@@ -1,4 +1,4 @@
-"""`accel-sim` command line: run, validate, show-config, report, compare.
+"""`accel-sim` command line: run, validate, show-config, report, compare, sweep.
 
 Exit codes: 0 success, 2 bad config or input (one line per problem, no
 traceback), 1 internal error (traceback, please report), 130 interrupted.
@@ -54,6 +54,21 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("run_a", metavar="RUN_A")
     cmp_.add_argument("run_b", metavar="RUN_B")
     cmp_.add_argument("--out", help="where to write compare.json/.md (default RUN_B)")
+
+    sw = sub.add_parser("sweep", help="run every point of a sweep file (a process pool or a "
+                                      "Dask cluster); results.csv, pareto.png, summary.md")
+    sw.add_argument("sweep", metavar="SWEEP.yaml")
+    sw.add_argument("--out", help="sweep directory (default sweeps/<file name>); re-running "
+                                  "the same command continues it")
+    sw.add_argument("--executor", choices=["local", "dask"], default="local",
+                    help="local: a process pool (default); dask: a Dask distributed cluster")
+    sw.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    sw.add_argument("--scheduler", metavar="ADDRESS",
+                    help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start "
+                         "a LocalCluster)")
+    sbar = sw.add_mutually_exclusive_group()
+    sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    sbar.add_argument("--no-progress", dest="progress", action="store_false")
 
     show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
     show.add_argument("config", nargs="?")
@@ -142,6 +157,25 @@ def _compare(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from .errors import RunError
+    from .sweep import run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise RunError("--workers must be at least 1")
+    res = run_sweep(args.sweep, args.out, executor=args.executor, workers=args.workers,
+                    scheduler=args.scheduler, progress=args.progress)
+    print(f"sweep directory: {res.out}")
+    print(f"{len(res.rows)} points: {res.count('ok')} ok, {res.count('failed')} failed, "
+          f"{res.count('infeasible')} infeasible; {res.frontend_runs} frontend run(s), "
+          f"{res.replays} replay(s) on {res.workers} {res.executor} worker(s) in "
+          f"{res.wall_s:.1f} s")
+    for r in res.rows:
+        if r["status"] != "ok":
+            print(f"accel-sim: point {r['index']}: {r['status']}: {r['error']}", file=sys.stderr)
+    return 0
+
+
 def _show(args) -> int:
     from .config import dump_config, load_config
 
@@ -152,7 +186,7 @@ def _show(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": _run, "validate": _validate, "show-config": _show,
-               "report": _report, "compare": _compare}[args.command]
+               "report": _report, "compare": _compare, "sweep": _sweep}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:  # `accel-sim ... | head`: the reader left; not an error of ours

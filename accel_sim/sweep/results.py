@@ -1,0 +1,180 @@
+"""A sweep's results: one row per point from its run directory, `results.csv`, the Pareto
+fronts, `pareto.png` and `summary.md`."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..report import write_text
+
+__all__ = [
+    "INFER_ENERGY",
+    "INFER_LATENCY",
+    "pareto_front",
+    "plot_pareto",
+    "point_row",
+    "write_csv",
+    "write_summary",
+]
+
+INFER_ENERGY = "infer.energy_per_sample_pj"
+INFER_LATENCY = "infer.latency_per_sample_s"
+
+
+def point_row(point, status: str, error: str, wall_s: float, stats: dict | None,
+              run_dir: str) -> dict:
+    """The results.csv row of a point: its swept values, then its figures (per sample)."""
+    row = {"point": point.id, "index": point.index, **point.values, "status": status,
+           "error": error, "wall_s": round(wall_s, 3), "run_dir": run_dir}
+    if not stats:
+        return row
+    acc = stats.get("accuracy", {})
+    row["accuracy"] = acc.get("test")
+    mem = stats.get("memory", {})
+    row["memory_bytes"] = mem.get("total_bytes")
+    hw = stats.get("hardware") or {}
+    mapping = hw.get("mapping", {})
+    row["cores_used"] = mapping.get("cores_used")
+    row["sram_spill_bytes"] = mapping.get("spilled_bytes_total")
+    for phase, ph in hw.get("phases", {}).items():
+        row[f"{phase}.energy_per_sample_pj"] = ph["energy_per_sample_pj"]
+        row[f"{phase}.latency_per_sample_s"] = ph["latency_per_sample_s"]
+        row[f"{phase}.edp_pj_s"] = ph["edp_pj_s"]
+        n = max(ph["samples"], 1)
+        for comp, e in ph["energy_pj"]["by_component"].items():
+            row[f"{phase}.{comp}_pj"] = e["total"] / n
+    return row
+
+
+def _columns(rows: list[dict]) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    return cols
+
+
+def write_csv(rows: list[dict], path: Path) -> None:
+    """results.csv, rows in point order (written atomically: a kill leaves the last one)."""
+    rows = sorted(rows, key=lambda r: r["index"])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=_columns(rows), lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    write_text(path, buf.getvalue())
+
+
+def _ok(rows: Iterable[dict], *keys: str) -> list[dict]:
+    return [r for r in rows if r["status"] == "ok"
+            and all(isinstance(r.get(k), (int, float)) and math.isfinite(r[k]) for k in keys)]
+
+
+def pareto_front(rows: list[dict], minimise: tuple[str, ...] = (),
+                 maximise: tuple[str, ...] = ()) -> list[dict]:
+    """The points no other point beats on every objective (and strictly on one)."""
+    rows = _ok(rows, *minimise, *maximise)
+
+    def key(r):
+        return tuple(r[k] for k in minimise) + tuple(-r[k] for k in maximise)
+
+    front = []
+    for r in rows:
+        kr = key(r)
+        dominated = any(all(a <= b for a, b in zip(key(o), kr)) and key(o) != kr
+                        for o in rows)
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=key)
+
+
+def accuracy_varies(rows: list[dict]) -> bool:
+    values = {r.get("accuracy") for r in _ok(rows, "accuracy")}
+    return len(values) > 1
+
+
+def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
+                latency_key: str = INFER_LATENCY) -> Path | None:
+    """Energy per inference vs latency per inference (and accuracy vs energy when accuracy
+    varies), every point drawn, the Pareto front joined and marked. None: nothing to draw."""
+    pts = _ok(rows, energy_key, latency_key)
+    if not pts:
+        return None
+    import sys
+
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from snn_frontend.files import atomic_write
+
+    with_acc = accuracy_varies(rows)
+    fig = Figure(figsize=(11 if with_acc else 6, 4.5))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if with_acc else 1, squeeze=False)[0]
+    panels = [(axes[0], latency_key, 1e6, "latency per inference (µs)", energy_key, 1e-6,
+               "energy per inference (µJ)", pareto_front(rows, (energy_key, latency_key)))]
+    if with_acc:
+        panels.append((axes[1], energy_key, 1e-6, "energy per inference (µJ)", "accuracy",
+                       100.0, "test accuracy (%)",
+                       pareto_front(rows, (energy_key,), ("accuracy",))))
+    for ax, xk, xs, xl, yk, ys, yl, front in panels:
+        drawn = _ok(pts, xk, yk)
+        ax.scatter([r[xk] * xs for r in drawn], [r[yk] * ys for r in drawn], s=18,
+                   color="0.6", label="points")
+        ax.plot([r[xk] * xs for r in front], [r[yk] * ys for r in front], "o-",
+                color="C3", ms=6, label="Pareto front")
+        for r in front:
+            ax.annotate(str(r["index"]), (r[xk] * xs, r[yk] * ys), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+        ax.set_xlabel(xl)
+        ax.set_ylabel(yl)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{len(pts)} points; front labelled by point index (results.csv)", fontsize=9)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=130, bbox_inches="tight")
+    return path
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def write_summary(rows: list[dict], swept: list[str], path: Path, header: str) -> None:
+    """summary.md: counts, the Pareto set, every point sorted by energy per inference, and
+    the failures with their error lines."""
+    ok = _ok(rows, INFER_ENERGY)
+    lines = [f"# {header}", "",
+             (f"{len(rows)} points: {sum(r['status'] == 'ok' for r in rows)} ok, "
+              f"{sum(r['status'] == 'failed' for r in rows)} failed, "
+              f"{sum(r['status'] == 'infeasible' for r in rows)} infeasible."), ""]
+    cols = ["index", *swept, "accuracy", INFER_ENERGY, INFER_LATENCY, "infer.edp_pj_s",
+            "sram_spill_bytes"]
+
+    def table(rs):
+        out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+        out += ["| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |" for r in rs]
+        return out
+
+    front = pareto_front(rows, (INFER_ENERGY, INFER_LATENCY))
+    if front:
+        lines += ["## Pareto front: energy vs latency per inference", "", *table(front), ""]
+    if accuracy_varies(rows):
+        lines += ["## Pareto front: accuracy vs energy per inference", "",
+                  *table(pareto_front(rows, (INFER_ENERGY,), ("accuracy",))), ""]
+    if ok:
+        lines += ["## All points, by energy per inference", "",
+                  *table(sorted(ok, key=lambda r: r[INFER_ENERGY])), ""]
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        lines += ["## Not run or failed", ""]
+        lines += [f"- point {r['index']} ({', '.join(f'{k}={r.get(k)}' for k in swept)}): "
+                  f"{r['status']}: {r['error']}" for r in sorted(bad, key=lambda r: r['index'])]
+        lines.append("")
+    write_text(path, "\n".join(lines))

@@ -1,0 +1,125 @@
+"""The work of a sweep, as functions of plain dicts that return plain dicts (what a process
+pool or a Dask worker is handed):
+
+- `frontend_task`: one frontend run without a chip that saves the trace of every phase: the
+  trace cache entry shared by every point with the same frontend key;
+- `replay_task`: replays a cached trace once on one chip at one fidelity, then prices it for
+  each point of the group (points that differ only in the energy table) and writes each
+  point's run directory.
+
+A problem of the input (an impossible chip, a missing file) is a point's recorded failure,
+returned as `{"status": "failed", "error": line}`; anything else is a crash and propagates.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from snn_frontend.trace import SpikeTrace
+
+from ..config import parse_config
+from ..costing import ChipSetup, hardware_stats, prepare_chip, resolve_table, state_bits
+from ..errors import USER_ERRORS
+from ..rundir import MODEL, finished, prepare_dir, read_json, run_info, write_json, write_outputs
+
+__all__ = ["error_line", "frontend_task", "replay_task"]
+
+
+def error_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def frontend_task(task: dict) -> dict:
+    """{"config": dict, "out": path} -> {"status", "error", "wall_s"}. Runs the frontend once
+    (resuming a killed one from its checkpoint); a finished entry is reused."""
+    from ..pipeline import resume_experiment, run_experiment
+
+    out = Path(task["out"])
+    t0 = time.perf_counter()
+    try:
+        if not finished(out):
+            if (out / "checkpoint.npz").is_file():
+                resume_experiment(out, progress=False)
+            else:
+                if out.exists():  # killed before its first checkpoint
+                    shutil.rmtree(out)
+                run_experiment(parse_config(task["config"]), out, progress=False)
+    except USER_ERRORS as exc:
+        return {"status": "failed", "error": error_line(exc),
+                "wall_s": time.perf_counter() - t0}
+    return {"status": "ok", "error": "", "wall_s": time.perf_counter() - t0}
+
+
+def _link(src: Path, dst: Path) -> None:
+    """The cached model in a point's directory without a copy where the disk allows."""
+    if not src.is_file() or dst.exists():
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def replay_task(task: dict) -> list[dict]:
+    """{"cache": dir, "points": [{"id", "config": dict, "out": dir}, ...]} (same trace, chip
+    and fidelity) -> one {"id", "status", "error", "wall_s"} per point."""
+    cache = Path(task["cache"])
+    t0 = time.perf_counter()
+    first = parse_config(task["points"][0]["config"])
+    results, setup, error = None, None, ""
+    if first.hardware is not None:
+        try:
+            spec = next(SpikeTrace.parts(cache / f"trace_{first.run.phases[0]}")).spec
+            setup = prepare_chip(first, spec)
+            results = {phase: setup.chip.replay(SpikeTrace.parts(cache / f"trace_{phase}"),
+                                                phase).as_dict()
+                       for phase in first.run.phases}
+        except (*USER_ERRORS, ValueError) as exc:  # ValueError: a chip the fidelity rejects
+            error = error_line(exc)
+    replay_s = time.perf_counter() - t0
+    cached_stats = read_json(cache / "stats.json")
+    cached_run = read_json(cache / "run.json")
+    rows = []
+    for k, p in enumerate(task["points"]):
+        t1 = time.perf_counter()
+        if error:
+            rows.append({"id": p["id"], "status": "failed", "error": error,
+                         "wall_s": replay_s if k == 0 else 0.0})
+            continue
+        cfg = parse_config(p["config"])
+        try:
+            stats = dict(cached_stats)
+            if setup is not None:
+                if k:  # the same chip priced with this point's table
+                    setup = ChipSetup(setup.chip, *resolve_table(cfg))
+                stats["hardware"] = hardware_stats(cfg, setup, results, state_bits(cfg))
+            _write_point(Path(p["out"]), cfg, stats, cached_run, cache,
+                         replay_s if k == 0 else 0.0)
+        except USER_ERRORS as exc:
+            rows.append({"id": p["id"], "status": "failed", "error": error_line(exc),
+                         "wall_s": time.perf_counter() - t1})
+            continue
+        rows.append({"id": p["id"], "status": "ok", "error": "",
+                     "wall_s": (replay_s if k == 0 else 0.0) + time.perf_counter() - t1})
+    return rows
+
+
+def _write_point(out: Path, cfg, stats: dict, cached_run: dict, cache: Path,
+                 simulate_s: float) -> None:
+    """A point's run directory: its own config, the cached frontend's figures and its
+    chip's; stats.json last (it marks the point finished)."""
+    prepare_dir(out, cfg)
+    now = datetime.now(UTC).isoformat()
+    timing = dict(cached_run.get("timing_s", {}), simulate=simulate_s)
+    info = run_info(cfg, backend=cached_run.get("backend", "?"),
+                    samples=cached_run.get("samples", {}), timing=timing,
+                    started=cached_run.get("start_time", now), ended=now, resumed=False)
+    info["frontend_cache"] = str(cache)
+    _link(cache / MODEL, out / MODEL)
+    write_json(out / "run.json", info)
+    write_outputs(out, stats, info)
+    write_json(out / "stats.json", stats)
