@@ -1,4 +1,4 @@
-"""`accel-sim` command line: run, validate, show-config, report, compare, sweep.
+"""`accel-sim` command line: run, validate, show-config, report, compare, sweep, estimate.
 
 Exit codes: 0 success, 2 bad config or input (one line per problem, no
 traceback), 1 internal error (traceback, please report), 130 interrupted.
@@ -69,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     sbar = sw.add_mutually_exclusive_group()
     sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
     sbar.add_argument("--no-progress", dest="progress", action="store_false")
+
+    est = sub.add_parser("estimate", help="closed-form counts, memory, energy and latency per "
+                                          "phase from firing rates (no replay)")
+    est.add_argument("config")
+    with_overrides(est)
+    src = est.add_mutually_exclusive_group()
+    src.add_argument("--from-run", metavar="RUN_DIR",
+                     help="take the activity from a run's saved traces (run.trace_phases)")
+    src.add_argument("--rates", metavar="FILE",
+                     help="take the network and activity from an earlier `estimate --json`")
+    src.add_argument("--calibrate", type=int, default=100, metavar="N",
+                     help="measure the activity with a frontend run on N samples per phase "
+                          "(default 100)")
+    est.add_argument("--json", action="store_true", help="print one JSON object")
 
     show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
     show.add_argument("config", nargs="?")
@@ -176,6 +190,59 @@ def _sweep(args) -> int:
     return 0
 
 
+def _estimate(args) -> int:
+    import json
+    import time
+
+    from .config import load_config
+    from .errors import RunError
+    from .estimate import activities_from_dict, activity_of_run, calibrate, estimate
+    from .report import read_json
+    from snn_frontend.spec import NetworkSpec
+
+    cfg = load_config(args.config, args.overrides)
+    if cfg.hardware is None:
+        raise RunError("estimate needs a chip: add hardware and energy to the config")
+    t0 = time.perf_counter()
+    if args.from_run:
+        spec, activity = activity_of_run(args.from_run)
+        source = f"the traces of {args.from_run}"
+    elif args.rates:
+        given = read_json(args.rates)
+        try:
+            spec = NetworkSpec.from_dict(given["spec"])
+            activity = activities_from_dict(given["activity"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{args.rates}: not an `estimate --json` output ({exc})") from None
+        source = str(args.rates)
+    else:
+        if args.calibrate < 1:
+            raise RunError("--calibrate needs at least 1 sample")
+        spec, activity, _ = calibrate(cfg, args.calibrate)
+        source = f"a calibration run on {args.calibrate} samples per phase"
+    t1 = time.perf_counter()
+    out = estimate(cfg, spec, activity)
+    out["seconds"] = {"activity": t1 - t0, "estimate": time.perf_counter() - t1}
+    out["spec"] = spec.to_dict()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"estimate of {cfg.name} on {out['chip']} ({out['energy_table']}), activity from "
+          f"{source}; {out['seconds']['estimate'] * 1e3:.0f} ms")
+    print(f"memory: {out['memory_bytes'] / 1024:.1f} KiB of weights and state; "
+          f"{out['mapping']['spilled_bytes_total'] / 1024:.1f} KiB spilled to DRAM")
+    print(f"{'phase':8} {'samples':>8} {'µJ/sample':>12} {'µs/sample':>12}  dominant")
+    for phase, ph in out["phases"].items():
+        comp = max(ph["energy_by_component_pj"].items(), key=lambda kv: kv[1])
+        share = comp[1] / ph["energy_pj"] * 100 if ph["energy_pj"] else 0.0
+        print(f"{phase:8} {out['activity'][phase]['samples']:>8} "
+              f"{ph['energy_per_sample_pj'] * 1e-6:>12.4g} "
+              f"{ph['latency_per_sample_s'] * 1e6:>12.4g}  {comp[0]} ({share:.0f} %)")
+    for phase, why in out["not_modelled"].items():
+        print(f"{phase:8} not estimated: {why}")
+    return 0
+
+
 def _show(args) -> int:
     from .config import dump_config, load_config
 
@@ -186,7 +253,8 @@ def _show(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": _run, "validate": _validate, "show-config": _show,
-               "report": _report, "compare": _compare, "sweep": _sweep}[args.command]
+               "report": _report, "compare": _compare, "sweep": _sweep,
+               "estimate": _estimate}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:  # `accel-sim ... | head`: the reader left; not an error of ours

@@ -30,7 +30,7 @@ from .backprop import BackpropCounter
 from .mapping import Mapping
 from .topology import Route, Topology
 
-__all__ = ["StepWork", "ChipCounter", "per_step"]
+__all__ = ["StepWork", "ChipCounter", "per_step", "touched_per_step"]
 
 _ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
 
@@ -202,7 +202,7 @@ class ChipCounter:
             if given in p.counts:
                 active += int(p.counts[given].sum())
             else:
-                touched = self._touched(q.name, q.size, spikes, steps, T)
+                touched = touched_per_step(self.incoming[q.name], q.size, spikes, steps, T)
                 active += int(touched[:-1].sum())  # events of step t make step t+1 active
         total = T * sum(q.size for q in spec.chip_populations)
         cnt["core", "neuron_update_active"] = active
@@ -310,56 +310,6 @@ class ChipCounter:
                     mask[t + 1, post[pre == j]] = True
         return mask
 
-    # ------------------------------------------------------------- helpers
-    def _touched(self, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
-        """(T,) neurons of population `name` reached by a synaptic event of each step."""
-        full = np.zeros(T, bool)
-        keys = []  # step * n + neuron, for events that reach single neurons
-        excluded = []  # (step, neuron): all but this neuron reached
-        for pr in self.incoming[name]:
-            cnt, idx = spikes[pr.src]
-            if not len(idx):
-                continue
-            st = steps[pr.src]
-            if pr.connectivity == "dense":
-                full |= cnt > 0
-            elif pr.connectivity in ("all_but_self", "lateral"):
-                full |= cnt >= 2
-                single = np.flatnonzero(cnt == 1)
-                if len(single):
-                    first = np.concatenate([[0], np.cumsum(cnt)[:-1]])[single]
-                    excluded.append((single, idx[first]))
-            elif pr.connectivity == "one_to_one":
-                keys.append(st * n + idx)
-            else:
-                pre, post = pr.pairs
-                order = np.argsort(pre, kind="stable")
-                starts = np.searchsorted(pre[order], idx)
-                ends = np.searchsorted(pre[order], idx, side="right")
-                reps = ends - starts
-                flat = np.concatenate([order[a:b] for a, b in zip(starts, ends)]) if len(idx) else []
-                keys.append(np.repeat(st, reps) * n + post[np.asarray(flat, np.int64)])
-        touched = np.where(full, n, 0).astype(np.int64)
-        u = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
-        partial = np.bincount(u // n, minlength=T)[:T] if len(u) else np.zeros(T, np.int64)
-        touched = np.where(full, touched, partial)
-        if excluded:  # steps where all but one neuron were reached
-            st_ex = np.concatenate([e[0] for e in excluded])
-            who = np.concatenate([e[1] for e in excluded])
-            order = np.lexsort((who, st_ex))
-            st_ex, who = st_ex[order], who[order]
-            first = np.ones(len(st_ex), bool)
-            first[1:] = st_ex[1:] != st_ex[:-1]
-            # two different neurons left out at one step: between them, all are reached
-            differ = np.zeros(len(st_ex), bool)
-            differ[1:] = (st_ex[1:] == st_ex[:-1]) & (who[1:] != who[:-1])
-            every = np.zeros(T, bool)
-            every[st_ex[differ]] = True
-            every[st_ex[first]] |= np.isin(st_ex[first] * n + who[first], u)  # it was reached too
-            t = st_ex[first]
-            touched[t] = np.where(full[t] | every[t], n, n - 1)
-        return touched
-
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
                   state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray) -> np.ndarray:
         """STDP counts of every plastic projection; returns the extra DRAM bits per step."""
@@ -415,6 +365,58 @@ class ChipCounter:
                 cnt["core", "threshold_update"] += (T * q.size + int(spikes[q.name][0].sum())
                                                     + (q.size if state_reset else 0))
         return dram
+
+
+def touched_per_step(incoming, n: int, spikes, steps, T: int) -> np.ndarray:
+    """(T,) neurons of a population of `n` (its `incoming` projections) reached by a
+    synaptic event of each step; `spikes`: population -> (per-step counts, indices),
+    `steps`: population -> the step of each spike."""
+    full = np.zeros(T, bool)
+    keys = []  # step * n + neuron, for events that reach single neurons
+    excluded = []  # (step, neuron): all but this neuron reached
+    for pr in incoming:
+        cnt, idx = spikes[pr.src]
+        if not len(idx):
+            continue
+        st = steps[pr.src]
+        if pr.connectivity == "dense":
+            full |= cnt > 0
+        elif pr.connectivity in ("all_but_self", "lateral"):
+            full |= cnt >= 2
+            single = np.flatnonzero(cnt == 1)
+            if len(single):
+                first = np.concatenate([[0], np.cumsum(cnt)[:-1]])[single]
+                excluded.append((single, idx[first]))
+        elif pr.connectivity == "one_to_one":
+            keys.append(st * n + idx)
+        else:
+            pre, post = pr.pairs
+            order = np.argsort(pre, kind="stable")
+            starts = np.searchsorted(pre[order], idx)
+            ends = np.searchsorted(pre[order], idx, side="right")
+            reps = ends - starts
+            flat = np.concatenate([order[a:b] for a, b in zip(starts, ends)]) if len(idx) else []
+            keys.append(np.repeat(st, reps) * n + post[np.asarray(flat, np.int64)])
+    touched = np.where(full, n, 0).astype(np.int64)
+    u = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+    partial = np.bincount(u // n, minlength=T)[:T] if len(u) else np.zeros(T, np.int64)
+    touched = np.where(full, touched, partial)
+    if excluded:  # steps where all but one neuron were reached
+        st_ex = np.concatenate([e[0] for e in excluded])
+        who = np.concatenate([e[1] for e in excluded])
+        order = np.lexsort((who, st_ex))
+        st_ex, who = st_ex[order], who[order]
+        first = np.ones(len(st_ex), bool)
+        first[1:] = st_ex[1:] != st_ex[:-1]
+        # two different neurons left out at one step: between them, all are reached
+        differ = np.zeros(len(st_ex), bool)
+        differ[1:] = (st_ex[1:] == st_ex[:-1]) & (who[1:] != who[:-1])
+        every = np.zeros(T, bool)
+        every[st_ex[differ]] = True
+        every[st_ex[first]] |= np.isin(st_ex[first] * n + who[first], u)  # it was reached too
+        t = st_ex[first]
+        touched[t] = np.where(full[t] | every[t], n, n - 1)
+    return touched
 
 
 def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
