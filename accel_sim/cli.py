@@ -1,4 +1,5 @@
-"""`accel-sim` command line: run, validate, show-config, report, compare, sweep, estimate.
+"""`accel-sim` command line: run, validate, show-config, report, compare, sweep, estimate,
+search.
 
 Exit codes: 0 success, 2 bad config or input (one line per problem, no
 traceback), 1 internal error (traceback, please report), 130 interrupted.
@@ -69,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     sbar = sw.add_mutually_exclusive_group()
     sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
     sbar.add_argument("--no-progress", dest="progress", action="store_false")
+
+    se = sub.add_parser("search", help="SpikeDyn's model search: candidates filtered by the "
+                                       "analytical memory and energy model, the feasible ones "
+                                       "trained briefly; Pareto set and the selected model")
+    se.add_argument("search", metavar="SEARCH.yaml")
+    se.add_argument("--out", help="search directory (default searches/<file name>)")
+    se.add_argument("--executor", choices=["local", "dask"], default="local")
+    se.add_argument("--workers", type=int)
+    se.add_argument("--scheduler", metavar="ADDRESS")
+    sebar = se.add_mutually_exclusive_group()
+    sebar.add_argument("--progress", dest="progress", action="store_true", default=None)
+    sebar.add_argument("--no-progress", dest="progress", action="store_false")
 
     est = sub.add_parser("estimate", help="closed-form counts, memory, energy and latency per "
                                           "phase from firing rates (no replay)")
@@ -190,15 +203,37 @@ def _sweep(args) -> int:
     return 0
 
 
+def _search(args) -> int:
+    from .errors import RunError
+    from .search import run_search
+
+    if args.workers is not None and args.workers < 1:
+        raise RunError("--workers must be at least 1")
+    res = run_search(args.search, args.out, executor=args.executor, workers=args.workers,
+                     scheduler=args.scheduler, progress=args.progress)
+    n_ok = sum(r["feasible"] for r in res.rows)
+    print(f"search directory: {res.out}")
+    print(f"{len(res.rows)} candidates, {n_ok} within the budgets ({res.calibrations} "
+          f"calibration run(s)), {sum(r.get('status') == 'ok' for r in res.rows)} trained")
+    s = res.selected
+    if s is None:
+        print("no candidate was selected (none within the budgets trained)")
+    else:
+        print(f"selected: candidate {s['index']}: accuracy {s['accuracy']:.4f}, "
+              f"{s['memory_kb']:.1f} KB, {s['infer_energy_uj']:.4g} µJ per inference")
+    return 0
+
+
 def _estimate(args) -> int:
     import json
     import time
+
+    from snn_frontend.spec import NetworkSpec
 
     from .config import load_config
     from .errors import RunError
     from .estimate import activities_from_dict, activity_of_run, calibrate, estimate
     from .report import read_json
-    from snn_frontend.spec import NetworkSpec
 
     cfg = load_config(args.config, args.overrides)
     if cfg.hardware is None:
@@ -254,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": _run, "validate": _validate, "show-config": _show,
                "report": _report, "compare": _compare, "sweep": _sweep,
-               "estimate": _estimate}[args.command]
+               "estimate": _estimate, "search": _search}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:  # `accel-sim ... | head`: the reader left; not an error of ours

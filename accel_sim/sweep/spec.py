@@ -180,7 +180,8 @@ def _chip_fit(base: Path, overrides: tuple[str, ...], lines: list[str]) -> str |
     return "; ".join(line.removeprefix("(top level): ") for line in lines)
 
 
-def _without(data: dict, dotted: tuple[str, ...]) -> dict:
+def without_keys(data: dict, dotted: tuple[str, ...]) -> dict:
+    """A copy of nested plain data without the dotted keys."""
     out = json.loads(json.dumps(data, default=str))
     for key in dotted:
         *head, last = key.split(".")
@@ -192,7 +193,8 @@ def _without(data: dict, dotted: tuple[str, ...]) -> dict:
     return out
 
 
-def _hash(data: Any) -> str:
+def stable_hash(data: Any) -> str:
+    """A short hash of plain data and the package version (cache keys)."""
     from .. import __version__
 
     text = json.dumps([__version__, data], sort_keys=True, default=str)
@@ -201,11 +203,11 @@ def _hash(data: Any) -> str:
 
 def frontend_key(cfg: Config) -> str:
     """Equal for configs whose frontend computes the same thing (the trace cache's key)."""
-    return _hash(_without(config_to_dict(cfg), FRONTEND_FREE))
+    return stable_hash(without_keys(config_to_dict(cfg), FRONTEND_FREE))
 
 
 def replay_key(cfg: Config) -> str:
     """Equal for configs that replay the same trace on the same chip the same way (they
     differ at most in the energy table, so they are re-priced, not replayed)."""
     hw = config_to_dict(cfg)["hardware"]
-    return _hash([frontend_key(cfg), hw, cfg.run.fidelity])
+    return stable_hash([frontend_key(cfg), hw, cfg.run.fidelity])
