@@ -273,8 +273,6 @@ def _estimate(args) -> int:
         print(f"{phase:8} {out['activity'][phase]['samples']:>8} "
               f"{ph['energy_per_sample_pj'] * 1e-6:>12.4g} "
               f"{ph['latency_per_sample_s'] * 1e6:>12.4g}  {comp[0]} ({share:.0f} %)")
-    for phase, why in out["not_modelled"].items():
-        print(f"{phase:8} not estimated: {why}")
     return 0
 
 

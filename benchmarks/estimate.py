@@ -61,7 +61,7 @@ def main() -> None:
             t0 = time.perf_counter()
             est = estimate(cfg, spec, act)
             est_s = time.perf_counter() - t0
-        run = {"estimate_s": est_s, "not_modelled": est["not_modelled"], "phases": {}}
+        run = {"estimate_s": est_s, "phases": {}}
         for phase, e in est["phases"].items():
             s = stats["hardware"]["phases"][phase]
             total = sum(s["counts"].values())
