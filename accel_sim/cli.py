@@ -1,5 +1,5 @@
 """`accel-sim` command line: run, validate, show-config, report, compare, sweep, estimate,
-search.
+search, export.
 
 Exit codes: 0 success, 2 bad config or input (one line per problem, no
 traceback), 1 internal error (traceback, please report), 130 interrupted.
@@ -70,6 +70,11 @@ def _parser() -> argparse.ArgumentParser:
     sbar = sw.add_mutually_exclusive_group()
     sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
     sbar.add_argument("--no-progress", dest="progress", action="store_false")
+
+    ex = sub.add_parser("export", help="write a trained network as a NIR file")
+    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("--format", choices=["nir"], default="nir")
+    ex.add_argument("--out", help="the file (default RUN_DIR/model.nir)")
 
     se = sub.add_parser("search", help="SpikeDyn's model search: candidates filtered by the "
                                        "analytical memory and energy model, the feasible ones "
@@ -203,6 +208,14 @@ def _sweep(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from .export import export_nir
+
+    dest = export_nir(args.run_dir, args.out)
+    print(f"written {dest}")
+    return 0
+
+
 def _search(args) -> int:
     from .errors import RunError
     from .search import run_search
@@ -287,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handler = {"run": _run, "validate": _validate, "show-config": _show,
                "report": _report, "compare": _compare, "sweep": _sweep,
-               "estimate": _estimate, "search": _search}[args.command]
+               "estimate": _estimate, "search": _search, "export": _export}[args.command]
     try:
         return handler(args)
     except BrokenPipeError:  # `accel-sim ... | head`: the reader left; not an error of ours

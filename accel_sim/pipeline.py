@@ -362,6 +362,10 @@ def _execute(cfg: Config, out: Path, progress: bool | None, resume: bool) -> dic
         from .supervised import execute
 
         return execute(cfg, out, _progress_enabled(cfg, progress), resume)
+    if cfg.network.model == "nir":  # an imported network's inference (accel_sim/nir_run.py)
+        from .nir_run import execute as execute_nir
+
+        return execute_nir(cfg, out, _progress_enabled(cfg, progress), resume)
     started = datetime.now(timezone.utc).isoformat()
     t0 = time.perf_counter()
     data = load_data(cfg)

@@ -193,7 +193,7 @@ def test_hopeless_top_level_typo_lists_sections(tmp_path):
         ("network:\n  exc:\n    tau_theta_ms: 0\n", "network.exc.tau_theta_ms", "greater than 0"),
         ("network:\n  n_excitatory: 0\n", "network.n_excitatory", "greater than 0"),
         ("learning:\n  epochs: 0\n", "learning.epochs", "greater than or equal to 1"),
-        ("data:\n  dataset: cifar10\n", "data.dataset", "'fashion_mnist', 'nmnist' or 'shd'"),
+        ("data:\n  dataset: cifar10\n", "data.dataset", "'nmnist', 'shd' or 'events'"),
         ("run:\n  backend: gpu\n", "run.backend", "'auto', 'cython' or 'numpy'"),
         ("encoding:\n  present_ms: 100.3\n", "encoding", "present_ms must be a whole number"),
         ("encoding:\n  rest_ms: 0.25\n", "encoding", "rest_ms must be a whole number"),

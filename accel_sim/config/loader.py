@@ -246,6 +246,11 @@ MODEL_DEFAULTS: dict[str, dict] = {
         "learning": {"rule": "bptt"},
         "run": {"phases": ["train", "infer"]},
     },
+    # an imported NIR network: inference on latency-coded images or recorded events
+    "nir": {
+        "encoding": {"scheme": "latency", "present_ms": 100.0, "rest_ms": 0.0, "dt_ms": 1.0},
+        "run": {"phases": ["infer"]},
+    },
 }
 
 

@@ -31,8 +31,11 @@ class _Section(BaseModel):
 class DataConfig(_Section):
     # images (digits, mnist, fashion_mnist) or recorded spikes (nmnist: the N-MNIST subset,
     # shd: Spiking Heidelberg Digits; surrogate network only)
-    dataset: Literal["digits", "mnist", "fashion_mnist", "nmnist", "shd"] = "digits"
+    # events: recorded input spikes in data.path (an .npz with `spikes`, bool samples x
+    # steps x inputs, and optionally `labels`; an imported NIR network only)
+    dataset: Literal["digits", "mnist", "fashion_mnist", "nmnist", "shd", "events"] = "digits"
     root: Optional[str] = None  # else $ACCEL_SIM_DATA, else the user cache folder
+    path: Optional[str] = None  # dataset: events
     train_samples: Optional[PosInt] = None  # None: the whole training split
     label_samples: Optional[PosInt] = None  # None: the same samples as training
     test_samples: Optional[PosInt] = None  # None: the whole test split
@@ -151,7 +154,7 @@ class StateFormatConfig(_Section):
 
 
 class NetworkConfig(_Section):
-    model: Literal["diehl_cook", "fspinn", "spikedyn", "asp", "surrogate"] = "diehl_cook"
+    model: Literal["diehl_cook", "fspinn", "spikedyn", "asp", "surrogate", "nir"] = "diehl_cook"
     n_excitatory: Annotated[int, Field(gt=0, le=100_000)] = 100
     state_reset: bool = True  # reset v, g, traces at each presentation (False: integrate the rest)
     init_model: Optional[str] = None  # model.npz of a finished run: start from its weights/theta
@@ -170,6 +173,14 @@ class NetworkConfig(_Section):
     # normal: N(0, init_gain (1 - beta) / sqrt(fan_in)) (F-MNIST); uniform: U(+-1/sqrt(fan_in))
     init: Literal["normal", "uniform"] = "normal"
     init_gain: Pos = 20.0
+    # ---- a network imported from NIR (docs/nir.md): the file, the step its continuous-time
+    # parameters are taken at (None: encoding.dt_ms), and per neuron type (lif, cuba_lif,
+    # if, li) the integration (euler | exact) and reset (zero | subtract); unset: euler, zero
+    path: Optional[str] = None
+    dt_ms: Optional[Pos] = None
+    nir_integration: dict[Literal["lif", "cuba_lif", "if", "li"],
+                          Literal["euler", "exact"]] = {}
+    nir_reset: dict[Literal["lif", "cuba_lif", "if"], Literal["zero", "subtract"]] = {}
 
 
 class LearningConfig(_Section):
@@ -270,7 +281,9 @@ class Config(_Section):
         problems = []
         lateral = self.network.inhibition == "lateral"
         need = self.network.n_excitatory * (1 if lateral else 2)
-        if self.network.model == "surrogate":
+        if self.network.model == "nir":  # known once the file is read (the mapping checks)
+            need = 0
+        elif self.network.model == "surrogate":
             need = sum(self.network.hidden_sizes) + (20 if self.data.dataset == "shd" else 10)
         have = hw.cores.count * hw.cores.neurons_per_core
         if need > have:
@@ -296,6 +309,22 @@ class Config(_Section):
     def _family(self):
         """The supervised surrogate network and the STDP family take different settings."""
         net, lr, phases = self.network, self.learning, self.run.phases
+        if net.model == "nir":
+            if not net.path:
+                raise ValueError("network.path: network.model nir reads a NIR file; give its path")
+            if list(phases) != ["infer"]:
+                raise ValueError("run.phases: an imported NIR network is run for inference "
+                                 "only; use [infer]")
+            if self.data.dataset == "events" and not self.data.path:
+                raise ValueError("data.path: data.dataset events reads recorded spikes from "
+                                 "an .npz file; give its path")
+            if self.data.dataset in ("mnist", "fashion_mnist", "digits") and \
+                    self.encoding.scheme != "latency":
+                raise ValueError("encoding.scheme: an imported network reads images as a "
+                                 "latency code (scheme: latency) or recorded events")
+            return self
+        if self.data.dataset == "events":
+            raise ValueError("data.dataset events feeds an imported network (network.model: nir)")
         if net.model == "surrogate":
             if lr.rule != "bptt":
                 raise ValueError("network.model surrogate is trained by learning.rule: bptt")

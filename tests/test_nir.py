@@ -1,0 +1,198 @@
+"""Networks imported from NIR: the discretisation rules, spike agreement with snnTorch and
+Norse on their own exports (fixtures written by benchmarks/nir_frameworks.py), the run on
+the chip, and clear errors for what cannot be mapped."""
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+nir = pytest.importorskip("nir")
+
+from accel_sim import load_config, run_experiment
+from accel_sim.cli import main
+from accel_sim.nir_run import nir_spec
+from snn_frontend.nir_model import NirImportError, read_nir
+
+FIX = Path(__file__).resolve().parent / "fixtures" / "nir"
+
+
+def graph(neuron, n_in=2, n=1, weight=None, extra_nodes=None, extra_edges=()):
+    w = np.ones((n, n_in), np.float32) if weight is None else weight
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}),
+             "fc": nir.Linear(weight=w), "neuron": neuron,
+             "output": nir.Output(output_type={"output": np.array([n])})}
+    nodes.update(extra_nodes or {})
+    edges = [("input", "fc"), ("fc", "neuron"), ("neuron", "output"), *extra_edges]
+    return nir.NIRGraph(nodes=nodes, edges=edges)
+
+
+def lif(n=1, tau=10e-3, r=1.0, th=1.0):
+    return nir.LIF(tau=np.full(n, tau), r=np.full(n, r), v_leak=np.zeros(n),
+                   v_threshold=np.full(n, th), v_reset=np.zeros(n))
+
+
+@pytest.mark.parametrize("fw,dt_ms,policy", [("snntorch", 0.1, ("euler", "subtract")),
+                                              ("norse", 0.001, ("euler", "zero"))])
+def test_identical_spikes_to_the_framework(fw, dt_ms, policy):
+    model = read_nir(FIX / f"{fw}.nir", dt_ms * 1e-3, {"lif": policy})
+    ours, _ = model.forward(np.load(FIX / f"{fw}_input.npy"))
+    assert set(ours) == {"1", "3"}
+    for name, spikes in ours.items():
+        theirs = np.load(FIX / f"{fw}_spikes_{name}.npy")
+        assert theirs.sum() > 100  # every layer fires
+        np.testing.assert_array_equal(spikes, theirs)
+
+
+def test_euler_and_exact_integration_by_hand():
+    """One neuron, weight 1, tau 10 ms, r 2, dt 1 ms, an input spike at step 0 only."""
+    x = np.zeros((1, 3, 1), bool)
+    x[0, 0, 0] = True
+    for integration, decay in (("euler", 1 - 0.1), ("exact", math.exp(-0.1))):
+        m = read_nir(graph(lif(r=2.0, th=100.0), n_in=1), 1e-3, {"lif": (integration, "zero")})
+        p = m.populations[0]
+        assert p.decay[0] == pytest.approx(decay, rel=1e-6)
+        gain = 0.1 * 2 if integration == "euler" else (1 - math.exp(-0.1)) * 2
+        assert p.gain[0] == pytest.approx(gain, rel=1e-6)
+        _, v = m.forward(x.astype(bool))  # the last population's spikes (it spikes)
+        assert not v.any()
+
+
+def test_reset_zero_and_subtract():
+    """Input current 0.7 every step into a neuron with threshold 1 and no leak (IF, r 1)."""
+    neuron = nir.IF(r=np.ones(1), v_threshold=np.ones(1), v_reset=np.zeros(1))
+    g = graph(neuron, n_in=1, weight=np.full((1, 1), 0.7, np.float32))
+    x = np.ones((1, 5, 1), bool)
+    zero, _ = read_nir(g, 1e-3, {"if": ("euler", "zero")}).forward(x)
+    sub, _ = read_nir(g, 1e-3, {"if": ("euler", "subtract")}).forward(x)
+    # zero: 0.7, 1.4 (spike, v = 0), 0.7, 1.4 (spike), 0.7
+    assert zero["neuron"][0, :, 0].tolist() == [False, True, False, True, False]
+    # subtract (at the next update): 0.7, 1.4 (spike), 2.1 - 1 = 1.1 (spike), 1.8 - 1 = 0.8,
+    # 1.5 (spike)
+    assert sub["neuron"][0, :, 0].tolist() == [False, True, True, False, True]
+
+
+def test_cuba_lif_current_and_scale_and_bias():
+    neuron = nir.CubaLIF(tau_syn=np.full(1, 5e-3), tau_mem=np.full(1, 10e-3), r=np.ones(1),
+                         v_leak=np.zeros(1), v_threshold=np.full(1, 100.0),
+                         v_reset=np.zeros(1), w_in=np.full(1, 2.0))
+    g = nir.NIRGraph(nodes={
+        "input": nir.Input(input_type={"input": np.array([1])}),
+        "scale": nir.Scale(scale=np.full(1, 3.0)),
+        "fc": nir.Affine(weight=np.ones((1, 1), np.float32), bias=np.full(1, 0.5, np.float32)),
+        "neuron": neuron, "output": nir.Output(output_type={"output": np.array([1])})},
+        edges=[("input", "scale"), ("scale", "fc"), ("fc", "neuron"), ("neuron", "output")])
+    m = read_nir(g, 1e-3, {"cuba_lif": ("euler", "zero")})
+    p = m.populations[0]
+    assert p.incoming[0][1][0, 0] == pytest.approx(3.0) and p.bias[0] == pytest.approx(0.5)
+    assert p.syn_decay[0] == pytest.approx(0.8) and p.w_in[0] == pytest.approx(2.0)
+
+
+def test_recurrent_graph_uses_the_previous_step():
+    """A neuron that excites itself: the recurrent edge carries last step's spike."""
+    neuron = nir.IF(r=np.ones(1), v_threshold=np.full(1, 0.5), v_reset=np.zeros(1))
+    g = graph(neuron, n_in=1, extra_nodes={"rec": nir.Linear(weight=np.ones((1, 1),
+                                                                             np.float32))},
+              extra_edges=[("neuron", "rec"), ("rec", "neuron")])
+    m = read_nir(g, 1e-3, {"if": ("euler", "zero")})
+    x = np.zeros((1, 4, 1), bool)
+    x[0, 0, 0] = True
+    s, _ = m.forward(x)
+    assert s["neuron"][0, :, 0].tolist() == [True, True, True, True]  # it keeps itself going
+
+
+def test_unmappable_nodes_are_named():
+    conv = nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 3, 3)), stride=1, padding=0,
+                      dilation=1, groups=1, bias=np.zeros(1))
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([1, 4, 4])}),
+                            "conv1": conv,
+                            "output": nir.Output(output_type={"output": np.array([1, 2, 2])})},
+                     edges=[("input", "conv1"), ("conv1", "output")])
+    with pytest.raises(NirImportError, match="node 'conv1': Conv2d cannot be mapped"):
+        read_nir(g, 1e-3)
+    with pytest.raises(NirImportError, match="no NIR file"):
+        read_nir("/nonexistent.nir", 1e-3)
+
+
+def test_zero_weights_become_sparse_connectivity():
+    w = np.zeros((50, 40), np.float32)
+    w[np.arange(50), np.arange(50) % 40] = 1.0  # one weight per target
+    m = read_nir(graph(lif(50), n_in=40, n=50, weight=w), 1e-3)
+    spec = nir_spec(m, 32)
+    assert spec.projections[0].connectivity == "sparse"
+    assert len(spec.projections[0].pairs[0]) == 50
+    dense = nir_spec(read_nir(graph(lif(50), n_in=40, n=50), 1e-3), 32)
+    assert dense.projections[0].connectivity == "dense"
+
+
+def _events_config(tmp_path, fw="snntorch", extra=()):
+    x = np.load(FIX / f"{fw}_input.npy")
+    np.savez(tmp_path / "ev.npz", spikes=x, labels=np.arange(len(x)) % 4)
+    return load_config(None, ["network.model=nir", f"network.path={FIX / (fw + '.nir')}",
+                              "network.dt_ms=0.1", "network.nir_reset={lif: subtract}",
+                              "data.dataset=events", f"data.path={tmp_path / 'ev.npz'}",
+                              "encoding.present_ms=30", "hardware=edge", "energy=generic_45nm",
+                              "run.trace_phases=[infer]", *extra])
+
+
+def test_run_prices_the_frameworks_spikes_on_the_chip(tmp_path):
+    cfg = _events_config(tmp_path)
+    stats = run_experiment(cfg, tmp_path / "run", progress=False)
+    theirs = sum(int(np.load(FIX / f"snntorch_spikes_{k}.npy").sum()) for k in ("1", "3"))
+    counts = stats["hardware"]["phases"]["infer"]["counts"]
+    assert counts["core.spike_out"] == theirs  # the chip replays the framework's spikes
+    assert counts["chip.input_spike"] == int(np.load(FIX / "snntorch_input.npy").sum())
+    assert stats["accuracy"]["n_test"] == 8
+    assert (tmp_path / "run" / "energy_breakdown.png").is_file()
+
+
+def test_cli_errors(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(json.dumps({"version": 1, "network": {"model": "nir"}}))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "network.path" in capsys.readouterr().err
+    cfg.write_text(json.dumps({"version": 1, "network": {"model": "nir", "path": "/none.nir"},
+                               "data": {"dataset": "events", "path": "/none.npz"}}))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o2")]) == 2
+    assert "no NIR file /none.nir" in capsys.readouterr().err
+
+
+def test_export_and_reimport_give_the_same_spikes(tmp_path):
+    """A trained surrogate network, exported to NIR and imported again, spikes exactly as
+    the network itself on the same input."""
+    from accel_sim.export import REIMPORT_SETTINGS, export_nir
+    from accel_sim.supervised import build_surrogate, load_spike_data, surrogate_params
+    from snn_frontend.surrogate import spikeset_events
+
+    sets = ["network.model=surrogate", "data.dataset=digits", "data.train_samples=128",
+            "data.test_samples=64", "network.hidden_sizes=[40,30]", "learning.batch_size=32",
+            "learning.epochs=2", "encoding.present_ms=30"]
+    run_experiment(load_config(None, sets), tmp_path / "run", progress=False)
+    path = export_nir(tmp_path / "run")
+    assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "again.nir")]) == 0
+    cfg = load_config(tmp_path / "run" / "config.resolved.yaml",
+                      [f"network.init_model={tmp_path / 'run' / 'model.npz'}"])
+    data = load_spike_data(cfg)
+    net = build_surrogate(cfg, surrogate_params(cfg, data.test.n_inputs, data.n_classes))
+    idx = np.arange(len(data.test))
+    rec = net.forward(spikeset_events(data.test, idx), train=False)
+    policy = {k: (v, REIMPORT_SETTINGS["nir_reset"].get(k))
+              for k, v in REIMPORT_SETTINGS["nir_integration"].items()}
+    model = read_nir(path, cfg.encoding.dt_ms * 1e-3, policy)
+    spikes, readout = model.forward(data.test.batch(idx))
+    B, T = len(idx), data.test.steps
+    for k, layer in enumerate(rec.layers):
+        raster = np.zeros((B * T, layer.size), bool)
+        raster[np.repeat(np.arange(B * T), np.diff(layer.spikes.off)), layer.spikes.idx] = True
+        assert raster.sum() > 50
+        np.testing.assert_array_equal(spikes[f"hidden_{k + 1}"], raster.reshape(B, T, -1))
+    np.testing.assert_allclose(readout, rec.O, atol=1e-5)
+
+
+def test_dc_family_has_no_nir_form(tmp_path, capsys):
+    run_experiment(load_config(None, ["data.train_samples=20", "data.test_samples=10",
+                                      "network.n_excitatory=10"]), tmp_path / "dc",
+                   progress=False)
+    assert main(["export", str(tmp_path / "dc")]) == 2
+    assert "no NIR form" in capsys.readouterr().err
