@@ -8,6 +8,7 @@ directory as for every other model (behind `accel-sim run` with `network.model: 
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -80,27 +81,60 @@ def nir_spec(model: NirModel, weight_bits: int) -> NetworkSpec:
     return NetworkSpec(tuple(pops), tuple(projs), {"model": "nir"})
 
 
-def load_events(path: str | Path, n_inputs: int | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def load_events(path: str | Path, n_inputs: int | None = None, dt_ms: float = 1.0
+                ) -> tuple[np.ndarray, np.ndarray | None]:
     """Recorded input spikes: an .npz with `spikes` (bool samples x steps x inputs) and
-    optionally `labels` (int, samples)."""
-    z = read_npz(Path(path), "data.path", {"spikes": None})
-    spikes = z["spikes"]
+    optionally `labels` (int, samples), or a NIR event-data file (its input node's
+    recording: event times binned by dt_ms, or time-gridded spikes; no labels)."""
+    p = Path(path)
+    if p.suffix != ".npz":
+        spikes, labels = _nir_data(p, dt_ms), None
+    else:
+        z = read_npz(p, "data.path", {"spikes": None})
+        spikes, labels = z["spikes"], z.get("labels")
     if spikes.ndim != 3:
         raise RunError(f"data.path {path}: `spikes` is {spikes.shape}; it must be samples x "
                        "steps x inputs")
     if n_inputs is not None and spikes.shape[2] != n_inputs:
         raise RunError(f"data.path {path}: {spikes.shape[2]} inputs, the network has {n_inputs}")
-    labels = z.get("labels")
     if labels is not None and len(labels) != len(spikes):
         raise RunError(f"data.path {path}: {len(labels)} labels for {len(spikes)} samples")
     return spikes.astype(bool), None if labels is None else labels.astype(np.int64)
+
+
+def _nir_data(path: Path, dt_ms: float) -> np.ndarray:
+    """The input recording of a NIR event-data file, as a bool raster."""
+    import nir
+
+    if not path.is_file():
+        raise RunError(f"data.path: no file {path}")
+    try:
+        data = nir.read_data(str(path))
+    except (OSError, KeyError, ValueError) as exc:
+        raise RunError(f"data.path {path}: not an .npz nor NIR event data ({exc})") from None
+    node = data.nodes.get("input") or next(iter(data.nodes.values()), None)
+    if node is None or not getattr(node, "observables", None):
+        raise RunError(f"data.path {path}: the NIR data holds no recording of an input node")
+    obs = next(iter(node.observables.values()))
+    if not isinstance(obs, nir.EventData):  # time-gridded already
+        return np.asarray(obs.data).astype(bool)
+    # events at t fall in step floor(t / dt); times written as step x dt come back a hair
+    # below the step in floating point, hence the tolerance of a millionth of a step
+    dt_s = dt_ms * 1e-3
+    raster = np.zeros((obs.n_samples, round(obs.t_max / dt_s), obs.n_neurons), bool)
+    ok = obs.idx >= 0
+    sample = np.broadcast_to(np.arange(obs.n_samples)[:, None], obs.idx.shape)[ok]
+    step = np.floor(obs.time[ok] / dt_s + 1e-6).astype(np.int64)
+    keep = step < raster.shape[1]
+    raster[sample[keep], step[keep], obs.idx[ok][keep]] = True
+    return raster
 
 
 def _test_set(cfg: Config, n_inputs: int):
     """(batches of bool rasters (B, T, n), labels or None, samples)."""
     d, e = cfg.data, cfg.encoding
     if d.dataset == "events":
-        spikes, labels = load_events(d.path, n_inputs)
+        spikes, labels = load_events(d.path, n_inputs, e.dt_ms)
         if d.test_samples:
             spikes = spikes[:d.test_samples]
             labels = None if labels is None else labels[:d.test_samples]
@@ -161,13 +195,15 @@ def execute(cfg: Config, out: Path, show: bool, resume: bool) -> dict:
         tb = TraceBuilder(meta, (), out_dir=out / "trace_infer" if save else None,
                           on_part=replay.consume if replay is not None else None, part_size=512)
     names = spec.names
-    counts = {"samples": 0, "spikes": dict.fromkeys(names, 0), "steps": 0}
+    counts = {"samples": 0, "spikes": dict.fromkeys(names, 0), "steps": 0, "synops": 0}
     correct = 0
     t1 = time.perf_counter()
     with tqdm(total=n, desc="infer", unit="sample", disable=not show, dynamic_ncols=True) as bar:
         for a in range(0, n, _BATCH):
             raster = batch_of(a, min(a + _BATCH, n))
-            spikes, last = model.forward(raster)
+            spikes, last = model.forward(raster, backend=cfg.run.backend,
+                                         threads=cfg.run.threads or os.cpu_count() or 1)
+            counts["synops"] += model.synops
             if labels is not None:
                 score = last.max(axis=1) if not model.readout.spiking else last.sum(axis=1)
                 correct += int((np.argmax(score, axis=1) == labels[a:a + len(raster)]).sum())
@@ -198,7 +234,7 @@ def execute(cfg: Config, out: Path, show: bool, resume: bool) -> dict:
         timing["simulate"] = replay.result.wall_s
     save_npz(out / MODEL, {f"W_{p.name}_{src}": W for p in model.populations
                            for src, W, _ in p.incoming})
-    info = run_info(cfg, backend="numpy", samples={"train": 0, "infer": n}, timing=timing,
+    info = run_info(cfg, backend=model.backend or "none", samples={"train": 0, "infer": n}, timing=timing,
                     started=started, ended=datetime.now(UTC).isoformat(), resumed=False)
     write_json(out / "stats.json", stats)
     write_json(out / "run.json", info)

@@ -1,7 +1,8 @@
 """Pick the compiled kernels or their NumPy reference, once per process and kernel family.
 
-Families: "dc" (the Diehl & Cook kernels, `_dc_kernels` / `_reference`) and "bptt" (the
-surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`).
+Families: "dc" (the Diehl & Cook kernels, `_dc_kernels` / `_reference`), "bptt" (the
+surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`) and "nir" (imported
+networks' populations, `_nir_kernels` / `_nir_reference`).
 
 `ACCEL_SIM_BACKEND=numpy` forces the reference; `cython` requires the compiled
 module (ImportError otherwise); unset or `auto` uses the compiled module when it
@@ -15,13 +16,14 @@ import os
 from functools import cache
 from types import ModuleType
 
-from . import _bptt_reference, _reference
+from . import _bptt_reference, _nir_reference, _reference
 
 __all__ = ["BACKENDS", "kernels"]
 
 BACKENDS = ("cython", "numpy")
 #: kernel family -> (compiled module name, NumPy reference)
-FAMILIES = {"dc": ("_dc_kernels", _reference), "bptt": ("_bptt_kernels", _bptt_reference)}
+FAMILIES = {"dc": ("_dc_kernels", _reference), "bptt": ("_bptt_kernels", _bptt_reference),
+            "nir": ("_nir_kernels", _nir_reference)}
 _log = logging.getLogger("snn_frontend")
 
 

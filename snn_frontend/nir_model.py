@@ -84,62 +84,77 @@ class NirModel:
     populations: list[NirPopulation]
     dt_s: float
     policy: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    backend: str = ""  # the kernels the last forward ran on
+    synops: int = 0  # weight-row element additions of the last forward
 
     @property
     def readout(self) -> NirPopulation:
         return self.populations[-1]
 
-    def forward(self, x: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    def forward(self, x: np.ndarray, *, backend: str | None = None, threads: int = 1
+                ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Run a batch of input spikes x (B, T, inputs) bool: the spikes of every spiking
-        population (B, T, size) bool, and the last population's state over time (B, T,
-        size) float32 (an LI readout's membrane, or the last layer's spikes)."""
+        population (B, T, size) bool, and the last population over time (B, T, size)
+        float32 (an LI readout's membrane, or the last layer's spikes). The steps run in
+        the compiled kernels (or their NumPy reference), the samples split over
+        `threads`; `self.synops` holds the weight-row additions made."""
+        from ._backend import kernels
+
         B, T, n = x.shape
         if n != self.inputs:
             raise ValueError(f"the input has {n} channels, the network {self.inputs}")
+        self.backend, k = kernels(backend, "nir")
         pops = self.populations
-        out = {p.name: np.zeros((B, T, p.size), bool) for p in pops}
-        last = np.zeros((B, T, pops[-1].size), np.float32)
-        v = {p.name: np.broadcast_to(p.v_leak, (B, p.size)).astype(np.float32) for p in pops}
-        i = {p.name: np.zeros((B, p.size), np.float32) for p in pops if p.kind == "cuba_lif"}
-        owed = {p.name: np.zeros((B, p.size), bool) for p in pops}  # subtract-reset pending
-        order = {p.name: k for k, p in enumerate(pops)}
-        for t in range(T):
-            for p in pops:
-                current = np.broadcast_to(p.bias, (B, p.size)).astype(np.float32)
-                for src, W, delay in p.incoming:
-                    # a source computed later in the step (recurrent) arrives a step late
-                    lag = delay + (src != "input" and order[src] >= order[p.name])
-                    if t < lag:
-                        continue
-                    s = x[:, t - lag] if src == "input" else out[src][:, t - lag]
-                    current = current + s.astype(np.float32) @ W
-                vp = _integrate(p, v[p.name], i.get(p.name), current)
-                if p.spiking:
-                    if p.reset == "subtract":
-                        vp = vp - owed[p.name] * p.v_threshold
-                    z = vp > p.v_threshold
-                    if p.reset == "zero":
-                        vp = np.where(z, p.v_reset, vp).astype(np.float32)
-                    else:
-                        owed[p.name] = z
-                    out[p.name][:, t] = z
-                v[p.name] = vp
-            last[:, t] = v[pops[-1].name] if not pops[-1].spiking else out[pops[-1].name][:, t]
-        return {p.name: s for p, s in zip(pops, out.values()) if p.spiking}, last
+        hist = {"input": np.ascontiguousarray(x.transpose(1, 0, 2)).view(np.uint8)}
+        hist.update({p.name: np.zeros((T, B, p.size), np.uint8) for p in pops})
+        last = np.zeros((T, B, pops[-1].size), np.float32)
+        steps = [self._state(p, B) for p in pops]
+        order = {p.name: i for i, p in enumerate(pops)}
+        adds = np.zeros(max(threads, 1), np.int64)
 
+        def run(part: int, b0: int, b1: int) -> None:
+            for t in range(T):
+                for p, (v, cur, syn, spk) in zip(pops, steps):
+                    k.set_bias(cur, p.bias, b0, b1)
+                    for src, W, delay in p.incoming:
+                        # a source computed later in the step (recurrent) arrives a step late
+                        lag = delay + (src != "input" and order[src] >= order[p.name])
+                        if t >= lag:
+                            adds[part] += k.add_spiking_rows(cur, hist[src][t - lag], W, b0, b1)
+                    if syn is not None:
+                        k.cuba_current(syn, cur, p.syn_decay, p.w_in, b0, b1)
+                    if not p.spiking:
+                        k.leaky_silent(v, cur, p.decay, p.gain, p.v_leak, b0, b1)
+                    elif p.reset == "zero":
+                        k.leaky_zero(v, cur, p.decay, p.gain, p.v_leak, p.v_threshold,
+                                     p.v_reset, spk, b0, b1)
+                    else:  # spk holds the last step's spikes: the subtraction owed
+                        k.leaky_subtract(v, cur, p.decay, p.gain, p.v_leak, p.v_threshold,
+                                         spk, b0, b1)
+                    if p.spiking:
+                        hist[p.name][t, b0:b1] = spk[b0:b1]
+                last[t, b0:b1] = steps[-1][0][b0:b1] if not pops[-1].spiking \
+                    else hist[pops[-1].name][t, b0:b1]
 
-def _integrate(p: NirPopulation, v: np.ndarray, i: np.ndarray | None,
-               current: np.ndarray) -> np.ndarray:
-    """One step of the membrane (and the synaptic current of a CubaLIF, updated in place)."""
-    if p.kind == "cuba_lif":
-        drive = i.copy()  # the membrane integrates the current of the previous step
-        i *= p.syn_decay
-        i += p.w_in * current
-    else:
-        drive = current
-    if p.kind == "if":
-        return (v + p.gain * drive).astype(np.float32)
-    return (p.v_leak + (v - p.v_leak) * p.decay + p.gain * drive).astype(np.float32)
+        parts = np.linspace(0, B, max(min(threads, B), 1) + 1).astype(int)
+        if len(parts) > 2:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(len(parts) - 1) as pool:
+                list(pool.map(run, range(len(parts) - 1), parts[:-1], parts[1:]))
+        else:
+            run(0, 0, B)
+        self.synops = int(adds.sum())
+        spikes = {p.name: hist[p.name].transpose(1, 0, 2).astype(bool) for p in pops
+                  if p.spiking}
+        return spikes, np.ascontiguousarray(last.transpose(1, 0, 2))
+
+    @staticmethod
+    def _state(p: NirPopulation, B: int):
+        """Membrane, input current, synaptic current (CubaLIF) and spikes of a population."""
+        v = np.tile(p.v_leak.astype(np.float32), (B, 1))
+        syn = np.zeros((B, p.size), np.float32) if p.kind == "cuba_lif" else None
+        return v, np.zeros((B, p.size), np.float32), syn, np.zeros((B, p.size), np.uint8)
 
 
 # ------------------------------------------------------------------------------ import
@@ -240,7 +255,8 @@ def _fuse(graph, dt_s: float, policy) -> NirModel:
             key = (src, delay)
             merged[key] = merged[key] + W if key in merged else W
         pops.append(_population(name, NEURON_TYPES[kind], nodes[name], size,
-                                [(s, W, d) for (s, d), W in merged.items()], bias, dt_s,
+                                [(s, np.ascontiguousarray(W, np.float32), d)
+                                 for (s, d), W in merged.items()], bias, dt_s,
                                 policy[NEURON_TYPES[kind]]))
     if not pops:
         raise NirImportError("the graph has no neuron nodes")

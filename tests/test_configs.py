@@ -32,6 +32,7 @@ def test_paper_configs_use_the_full_mnist_splits(name):
 def test_strict_build_runs_the_compiled_kernels():
     assert kernels("auto")[0] == "cython"
     assert kernels("auto", "bptt")[0] == "cython"
+    assert kernels("auto", "nir")[0] == "cython"
 
 
 PAPERS = sorted((Path(__file__).parent.parent / "configs" / "papers").glob("*.yaml"))

@@ -196,3 +196,66 @@ def test_dc_family_has_no_nir_form(tmp_path, capsys):
                    progress=False)
     assert main(["export", str(tmp_path / "dc")]) == 2
     assert "no NIR form" in capsys.readouterr().err
+
+
+def _random_model(rng):
+    """784-free small network with every population kind and a recurrent edge."""
+    n_in, n1, n2, n3 = 12, 9, 7, 3
+    nodes = {"input": nir.Input(input_type={"input": np.array([n_in])}),
+             "f1": nir.Affine(weight=rng.normal(0, 1, (n1, n_in)).astype(np.float32),
+                              bias=rng.normal(0, 0.1, n1).astype(np.float32)),
+             "a": nir.CubaLIF(tau_syn=np.full(n1, 5e-3), tau_mem=np.full(n1, 10e-3),
+                              r=np.ones(n1), v_leak=np.zeros(n1), v_threshold=np.full(n1, 0.3),
+                              v_reset=np.zeros(n1), w_in=np.ones(n1)),
+             "f2": nir.Linear(weight=rng.normal(0, 1, (n2, n1)).astype(np.float32)),
+             "r2": nir.Linear(weight=rng.normal(0, 0.5, (n2, n2)).astype(np.float32)),
+             "b": nir.LIF(tau=np.full(n2, 8e-3), r=np.full(n2, 2.0), v_leak=np.zeros(n2),
+                          v_threshold=np.full(n2, 0.5), v_reset=np.zeros(n2)),
+             "f3": nir.Linear(weight=rng.normal(0, 1, (n3, n2)).astype(np.float32)),
+             "c": nir.LI(tau=np.full(n3, 5e-3), r=np.ones(n3), v_leak=np.zeros(n3)),
+             "output": nir.Output(output_type={"output": np.array([n3])})}
+    edges = [("input", "f1"), ("f1", "a"), ("a", "f2"), ("f2", "b"), ("b", "r2"), ("r2", "b"),
+             ("b", "f3"), ("f3", "c"), ("c", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges), n_in
+
+
+@pytest.mark.parametrize("policy", [{"cuba_lif": ("euler", "zero"), "lif": ("euler", "subtract")},
+                                    {"cuba_lif": ("exact", "subtract"), "lif": ("exact", "zero"),
+                                     "li": ("exact", None)}])
+def test_compiled_kernels_equal_the_reference_at_any_thread_count(policy):
+    pytest.importorskip("snn_frontend._nir_kernels")
+    rng = np.random.default_rng(3)
+    g, n_in = _random_model(rng)
+    x = rng.random((10, 40, n_in)) < 0.3
+    ref = read_nir(g, 1e-3, policy)
+    s_ref, o_ref = ref.forward(x, backend="numpy")
+    assert ref.backend == "numpy" and all(s.sum() > 20 for s in s_ref.values())
+    for threads in (1, 2, 3):
+        m = read_nir(g, 1e-3, policy)
+        s, o = m.forward(x, backend="cython", threads=threads)
+        assert m.backend == "cython" and m.synops == ref.synops
+        for name in s_ref:
+            np.testing.assert_array_equal(s[name], s_ref[name])
+        np.testing.assert_array_equal(o, o_ref)  # bit for bit
+
+
+def test_nir_event_data_as_input(tmp_path):
+    """Recorded input events in NIR's event-data format feed the run like an .npz."""
+    from accel_sim.nir_run import load_events
+
+    x = np.load(FIX / "snntorch_input.npy")
+    grid = nir.TimeGriddedData(data=x, dt=1e-3)
+    events = grid.to_event(n_events=int(x.sum(axis=(1, 2)).max()))
+    nir.write_data(tmp_path / "input.nir",
+                   nir.NIRGraphData(nodes={"input": nir.NIRNodeData(
+                       observables={"spikes": events})}))
+    spikes, labels = load_events(tmp_path / "input.nir", x.shape[2], dt_ms=1.0)
+    assert labels is None
+    np.testing.assert_array_equal(spikes, x)
+    cfg = load_config(None, ["network.model=nir", f"network.path={FIX / 'snntorch.nir'}",
+                             "network.dt_ms=0.1", "network.nir_reset={lif: subtract}",
+                             "data.dataset=events", f"data.path={tmp_path / 'input.nir'}",
+                             "encoding.present_ms=30"])
+    stats = run_experiment(cfg, tmp_path / "run", progress=False)
+    assert stats["frontend"]["infer"]["spikes"]["3"] == int(np.load(FIX / "snntorch_spikes_3.npy").sum())
+    assert "test" not in stats["accuracy"]
