@@ -84,10 +84,16 @@ def nir_spec(model: NirModel, weight_bits: int) -> NetworkSpec:
 def load_events(path: str | Path, n_inputs: int | None = None, dt_ms: float = 1.0
                 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Recorded input spikes: an .npz with `spikes` (bool samples x steps x inputs) and
-    optionally `labels` (int, samples), or a NIR event-data file (its input node's
-    recording: event times binned by dt_ms, or time-gridded spikes; no labels)."""
+    optionally `labels` (int, samples), an .npy of the spikes alone, or a NIR event-data
+    file (its input node's recording: event times binned by dt_ms, or time-gridded
+    spikes; no labels)."""
     p = Path(path)
-    if p.suffix != ".npz":
+    if p.suffix == ".npy":  # the spikes alone
+        try:
+            spikes, labels = np.load(p, allow_pickle=False), None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"data.path {p}: not a readable .npy ({exc})") from None
+    elif p.suffix != ".npz":
         spikes, labels = _nir_data(p, dt_ms), None
     else:
         z = read_npz(p, "data.path", {"spikes": None})
