@@ -29,6 +29,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="override any config key, e.g. --set network.n_excitatory=400 "
                             "(value parsed as YAML; repeatable)")
 
+    def with_executor(p):
+        p.add_argument("--executor", choices=["local", "dask"], default="local",
+                       help="local: a process pool (default); dask: a Dask distributed cluster")
+        p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+        p.add_argument("--scheduler", metavar="ADDRESS",
+                       help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: "
+                            "start a LocalCluster)")
+        bar = p.add_mutually_exclusive_group()
+        bar.add_argument("--progress", dest="progress", action="store_true", default=None)
+        bar.add_argument("--no-progress", dest="progress", action="store_false")
+
     run = sub.add_parser("run", help="train, label and test; write a run directory")
     run.add_argument("config", nargs="?", help="YAML config file")
     with_overrides(run)
@@ -61,15 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("sweep", metavar="SWEEP.yaml")
     sw.add_argument("--out", help="sweep directory (default sweeps/<file name>); re-running "
                                   "the same command continues it")
-    sw.add_argument("--executor", choices=["local", "dask"], default="local",
-                    help="local: a process pool (default); dask: a Dask distributed cluster")
-    sw.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-    sw.add_argument("--scheduler", metavar="ADDRESS",
-                    help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: start "
-                         "a LocalCluster)")
-    sbar = sw.add_mutually_exclusive_group()
-    sbar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    sbar.add_argument("--no-progress", dest="progress", action="store_false")
+    with_executor(sw)
 
     ex = sub.add_parser("export", help="write a trained network as a NIR file")
     ex.add_argument("run_dir", metavar="RUN_DIR")
@@ -81,12 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                                        "trained briefly; Pareto set and the selected model")
     se.add_argument("search", metavar="SEARCH.yaml")
     se.add_argument("--out", help="search directory (default searches/<file name>)")
-    se.add_argument("--executor", choices=["local", "dask"], default="local")
-    se.add_argument("--workers", type=int)
-    se.add_argument("--scheduler", metavar="ADDRESS")
-    sebar = se.add_mutually_exclusive_group()
-    sebar.add_argument("--progress", dest="progress", action="store_true", default=None)
-    sebar.add_argument("--no-progress", dest="progress", action="store_false")
+    with_executor(se)
 
     est = sub.add_parser("estimate", help="closed-form counts, memory, energy and latency per "
                                           "phase from firing rates (no replay)")

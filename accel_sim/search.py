@@ -28,17 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from snn_frontend.spec import NetworkSpec
 
-from .config import ConfigError, config_to_dict, read_yaml
+from .config import config_to_dict
 from .errors import RunError
 from .estimate import PhaseActivity, calibrate, estimate
 from .report import write_text
 from .sweep import run_sweep
 from .sweep.results import pareto_front, write_csv
-from .sweep.spec import FRONTEND_FREE, SweepFile, expand, stable_hash, without_keys
+from .sweep.spec import FRONTEND_FREE, SweepFile, expand, load_sweep, stable_hash, without_keys
 
 __all__ = ["SearchFile", "SearchOutcome", "run_search", "scale_activity"]
 
@@ -57,7 +57,7 @@ class Budgets(BaseModel):
 class SearchFile(SweepFile):
     budgets: Budgets = Field(default_factory=Budgets)
     calibrate_samples: int = Field(50, ge=1)
-    train: dict[str, Any] = {}  # overrides of the brief training
+    train: dict[str, Any] = Field(default_factory=dict)  # overrides of the brief training
 
 
 @dataclass
@@ -69,17 +69,7 @@ class SearchOutcome:
 
 
 def load_search(path: str | Path) -> tuple[SearchFile, str]:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"search file not found: {p}"]) from None
-    data = read_yaml(text, str(p))
-    try:
-        return SearchFile.model_validate(data), text
-    except ValidationError as exc:
-        raise ConfigError([".".join(map(str, e["loc"])) + ": " + e["msg"].removeprefix(
-            "Value error, ") for e in exc.errors()], str(p)) from None
+    return load_sweep(path, SearchFile, "search")
 
 
 # --------------------------------------------------------------- the analytical model

@@ -107,20 +107,24 @@ class Point:
         return ", ".join(f"{k}={v}" for k, v in self.values.items()) or "(base)"
 
 
-def load_sweep(path: str | Path) -> tuple[SweepFile, str]:
-    """The sweep file, validated, and its text (kept as given in the sweep directory)."""
+def load_sweep(path: str | Path, model: type[SweepFile] | None = None,
+               what: str = "sweep") -> tuple[SweepFile, str]:
+    """A sweep file (or a search file: `model`), validated, and its text (kept as given in
+    the output directory)."""
+    model = model or SweepFile
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"sweep file not found: {p}"]) from None
+        raise ConfigError([f"{what} file not found: {p}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"cannot read sweep file: {exc}"], str(p)) from None
+        raise ConfigError([f"cannot read {what} file: {exc}"], str(p)) from None
     data = read_yaml(text, str(p))
     if not isinstance(data, dict):
-        raise ConfigError(["a sweep file is a mapping (base, set, grid, zip, points)"], str(p))
+        raise ConfigError([f"a {what} file is a mapping (base, set, grid, zip, points, ...)"],
+                          str(p))
     try:
-        return SweepFile.model_validate(data), text
+        return model.model_validate(data), text
     except ValidationError as exc:
         raise ConfigError([".".join(map(str, e["loc"])) + ": " + e["msg"].removeprefix(
             "Value error, ") if e["loc"] else e["msg"].removeprefix("Value error, ")
