@@ -1,0 +1,89 @@
+"""`accel-sim estimate`: closed-form counts, memory, energy and latency per phase from the
+network spec, the chip and firing rates, without replaying spikes (docs/analytical.md).
+
+Activity (`PhaseActivity`) is a handful of numbers per phase: samples, presentations and
+steps per presentation, and the mean events per step of every trace stream (the spikes of
+each population and the learning events). It is given (a JSON file) or measured by a
+short calibration run of the frontend. The chip enters through the same mapping, access
+tables and routes the simulator uses (its structure, computed once): each count is a
+rate times a sum over that structure. Spikes are taken as uniform over a population's
+neurons and Poisson over steps; the step time is the `timestep` fidelity's formula
+averaged over the Poisson distribution of spikes per step.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from snn_frontend.spec import NetworkSpec
+
+from ..chip.counting import ChipCounter
+from ..chip.mapping import Mapping as ChipMapping
+from ..chip.mapping import load_placement
+from ..chip.timing import HwRates
+from ..chip.topology import Topology
+from ..costing import price_results, resolve_table, state_bits
+from ..errors import RunError
+from ..memory import network_memory
+from .activity import (
+    PhaseActivity,
+    activities_from_dict,
+    activity_from_traces,
+    activity_of_run,
+    calibrate,
+)
+from .bptt import backward, backward_cycles
+from .forward import counts, passes_cycles, step_cycles
+
+__all__ = [
+    "PhaseActivity",
+    "activities_from_dict",
+    "activity_from_traces",
+    "activity_of_run",
+    "calibrate",
+    "estimate",
+    "estimate_phase",
+]
+
+
+def estimate_phase(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> dict:
+    """{counts, cycles, samples, presentations, time_steps} of a phase (what pricing takes)."""
+    pres = act.presentations * act.samples
+    per = counts(counter, act)
+    cycles = (act.steps * step_cycles(counter, rates_hw, act)
+              + passes_cycles(counter, rates_hw, act))
+    if act.learn and counter.backprop is not None:
+        cycles += backward_cycles(backward(counter, act, per), rates_hw)
+    cycles *= pres
+    return {"counts": {f"{k}.{a}": v * pres for (k, a), v in sorted(per.items()) if v},
+            "cycles": cycles, "samples": act.samples, "presentations": pres,
+            "time_steps": pres * act.steps}
+
+
+def estimate(cfg, spec: NetworkSpec, activity: dict[str, PhaseActivity]) -> dict:
+    """The estimate of every phase with activity: the stats.json-like dict `accel-sim
+    estimate --json` prints."""
+    if cfg.hardware is None:
+        raise RunError("estimate needs a chip: add hardware and energy to the config")
+    hw = cfg.hardware
+    placement = load_placement(hw.placement_file) if hw.placement_file else None
+    mapping = ChipMapping(spec, hw, placement)
+    topology = Topology(hw)
+    counter = ChipCounter(mapping, topology)
+    rates_hw = HwRates(hw, mapping, topology)
+    table, warnings = resolve_table(cfg)
+    results = {phase: estimate_phase(counter, rates_hw, act) for phase, act in activity.items()}
+    priced = price_results(results, table, hw.clock_mhz)
+    return {
+        "chip": hw.name, "energy_table": table.name, "clock_mhz": hw.clock_mhz,
+        "warnings": warnings,
+        "memory_bytes": network_memory(spec, cfg.network.state_format.storage_bits)["total_bytes"],
+        "mapping": mapping.report(state_bits(cfg), hw.formats.trace_bits),
+        "activity": {p: asdict(a) for p, a in activity.items()},
+        "phases": {p: {"counts": r["counts"], "energy_pj": r["energy_pj"]["total"],
+                       "energy_per_sample_pj": r["energy_per_sample_pj"],
+                       "latency_s": r["latency_s"], "latency_per_sample_s":
+                       r["latency_per_sample_s"], "latency_cycles": r["latency_cycles"],
+                       "energy_by_component_pj": {c: v["total"] for c, v in
+                                                  r["energy_pj"]["by_component"].items()}}
+                   for p, r in priced.items()},
+    }
