@@ -18,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from snn_frontend.datasets import DatasetError, load_dataset, select
-from snn_frontend.nir_model import NirImportError, NirModel, read_nir
+from snn_frontend.nir_model import POLICY_DEFAULTS, NirImportError, NirModel, read_nir
 from snn_frontend.spec import NetworkSpec, Population, Projection
 from snn_frontend.spiking_data import SpikeSet, latency_code, load_nmnist, load_shd
 from snn_frontend.trace import TraceBuilder
@@ -38,8 +38,6 @@ def load_model(cfg: Config) -> NirModel:
     """The config's NIR file, fused, with its discretisation policy (printed once)."""
     net = cfg.network
     dt_ms = net.dt_ms if net.dt_ms is not None else cfg.encoding.dt_ms
-    from snn_frontend.nir_model import POLICY_DEFAULTS
-
     policy = {k: (net.nir_integration.get(k, i), net.nir_reset.get(k, r) if r else None)
               for k, (i, r) in POLICY_DEFAULTS.items()}
     try:

@@ -1,5 +1,6 @@
 """A network read from NIR (the Neuromorphic Intermediate Representation, pip `nir`), as
-populations of neurons with their incoming weights, run step by step on spike inputs.
+populations of neurons with their incoming weights, run step by step on spike inputs in
+the compiled kernels (ext/nir_kernels.pyx, or their reference snn_frontend/_nir_reference.py).
 
 Import (`read_nir`): every weight node (`Affine`, `Linear`, optionally after `Scale` or
 `Flatten`) is fused with the neuron node it feeds (`LIF`, `CubaLIF`, `IF`, or `LI`, a
@@ -19,7 +20,7 @@ how they become a step (docs/nir.md):
   (snnTorch's `Leaky` and `Synaptic`; their NIR export writes v_reset = 0 but subtracts)
 
 `CubaLIF` adds a synaptic current: i <- i (1 - dt / tau_syn) (euler) or i exp(-dt / tau_syn)
-(exact), then i += w_in I, and v integrates r i. `IF`: v <- v + r I (its ODE is dv/dt = R I,
+(exact), then i += w_in I, and v integrates r i of the step before. `IF`: v <- v + r I (its ODE is dv/dt = R I,
 taken per step). `LI`: the LIF update without spikes. I is the sum of the incoming weight
 nodes' outputs at the step (the bias of an `Affine` included).
 """
