@@ -204,3 +204,24 @@ def test_dask_retries_a_lost_worker_once(tmp_path):
     assert got["once"] == ("done", None)
     assert got["dies"] == (None, LOST_WORKER)
     assert got["raises"] == (None, "crash: ZeroDivisionError: boom")
+
+
+def test_dask_on_an_existing_scheduler(hw_sweep, tmp_path):
+    """--scheduler ADDRESS: the points run on a cluster the sweep did not start."""
+    distributed = pytest.importorskip("distributed")
+    p, out, res = hw_sweep
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        dres = run_sweep(p, tmp_path / "ext", executor="dask",
+                         scheduler=cluster.scheduler_address, progress=False)
+    assert dres.workers == 1 and [r["status"] for r in dres.rows] == ["ok"] * 4
+    for a, b in zip(res.rows, dres.rows):
+        assert a["infer.energy_per_sample_pj"] == b["infer.energy_per_sample_pj"]
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
+    pytest.importorskip("distributed")
+    p = write_sweep(tmp_path, {"grid": {"seed": [1]}})
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--executor", "dask",
+                 "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
