@@ -187,14 +187,20 @@ def _compare(args) -> int:
     return 0
 
 
-def _sweep(args) -> int:
+def _on_executor(args) -> dict:
+    """The executor options of sweep and search."""
     from .errors import RunError
-    from .sweep import run_sweep
 
     if args.workers is not None and args.workers < 1:
         raise RunError("--workers must be at least 1")
-    res = run_sweep(args.sweep, args.out, executor=args.executor, workers=args.workers,
-                    scheduler=args.scheduler, progress=args.progress)
+    return {"executor": args.executor, "workers": args.workers, "scheduler": args.scheduler,
+            "progress": args.progress}
+
+
+def _sweep(args) -> int:
+    from .sweep import run_sweep
+
+    res = run_sweep(args.sweep, args.out, **_on_executor(args))
     print(f"sweep directory: {res.out}")
     print(f"{len(res.rows)} points: {res.count('ok')} ok, {res.count('failed')} failed, "
           f"{res.count('infeasible')} infeasible; {res.frontend_runs} frontend run(s), "
@@ -215,13 +221,9 @@ def _export(args) -> int:
 
 
 def _search(args) -> int:
-    from .errors import RunError
     from .search import run_search
 
-    if args.workers is not None and args.workers < 1:
-        raise RunError("--workers must be at least 1")
-    res = run_search(args.search, args.out, executor=args.executor, workers=args.workers,
-                     scheduler=args.scheduler, progress=args.progress)
+    res = run_search(args.search, args.out, **_on_executor(args))
     n_ok = sum(r["feasible"] for r in res.rows)
     print(f"search directory: {res.out}")
     print(f"{len(res.rows)} candidates, {n_ok} within the budgets ({res.calibrations} "
