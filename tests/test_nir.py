@@ -259,3 +259,13 @@ def test_nir_event_data_as_input(tmp_path):
     stats = run_experiment(cfg, tmp_path / "run", progress=False)
     assert stats["frontend"]["infer"]["spikes"]["3"] == int(np.load(FIX / "snntorch_spikes_3.npy").sum())
     assert "test" not in stats["accuracy"]
+
+
+def test_nested_subgraphs_are_named():
+    inner = graph(lif(2), n_in=2, n=2)
+    outer = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                                "block": inner,
+                                "output": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("input", "block"), ("block", "output")], type_check=False)
+    with pytest.raises(NirImportError, match="node 'block': nested subgraphs are not supported"):
+        read_nir(outer, 1e-3)
