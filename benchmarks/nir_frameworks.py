@@ -44,7 +44,16 @@ def train_briefly(model, step, x: torch.Tensor, steps: int = 20) -> None:
         opt.step()
 
 
-def save(out: Path, name: str, x: torch.Tensor, rec: dict) -> None:
+def finish(out: Path, name: str, net, run, to_nir) -> None:
+    """Train briefly, record the spikes of layers 1 and 3 on fixed inputs, export to NIR."""
+    import nir
+
+    train_briefly(net, run, inputs(1))
+    x = inputs(2)
+    rec = {"1": [], "3": []}
+    with torch.no_grad():
+        run(x, rec)
+    nir.write(str(out / f"{name}.nir"), to_nir(net, x[0, 0]))
     np.save(out / f"{name}_input.npy", x.numpy().astype(bool))
     for k, v in rec.items():
         np.save(out / f"{name}_spikes_{k}.npy", torch.stack(v, 1).numpy().astype(bool))
@@ -75,20 +84,10 @@ def snntorch_net(out: Path) -> None:
             outs.append(spk)
         return torch.stack(outs, 1)
 
-    train_briefly(net, run, inputs(1))
-    x = inputs(2)
-    rec = {"1": [], "3": []}
-    with torch.no_grad():
-        run(x, rec)
-    graph = export_to_nir(net, x[0, 0])
-    import nir
-
-    nir.write(str(out / "snntorch.nir"), graph)
-    save(out, "snntorch", x, rec)
+    finish(out, "snntorch", net, run, export_to_nir)
 
 
 def norse_net(out: Path) -> None:
-    import nir
     import norse.torch as norse
 
     def box(n: int, tau_ms: float):  # per-neuron parameters (NIR writes arrays)
@@ -117,14 +116,7 @@ def norse_net(out: Path) -> None:
             outs.append(h)
         return torch.stack(outs, 1)
 
-    train_briefly(net, run, inputs(1))
-    x = inputs(2)
-    rec = {"1": [], "3": []}
-    with torch.no_grad():
-        run(x, rec)
-    graph = norse.to_nir(net, x[0, 0])
-    nir.write(str(out / "norse.nir"), graph)
-    save(out, "norse", x, rec)
+    finish(out, "norse", net, run, norse.to_nir)
 
 
 if __name__ == "__main__":
