@@ -9,7 +9,7 @@
     cost = price(result, load_energy_table("sanafe_loihi"), hw)
     cost.energy_pj.total, cost.energy_pj.by_component["router"], cost.latency_s
 
-`docs/api.md` walks through it. `run_experiment` (accel_sim.pipeline) runs a whole config.
+`docs/api.md` walks through it. `run_experiment` (accel_sim.run) runs a whole config.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from .config import load_section
 from .config.energy import EnergyTableConfig
 from .config.hardware import HardwareConfig
 from .energy import EnergyTable, price_phase
+from .errors import ConfigError
 
 __all__ = ["load_hardware", "load_energy_table", "simulate", "price", "Cost", "Energy"]
 
@@ -44,17 +45,40 @@ def load_energy_table(name_or_path: str | os.PathLike | dict | EnergyTableConfig
     return load_section("energy", name_or_path, overrides)
 
 
-def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw: HardwareConfig, *,
+def _hardware(hw, what: str) -> HardwareConfig:
+    """A chip given as a HardwareConfig, a shipped name, a YAML file or a dict."""
+    if isinstance(hw, HardwareConfig):
+        return hw
+    if isinstance(hw, (str, os.PathLike, dict)):
+        return load_hardware(hw)
+    raise ConfigError([f"{what}: hw must be a chip: a shipped name (e.g. 'edge'), a YAML "
+                       f"file, a dict or load_hardware(...); got {type(hw).__name__}"])
+
+
+def _table(table, what: str) -> EnergyTableConfig:
+    if isinstance(table, EnergyTableConfig):
+        return table
+    if isinstance(table, (str, os.PathLike, dict)):
+        return load_energy_table(table)
+    raise ConfigError([f"{what}: table must be an energy table: a shipped name (e.g. "
+                       f"'generic_45nm'), a YAML file, a dict or load_energy_table(...); got "
+                       f"{type(table).__name__}"])
+
+
+def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw, *,
              fidelity: str = "timestep", placement: Mapping[str, np.ndarray] | None = None,
              phase: str | None = None) -> PhaseResult:
-    """Replay a trace (or its parts) on a chip: action counts and cycles.
+    """Replay a trace (or its parts) on a chip (a HardwareConfig, or a shipped name, a
+    YAML file or a dict as `load_hardware` takes): action counts and cycles.
 
     `placement` maps each on-chip population to a core index per neuron (explicit
     mapping; default: the chip's `mapping`). `phase` names the result (default: the
     trace's phase, else "infer")."""
+    hw = _hardware(hw, "simulate")
     parts = [trace] if isinstance(trace, SpikeTrace) else list(trace)
-    if not parts:
-        raise ValueError("simulate() needs a trace")
+    if not parts or not all(isinstance(p, SpikeTrace) for p in parts):
+        raise ConfigError(["simulate: trace must be a SpikeTrace (or its parts), e.g. "
+                           "SpikeTrace.from_rasters(spec, rasters)"])
     first = parts[0]
     chip = Chip(hw, first.spec, fidelity, placement)
     return chip.replay(parts, phase or first.meta.get("phase", "infer"))
@@ -92,8 +116,23 @@ class Cost:
         return self.energy_per_sample_pj * self.latency_per_sample_s
 
 
-def price(result: PhaseResult, table: EnergyTableConfig, hw: HardwareConfig) -> Cost:
-    """Counts x pJ per action + static power x simulated time (no re-simulation)."""
+def price(result: PhaseResult, table, hw=None) -> Cost:
+    """Counts x pJ per action + static power x simulated time (no re-simulation). `table`
+    is an EnergyTableConfig or what `load_energy_table` takes; `hw` defaults to the chip
+    the result was simulated on (another chip is an error: its static power and widths
+    would price counts it did not make)."""
+    table = _table(table, "price")
+    ran_on = result.hardware
+    if hw is None:
+        if ran_on is None:
+            raise ConfigError(["price: give the chip (hw=) the result was simulated on"])
+        hw = ran_on
+    else:
+        hw = _hardware(hw, "price")
+        if ran_on is not None and hw != ran_on:
+            raise ConfigError([f"price: the result was simulated on chip {ran_on.name!r}, not "
+                               f"on {hw.name!r} as given; price it with the chip it ran on "
+                               "(leave hw out), or simulate again on the other chip"])
     resolved = EnergyTable(table).resolve(hw)
     ph = price_phase(result.counts, result.cycles, hw.clock_mhz, resolved,
                      samples=result.samples, presentations=result.presentations,

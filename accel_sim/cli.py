@@ -11,85 +11,95 @@ import sys
 from pathlib import Path
 
 from .errors import USER_ERRORS
+from .version import __version__
 
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+def _with_overrides(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any config key, e.g. --set network.n_excitatory=400 "
+                        "(value parsed as YAML; repeatable)")
 
+
+def _with_progress(p: argparse.ArgumentParser) -> None:
+    bar = p.add_mutually_exclusive_group()
+    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
+                     help="always show progress bars")
+    bar.add_argument("--no-progress", dest="progress", action="store_false",
+                     help="never show progress bars (default: only on a terminal)")
+
+
+def _with_executor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: a process pool (default); dask: a Dask distributed cluster")
+    p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: "
+                        "start a LocalCluster)")
+    _with_progress(p)
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="accel-sim",
         description="Train and run a spiking neural network and price it on a neuromorphic chip.")
     ap.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def with_overrides(p):
-        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override any config key, e.g. --set network.n_excitatory=400 "
-                            "(value parsed as YAML; repeatable)")
-
-    def with_executor(p):
-        p.add_argument("--executor", choices=["local", "dask"], default="local",
-                       help="local: a process pool (default); dask: a Dask distributed cluster")
-        p.add_argument("--workers", type=int, help="worker processes (default: all cores)")
-        p.add_argument("--scheduler", metavar="ADDRESS",
-                       help="a running Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: "
-                            "start a LocalCluster)")
-        bar = p.add_mutually_exclusive_group()
-        bar.add_argument("--progress", dest="progress", action="store_true", default=None)
-        bar.add_argument("--no-progress", dest="progress", action="store_false")
-
     run = sub.add_parser("run", help="train, label and test; write a run directory")
-    run.add_argument("config", nargs="?", help="YAML config file")
-    with_overrides(run)
-    run.add_argument("--out", help="run directory (default runs/<name>-<timestamp>)")
+    run.add_argument("config", nargs="?", metavar="CONFIG",
+                     help="YAML config file (configs/ has examples)")
+    _with_overrides(run)
+    run.add_argument("--out", metavar="RUN_DIR",
+                     help="run directory (default runs/<name>-<timestamp>)")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="continue a killed run from its last checkpoint")
-    bar = run.add_mutually_exclusive_group()
-    bar.add_argument("--progress", dest="progress", action="store_true", default=None,
-                     help="always show progress bars")
-    bar.add_argument("--no-progress", dest="progress", action="store_false",
-                     help="never show progress bars")
+    _with_progress(run)
 
-    val = sub.add_parser("validate", help="check a config and its dataset files")
-    val.add_argument("config")
-    with_overrides(val)
+    val = sub.add_parser("validate", help="check a config (its data, its network on the chip "
+                                          "and its energy table), a sweep or search file, a "
+                                          "chip or an energy table, without running anything")
+    val.add_argument("config", metavar="FILE",
+                     help="a run config, sweep or search file, chip or energy table (YAML)")
+    _with_overrides(val)
 
     rep = sub.add_parser("report", help="regenerate a run's reports, or re-price it with "
                                         "another energy table (no re-simulation)")
-    rep.add_argument("run_dir", metavar="RUN_DIR")
-    rep.add_argument("--energy", help="energy table name or file: write RUN_DIR/reprice-<table>/")
+    rep.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    rep.add_argument("--energy", metavar="TABLE",
+                     help="energy table name or file: write RUN_DIR/reprice-<table>/")
 
     cmp_ = sub.add_parser("compare", help="ratios B/A of memory, energy, latency and accuracy "
                                           "of two runs (compare.json, compare.md)")
-    cmp_.add_argument("run_a", metavar="RUN_A")
-    cmp_.add_argument("run_b", metavar="RUN_B")
-    cmp_.add_argument("--out", help="where to write compare.json/.md (default RUN_B)")
+    cmp_.add_argument("run_a", metavar="RUN_A", help="the reference run directory")
+    cmp_.add_argument("run_b", metavar="RUN_B", help="the run compared with it")
+    cmp_.add_argument("--out", metavar="DIR",
+                      help="where to write compare.json/.md (default RUN_B)")
 
     sw = sub.add_parser("sweep", help="run every point of a sweep file (a process pool or a "
                                       "Dask cluster); results.csv, pareto.png, summary.md")
-    sw.add_argument("sweep", metavar="SWEEP.yaml")
-    sw.add_argument("--out", help="sweep directory (default sweeps/<file name>); re-running "
-                                  "the same command continues it")
-    with_executor(sw)
+    sw.add_argument("sweep", metavar="SWEEP.yaml", help="the sweep file (configs/sweeps/)")
+    sw.add_argument("--out", metavar="DIR", help="sweep directory (default sweeps/<file name>); "
+                                                 "re-running the same command continues it")
+    _with_executor(sw)
 
     ex = sub.add_parser("export", help="write a trained network as a NIR file")
-    ex.add_argument("run_dir", metavar="RUN_DIR")
-    ex.add_argument("--format", choices=["nir"], default="nir")
-    ex.add_argument("--out", help="the file (default RUN_DIR/model.nir)")
+    ex.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
+    ex.add_argument("--format", choices=["nir"], default="nir", help="the file format (nir)")
+    ex.add_argument("--out", metavar="FILE", help="the file (default RUN_DIR/model.nir)")
 
     se = sub.add_parser("search", help="SpikeDyn's model search: candidates filtered by the "
                                        "analytical memory and energy model, the feasible ones "
                                        "trained briefly; Pareto set and the selected model")
-    se.add_argument("search", metavar="SEARCH.yaml")
-    se.add_argument("--out", help="search directory (default searches/<file name>)")
-    with_executor(se)
+    se.add_argument("search", metavar="SEARCH.yaml", help="the search file (configs/searches/)")
+    se.add_argument("--out", metavar="DIR", help="search directory (default searches/<file name>)")
+    _with_executor(se)
 
     est = sub.add_parser("estimate", help="closed-form counts, memory, energy and latency per "
                                           "phase from firing rates (no replay)")
-    est.add_argument("config")
-    with_overrides(est)
+    est.add_argument("config", metavar="CONFIG", help="YAML config file with a chip")
+    _with_overrides(est)
     src = est.add_mutually_exclusive_group()
     src.add_argument("--from-run", metavar="RUN_DIR",
                      help="take the activity from a run's saved traces (run.trace_phases)")
@@ -101,27 +111,29 @@ def _parser() -> argparse.ArgumentParser:
     est.add_argument("--json", action="store_true", help="print one JSON object")
 
     show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
-    show.add_argument("config", nargs="?")
-    with_overrides(show)
+    show.add_argument("config", nargs="?", metavar="CONFIG",
+                      help="YAML config file (default: every default)")
+    _with_overrides(show)
     return ap
 
 
+# ---------------------------------------------------------------------- commands
 def _run(args) -> int:
     from .config import load_config
     from .errors import RunError
-    from .pipeline import default_run_dir, resume_experiment, run_experiment
+    from .run import default_run_dir, resume_experiment, run_experiment
 
     if args.resume:
         if args.config or args.overrides or args.out:
             raise RunError("--resume takes only the run directory (its config is reused as is)")
         out = Path(args.resume)
-        stats = resume_experiment(out, progress=args.progress)
+        stats = _interruptible(out, lambda: resume_experiment(out, progress=args.progress))
     else:
         if not args.config:
             raise RunError("run needs a CONFIG file (or --resume RUN_DIR)")
         cfg = load_config(args.config, args.overrides)
         out = Path(args.out) if args.out else default_run_dir(cfg)
-        stats = run_experiment(cfg, out, progress=args.progress)
+        stats = _interruptible(out, lambda: run_experiment(cfg, out, progress=args.progress))
     acc = stats.get("accuracy", {})
     line = f"run directory: {out}"
     if "test" in acc:
@@ -130,42 +142,36 @@ def _run(args) -> int:
     return 0
 
 
+def _interruptible(out: Path, work):
+    """Run `work`; on Ctrl-C say where the run is and how to continue it."""
+    from .run.rundir import CHECKPOINT
+
+    try:
+        return work()
+    except KeyboardInterrupt:
+        if (out / CHECKPOINT).is_file():
+            print(f"accel-sim: interrupted; the run directory is {out}; continue it with: "
+                  f"accel-sim run --resume {out}", file=sys.stderr)
+        elif out.is_dir():
+            print(f"accel-sim: interrupted before the first checkpoint; {out} holds no "
+                  "checkpoint to resume: run the config again", file=sys.stderr)
+        raise
+
+
 def _validate(args) -> int:
-    """The config, the dataset files, the network mapped onto the chip and the energy table
-    resolved against it: everything that could stop a run, before it starts."""
-    from .config import load_config
-    from .costing import prepare_chip
-    from .pipeline import build_network, load_data, network_spec
+    """Everything that could stop a run, before it starts (validate_file)."""
+    from .validate import validate_file
 
-    cfg = load_config(args.config, args.overrides)
-    if cfg.network.model == "surrogate":
-        from .supervised import load_spike_data, spec_of, surrogate_params
-
-        sdata = load_spike_data(cfg)
-        params = surrogate_params(cfg, sdata.train.n_inputs, sdata.n_classes)
-        spec = spec_of(params, cfg)
-        what = (f"{len(sdata.train)} train, {len(sdata.test)} test samples of "
-                f"{params.steps} steps; surrogate {'-'.join(map(str, params.sizes))}, "
-                f"{cfg.learning.backward} backward")
-    else:
-        data = load_data(cfg)
-        spec = network_spec(cfg, build_network(cfg, data.n_in))
-        what = (f"{len(data.train)} train, {len(data.label)} label, {len(data.test)} test "
-                f"samples; {cfg.network.model} with {cfg.network.n_excitatory} excitatory "
-                "neurons")
-    setup = prepare_chip(cfg, spec)
-    chip = ""
-    if setup is not None:
-        chip = (f"; chip {cfg.hardware.name}: {setup.chip.mapping.report(16, 8)['cores_used']} "
-                f"cores used, priced with {setup.table.name}")
-        for w in setup.warnings:
-            print(f"accel-sim: warning: {w}", file=sys.stderr)
-    print(f"{args.config}: OK ({cfg.data.dataset}: {what}{chip})")
+    lines, warnings = validate_file(args.config, args.overrides)
+    for w in warnings:
+        print(f"accel-sim: warning: {w}", file=sys.stderr)
+    for line in lines:
+        print(line)
     return 0
 
 
 def _report(args) -> int:
-    from .pipeline import reprice
+    from .run.reprice import reprice
 
     dest = reprice(args.run_dir, args.energy)
     print(f"reports written to {dest}")
@@ -239,43 +245,15 @@ def _search(args) -> int:
 
 def _estimate(args) -> int:
     import json
-    import time
 
-    from snn_frontend.spec import NetworkSpec
+    from .estimate import run_estimate
 
-    from .config import load_config
-    from .errors import RunError
-    from .estimate import activities_from_dict, activity_of_run, calibrate, estimate
-    from .report import read_json
-
-    cfg = load_config(args.config, args.overrides)
-    if cfg.hardware is None:
-        raise RunError("estimate needs a chip: add hardware and energy to the config")
-    t0 = time.perf_counter()
-    if args.from_run:
-        spec, activity = activity_of_run(args.from_run)
-        source = f"the traces of {args.from_run}"
-    elif args.rates:
-        given = read_json(args.rates)
-        try:
-            spec = NetworkSpec.from_dict(given["spec"])
-            activity = activities_from_dict(given["activity"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RunError(f"{args.rates}: not an `estimate --json` output ({exc})") from None
-        source = str(args.rates)
-    else:
-        if args.calibrate < 1:
-            raise RunError("--calibrate needs at least 1 sample")
-        spec, activity, _ = calibrate(cfg, args.calibrate)
-        source = f"a calibration run on {args.calibrate} samples per phase"
-    t1 = time.perf_counter()
-    out = estimate(cfg, spec, activity)
-    out["seconds"] = {"activity": t1 - t0, "estimate": time.perf_counter() - t1}
-    out["spec"] = spec.to_dict()
+    out, source = run_estimate(args.config, args.overrides, from_run=args.from_run,
+                               rates=args.rates, calibrate_samples=args.calibrate)
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"estimate of {cfg.name} on {out['chip']} ({out['energy_table']}), activity from "
+    print(f"estimate of {out['name']} on {out['chip']} ({out['energy_table']}), activity from "
           f"{source}; {out['seconds']['estimate'] * 1e3:.0f} ms")
     print(f"memory: {out['memory_bytes'] / 1024:.1f} KiB of weights and state; "
           f"{out['mapping']['spilled_bytes_total'] / 1024:.1f} KiB spilled to DRAM")
@@ -296,27 +274,33 @@ def _show(args) -> int:
     return 0
 
 
+_COMMANDS = {"run": _run, "validate": _validate, "show-config": _show, "report": _report,
+             "compare": _compare, "sweep": _sweep, "estimate": _estimate, "search": _search,
+             "export": _export}
+
+
+def _print_error(exc: BaseException) -> None:
+    problems = getattr(exc, "problems", None)
+    if problems:  # one line per problem
+        prefix = f"{exc.source}: " if getattr(exc, "source", None) else ""
+        for line in problems:
+            print(f"accel-sim: error: {prefix}{line}", file=sys.stderr)
+        return
+    first, *rest = str(exc).splitlines() or [type(exc).__name__]  # hints on later lines
+    print(f"accel-sim: error: {first}", file=sys.stderr)
+    for line in rest:
+        print(f"  {line}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handler = {"run": _run, "validate": _validate, "show-config": _show,
-               "report": _report, "compare": _compare, "sweep": _sweep,
-               "estimate": _estimate, "search": _search, "export": _export}[args.command]
     try:
-        return handler(args)
+        return _COMMANDS[args.command](args)
     except BrokenPipeError:  # `accel-sim ... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
     except USER_ERRORS as exc:
-        problems = getattr(exc, "problems", None)
-        if problems:  # one line per problem
-            prefix = f"{exc.source}: " if getattr(exc, "source", None) else ""
-            for line in problems:
-                print(f"accel-sim: error: {prefix}{line}", file=sys.stderr)
-        else:  # one problem, possibly with hints on the following lines
-            first, *rest = str(exc).splitlines() or [type(exc).__name__]
-            print(f"accel-sim: error: {first}", file=sys.stderr)
-            for line in rest:
-                print(f"  {line}", file=sys.stderr)
+        _print_error(exc)
         return 2
     except KeyboardInterrupt:
         print("accel-sim: interrupted", file=sys.stderr)

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from .errors import RunError
 from .registry import PHASES
-from .report import read_json, write_json, write_text
+from .report import write_json, write_text
+from .run.rundir import read_stats
 
 __all__ = ["compare_runs", "format_compare"]
 
@@ -30,7 +31,7 @@ def _row(name: str, a, b) -> dict:
 
 
 def compare_runs(run_a: str | Path, run_b: str | Path) -> dict:
-    sa, sb = (read_json(Path(r) / "stats.json") for r in (run_a, run_b))
+    sa, sb = (read_stats(Path(r)) for r in (run_a, run_b))
     rows = [_row("memory.total_bytes", sa["memory"]["total_bytes"], sb["memory"]["total_bytes"]),
             _row("memory.weight_bytes", sum(sa["memory"]["weight_bytes"].values()),
                  sum(sb["memory"]["weight_bytes"].values()))]

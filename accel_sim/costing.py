@@ -1,27 +1,22 @@
 """What a network's activity costs on a chip: set the chip up (checked before anything
-runs), price simulated phases with an energy table, and re-price a finished run.
+runs) and price simulated phases with an energy table.
 
-These pieces are shared by `accel-sim run`, `accel-sim report --energy` and the API:
-pricing itself is `energy.price_phase`, applied here to every phase.
+These pieces are shared by `accel-sim run`, `report --energy`, `sweep`, `estimate` and
+the API: pricing itself is `energy.price_phase`, applied here to every phase.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping
 
 from snn_frontend.spec import NetworkSpec
 
 from .chip import Chip
 from .chip.mapping import load_placement
-from .config import load_config
 from .energy import EnergyTable, ResolvedTable, message_model_warning, price_phase
-from .errors import RunError
-from .rundir import read_json, write_json, write_outputs
 
 __all__ = ["ChipSetup", "prepare_chip", "resolve_table", "state_bits", "price_results",
-           "hardware_stats", "reprice"]
+           "hardware_stats"]
 
 
 @dataclass
@@ -73,32 +68,3 @@ def hardware_stats(cfg, setup: ChipSetup, results: Mapping[str, Mapping], state_
             "mapping": setup.chip.mapping.report(state_bits, hw.formats.trace_bits),
             "warnings": setup.warnings,
             "phases": price_results(results, t, hw.clock_mhz)}
-
-
-def reprice(run_dir: str | os.PathLike, energy: str | None = None) -> Path:
-    """Regenerate a run's reports; with `energy` (a table name or file), re-price the
-    recorded counts and cycles with that table into RUN_DIR/reprice-<table>/ (no
-    re-simulation). Returns the directory written."""
-    out = Path(run_dir)
-    stats = read_json(out / "stats.json")
-    run = read_json(out / "run.json")
-    if energy is None:
-        write_outputs(out, stats, run)
-        return out
-    hw = stats.get("hardware")
-    if not hw:
-        raise RunError(f"{out} has no hardware results to re-price (run it with a chip)")
-    cfg = load_config(out / "config.resolved.yaml", [f"energy={energy}"])
-    table, warnings = resolve_table(cfg)
-    new = dict(hw, energy_table=table.name, technology=table.technology, basis=table.basis,
-               warnings=warnings,
-               phases=price_results(hw["phases"], table, hw["clock_mhz"]))
-    dest = out / f"reprice-{table.name}"
-    try:
-        dest.mkdir(exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"cannot create {dest}: {exc.strerror or exc}") from None
-    stats = dict(stats, hardware=new)
-    write_json(dest / "stats.json", stats)
-    write_outputs(dest, stats, run)
-    return dest

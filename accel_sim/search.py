@@ -31,7 +31,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from snn_frontend.spec import NetworkSpec
+from snn_frontend.trace import stdp_event_streams
 
+from . import registry
 from .config import config_to_dict
 from .errors import RunError
 from .estimate import PhaseActivity, calibrate, estimate
@@ -41,9 +43,6 @@ from .sweep.results import pareto_front, write_csv
 from .sweep.spec import FRONTEND_FREE, SweepFile, expand, load_sweep, stable_hash, without_keys
 
 __all__ = ["SearchFile", "SearchOutcome", "run_search", "scale_activity"]
-
-#: what a family of candidates shares: everything but the network's size
-_SIZE_KEYS = ("network.n_excitatory", "network.hidden_sizes")
 
 
 class Budgets(BaseModel):
@@ -73,19 +72,6 @@ def load_search(path: str | Path) -> tuple[SearchFile, str]:
 
 
 # --------------------------------------------------------------- the analytical model
-def _spec(cfg, ref: NetworkSpec) -> NetworkSpec:
-    """The candidate's network, with the reference's input and readout sizes."""
-    inputs = [q for q in ref.populations if not q.on_chip]
-    n_in = inputs[0].size
-    if cfg.network.model == "surrogate":
-        from .supervised import spec_of, surrogate_params
-
-        return spec_of(surrogate_params(cfg, n_in, ref.populations[-1].size), cfg)
-    from .pipeline import build_network, network_spec
-
-    return network_spec(cfg, build_network(cfg, n_in))
-
-
 def scale_activity(act: PhaseActivity, ref: NetworkSpec, spec: NetworkSpec) -> PhaseActivity:
     """The reference's activity carried to another size of the same family: each neuron
     fires as often as in the reference (a population's events scale with its size, the
@@ -95,8 +81,9 @@ def scale_activity(act: PhaseActivity, ref: NetworkSpec, spec: NetworkSpec) -> P
     ref_size = {q.name: q.size for q in ref.populations}
     ratio = {q: size[q] / ref_size[q] for q in size if q in ref_size}
     for pr in spec.projections:  # write-back columns follow the target population
-        ratio[f"{pr.name}:col"] = ratio.get(pr.dst, 1.0)
-        ratio[f"{pr.name}:row"] = ratio.get(pr.src, 1.0)
+        rows, cols = stdp_event_streams(pr.name)
+        ratio[cols] = ratio.get(pr.dst, 1.0)
+        ratio[rows] = ratio.get(pr.src, 1.0)
     for stream, k in ratio.items():
         if k == 1.0 or stream not in act.rates:
             continue
@@ -109,7 +96,10 @@ def scale_activity(act: PhaseActivity, ref: NetworkSpec, spec: NetworkSpec) -> P
 
 
 def _family(cfg) -> str:
-    return stable_hash(without_keys(config_to_dict(cfg), FRONTEND_FREE + _SIZE_KEYS))
+    """Candidates of one family share everything but the network's size (the keys the
+    network family names) and what does not change the frontend."""
+    size = registry.family_of(cfg).size_keys
+    return stable_hash(without_keys(config_to_dict(cfg), FRONTEND_FREE + size))
 
 
 def _analytical(points, sf: SearchFile, show: bool) -> tuple[list[dict], int]:
@@ -129,7 +119,7 @@ def _analytical(points, sf: SearchFile, show: bool) -> tuple[list[dict], int]:
             spec, act, _ = calibrate(p.config, sf.calibrate_samples)
             refs[fam] = (spec, act)
         ref_spec, ref_act = refs[fam]
-        spec = _spec(p.config, ref_spec)
+        spec = registry.family_of(p.config).spec_for_size(p.config, ref_spec)
         act = {ph: scale_activity(a, ref_spec, spec) for ph, a in ref_act.items()}
         est = estimate(p.config, spec, act)
         ph = est["phases"]

@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 from accel_sim import load_config, run_experiment
-from accel_sim.export import REIMPORT_SETTINGS, export_nir
+from accel_sim.export import export_nir
+from accel_sim.families.surrogate import REIMPORT_SETTINGS
 from accel_sim.machine import machine_info
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from accel_sim import run_experiment
 from accel_sim.config import load_config
 from accel_sim.machine import machine_info
-from snn_frontend.surrogate import SurrogateNetwork, spikeset_events
+from snn_frontend.surrogate import spikeset_events
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "papers" / "ssgd_fmnist200_sparse.yaml"
@@ -46,18 +46,17 @@ def train(out: Path, epochs: int, backward: str, window: float | None, threads: 
 
 def time_backward(model: Path, window: float | None, threads: int, batches: int = 8) -> dict:
     """Median backward time of the trained weights at `window` (None: dense)."""
-    from accel_sim.supervised import load_spike_data, surrogate_params
+    from accel_sim.families.surrogate import SurrogateFamily
 
     sets = ["hardware=null", "energy=null", "data.train_samples=2560", "data.test_samples=256"]
     if window is None:
         sets.append("learning.backward=dense")
     else:
         sets.append(f"learning.backward_window={window}")
-    cfg = load_config(CONFIG, sets)
-    data = load_spike_data(cfg)
-    params = surrogate_params(cfg, data.train.n_inputs, data.n_classes)
-    with np.load(model) as z:
-        net = SurrogateNetwork(params, [z[f"W{i}"] for i in range(3)], threads=threads)
+    cfg = load_config(CONFIG, sets + [f"network.init_model={model}", f"run.threads={threads}"])
+    family = SurrogateFamily()
+    data = family.load_data(cfg)
+    net = family.build(cfg, data)
     times, macs = [], []
     for it in range(2 + batches):
         idx = np.arange(it * 256, (it + 1) * 256)

@@ -74,6 +74,11 @@ class FrontendCounts:
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
+    def load(self, d: dict[str, int]) -> None:
+        """Take the counts of `as_dict` (a resumed run's)."""
+        for k, v in d.items():
+            setattr(self, k, v)
+
     def per_sample(self) -> dict[str, float]:
         n = max(self.samples, 1)
         return {k: v / n for k, v in asdict(self).items() if k != "samples"}

@@ -46,7 +46,8 @@ from .models import dc_family_spec
 from .spec import NetworkSpec, SpecError
 
 __all__ = ["SpikeTrace", "TraceBuilder", "Presentation", "TraceError", "concatenate",
-           "FORMAT_VERSION", "stdp_event_streams", "grad_stream", "optimizer_stream"]
+           "FORMAT_VERSION", "stdp_event_streams", "grad_stream", "optimizer_stream",
+           "active_stream", "is_grad_stream"]
 
 FORMAT_VERSION = 2
 
@@ -60,6 +61,18 @@ def stdp_event_streams(projection: str) -> tuple[str, str]:
     return f"{projection}:row", f"{projection}:col"
 
 
+def active_stream(population: str) -> str:
+    """The neurons of a population whose state the frontend updated at each step (given by
+    a frontend that knows the state; without it the chip takes those a synaptic event
+    reached in the previous step)."""
+    return f"{population}:active"
+
+
+def is_grad_stream(stream: str) -> bool:
+    """Whether a stream is a BPTT gradient set (`grad_stream`)."""
+    return stream.endswith(":grad")
+
+
 def grad_stream(population: str) -> str:
     """BPTT: a hidden population's gradient set, the (step, neuron) entries where a sparse
     backward's surrogate is non-zero (a dense backward's trace has none: every entry)."""
@@ -69,6 +82,22 @@ def grad_stream(population: str) -> str:
 def optimizer_stream(projection: str) -> str:
     """BPTT: one optimiser step of a projection, at the last step of a batch's last sample."""
     return f"{projection}:optimizer"
+
+
+def _spike_raster(name: str, raster) -> np.ndarray:
+    """A raster as bool; a raster that is not boolean or 0/1 (a float potential, NaN, -1,
+    2) is an error, not spikes."""
+    a = np.asarray(raster)
+    if a.dtype == bool:
+        return a
+    if a.dtype.kind not in "iuf":
+        raise SpecError(f"raster of {name!r} must be boolean (or 0/1), got dtype {a.dtype}")
+    ok = (a == 0) | (a == 1)
+    if not ok.all():
+        bad = a[~ok].ravel()[0]
+        raise SpecError(f"raster of {name!r} must be boolean (or 0/1): it holds {bad!r} "
+                        f"({int((~ok).sum())} entries are neither 0 nor 1)")
+    return a.astype(bool)
 
 
 @dataclass(frozen=True)
@@ -125,8 +154,8 @@ class SpikeTrace:
         (a population left out never spikes). `streams` adds event streams in the same
         form, named `<population>:<kind>` (e.g. `exc:active`: the neurons whose state a
         frontend updated at each step) or `<projection>:<kind>` (learning events)."""
-        rasters = {k: np.asarray(v, bool) for k, v in rasters.items()}
-        extra = {k: np.asarray(v, bool) for k, v in (streams or {}).items()}
+        rasters = {k: _spike_raster(k, v) for k, v in rasters.items()}
+        extra = {k: _spike_raster(k, v) for k, v in (streams or {}).items()}
         unknown = sorted(set(rasters) - set(spec.names))
         if unknown:
             raise SpecError(f"rasters for unknown populations: {', '.join(unknown)} "

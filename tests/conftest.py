@@ -13,6 +13,22 @@ except ImportError:  # pragma: no cover - CI builds strictly, so this only skips
     _dc_kernels = None
 
 requires_compiled = pytest.mark.skipif(_dc_kernels is None, reason="compiled kernels not built")
+STRICT = os.environ.get("ACCEL_SIM_STRICT_BUILD") == "1"  # CI: a missing kernel is a failure
+
+
+def _built(module: str) -> bool:
+    import importlib
+
+    try:
+        importlib.import_module(f"snn_frontend.{module}")
+        return True
+    except ImportError:
+        return False
+
+
+requires_nir_kernels = pytest.mark.skipif(
+    not STRICT and not _built("_nir_kernels"),
+    reason="the compiled NIR kernels are not built (a strict build fails instead)")
 
 def run_killed_after(cfg, out, monkeypatch, samples: int) -> None:
     """Run `cfg` into `out` and kill it (KeyboardInterrupt) when training sample

@@ -48,9 +48,10 @@ def test_resume_of_a_finished_run_says_it_is_finished(finished_run, capsys):
 def test_resume_without_a_checkpoint_says_so_instead_of_retraining(tmp_path, capsys):
     cfg = load_config(None, TINY)
     out = tmp_path / "nock"
-    from accel_sim.rundir import prepare_dir
+    from accel_sim.config import dump_config
 
-    prepare_dir(out, cfg)  # a run that died before its first checkpoint
+    out.mkdir()  # a run that died before its first checkpoint
+    (out / "config.resolved.yaml").write_text(dump_config(cfg))
     assert main(["run", "--resume", str(out)]) == 2
     assert "no checkpoint.npz to resume from" in _err(capsys)
     assert not (out / "stats.json").exists()
@@ -69,7 +70,7 @@ def test_a_bad_checkpoint_is_one_line_naming_the_file(killed_run, capsys, damage
     else:  # a checkpoint of a network of another size
         with np.load(ck) as z:
             arrays = {k: z[k] for k in z.files}
-        arrays["weights"] = np.zeros((64, 11), np.float32)
+        arrays["net_weights"] = np.zeros((64, 11), np.float32)
         np.savez(ck, **arrays)
     assert main(["run", "--resume", str(killed_run)]) == 2
     err = _err(capsys)

@@ -6,10 +6,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accel_sim import (NetworkSpec, Population, Projection, SpikeTrace, load_config,
-                       load_hardware, run_experiment, simulate)
+from accel_sim import (
+    NetworkSpec,
+    Population,
+    Projection,
+    SpikeTrace,
+    load_config,
+    load_hardware,
+    run_experiment,
+    simulate,
+)
 from accel_sim.chip import Chip, MappingError
 from accel_sim.chip.topology import Topology
+from accel_sim.errors import ConfigError
 from snn_frontend.models import dc_family_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,7 +156,7 @@ def test_without_a_barrier_cores_only_wait_for_what_they_depend_on():
     assert simulate(trace, chip(), fidelity="event", placement=place).cycles == 26
     free = chip(sync={"barrier": False})
     assert simulate(trace, free, fidelity="simpy", placement=place).cycles == 6
-    with pytest.raises(ValueError, match="needs fidelity simpy"):
+    with pytest.raises(ConfigError, match="use fidelity simpy"):
         simulate(trace, free, fidelity="event", placement=place)
 
 

@@ -3,12 +3,11 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import requires_mnist
 
 from accel_sim.config import load_config
-from accel_sim.pipeline import load_data
+from accel_sim.families.stdp import load_data
 from snn_frontend._backend import kernels
-
-from conftest import requires_mnist
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 

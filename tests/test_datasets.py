@@ -303,7 +303,7 @@ def test_split_validation_holds_out_the_last_samples():
 
 def test_a_validation_run_never_trains_or_labels_on_its_evaluation_images():
     from accel_sim import load_config
-    from accel_sim.pipeline import load_data
+    from accel_sim.families.stdp import load_data
 
     cfg = load_config(None, ["data.evaluate_on=validation", "data.validation_samples=200"])
     data = load_data(cfg)

@@ -105,11 +105,27 @@ def test_cli_estimate_json_from_a_run(tmp_path, capsys):
 
 
 def test_cli_estimate_calibrates_and_prints(tmp_path, capsys):
-    cfg = ROOT / "configs" / "default.yaml"
-    assert main(["estimate", str(cfg), "--set", "data.train_samples=60",
-                 "--calibrate", "20"]) == 0
-    text = capsys.readouterr().out
-    assert "infer" in text and "µJ" in text
+    """The printed table is the estimate: per phase the full run's samples, the energy
+    and latency per sample and the dominant component (the same calibration is seeded, so
+    --json gives the same numbers)."""
+    args = ["estimate", str(ROOT / "configs" / "default.yaml"), "--set",
+            "data.train_samples=60", "--calibrate", "20"]
+    assert main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert main(args + ["--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert lines[0].startswith("estimate of default on edge (generic_45nm), activity from a "
+                               "calibration run on 20 samples per phase")
+    rows = {ln.split()[0]: ln.split() for ln in lines[3:]}
+    assert set(rows) == {"train", "label", "infer"}
+    full = {"train": 60, "label": 60, "infer": 297}  # the run's samples, not the calibration's
+    for phase, row in rows.items():
+        ph = est["phases"][phase]
+        comp, pj = max(ph["energy_by_component_pj"].items(), key=lambda kv: kv[1])
+        assert int(row[1]) == full[phase] == est["activity"][phase]["samples"]
+        assert row[2] == f"{ph['energy_per_sample_pj'] * 1e-6:.4g}"
+        assert row[3] == f"{ph['latency_per_sample_s'] * 1e6:.4g}"
+        assert row[4] == comp and row[5] == f"({pj / ph['energy_pj'] * 100:.0f}"
 
 
 def test_estimate_needs_a_chip(capsys):

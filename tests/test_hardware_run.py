@@ -9,7 +9,7 @@ import pytest
 from accel_sim import ConfigError, load_config, run_experiment
 from accel_sim.chip import Chip
 from accel_sim.cli import main
-from accel_sim.pipeline import reprice
+from accel_sim.run.reprice import reprice
 from snn_frontend.models import dc_family_spec
 from snn_frontend.trace import SpikeTrace
 

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import requires_nir_kernels
 
 nir = pytest.importorskip("nir")
 
 from accel_sim import load_config, run_experiment
 from accel_sim.cli import main
-from accel_sim.nir_run import nir_spec
+from accel_sim.families.nir import nir_spec
 from snn_frontend.nir_model import NirImportError, read_nir
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "nir"
@@ -155,14 +156,20 @@ def test_cli_errors(tmp_path, capsys):
     cfg.write_text(json.dumps({"version": 1, "network": {"model": "nir", "path": "/none.nir"},
                                "data": {"dataset": "events", "path": "/none.npz"}}))
     assert main(["run", str(cfg), "--out", str(tmp_path / "o2")]) == 2
+    assert "data.path /none.npz does not exist" in capsys.readouterr().err  # data first
+    np.save(tmp_path / "in.npy", np.zeros((2, 5, 3), bool))
+    cfg.write_text(json.dumps({"version": 1, "network": {"model": "nir", "path": "/none.nir"},
+                               "data": {"dataset": "events", "path": str(tmp_path / "in.npy")}}))
+    assert main(["run", str(cfg), "--out", str(tmp_path / "o3")]) == 2
     assert "no NIR file /none.nir" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists() and not (tmp_path / "o3").exists()
 
 
 def test_export_and_reimport_give_the_same_spikes(tmp_path):
     """A trained surrogate network, exported to NIR and imported again, spikes exactly as
     the network itself on the same input."""
-    from accel_sim.export import REIMPORT_SETTINGS, export_nir
-    from accel_sim.supervised import build_surrogate, load_spike_data, surrogate_params
+    from accel_sim.export import export_nir
+    from accel_sim.families.surrogate import REIMPORT_SETTINGS, SurrogateFamily
     from snn_frontend.surrogate import spikeset_events
 
     sets = ["network.model=surrogate", "data.dataset=digits", "data.train_samples=128",
@@ -173,8 +180,9 @@ def test_export_and_reimport_give_the_same_spikes(tmp_path):
     assert main(["export", str(tmp_path / "run"), "--out", str(tmp_path / "again.nir")]) == 0
     cfg = load_config(tmp_path / "run" / "config.resolved.yaml",
                       [f"network.init_model={tmp_path / 'run' / 'model.npz'}"])
-    data = load_spike_data(cfg)
-    net = build_surrogate(cfg, surrogate_params(cfg, data.test.n_inputs, data.n_classes))
+    family = SurrogateFamily()
+    data = family.load_data(cfg)
+    net = family.build(cfg, data)
     idx = np.arange(len(data.test))
     rec = net.forward(spikeset_events(data.test, idx), train=False)
     policy = {k: (v, REIMPORT_SETTINGS["nir_reset"].get(k))
@@ -222,8 +230,8 @@ def _random_model(rng):
 @pytest.mark.parametrize("policy", [{"cuba_lif": ("euler", "zero"), "lif": ("euler", "subtract")},
                                     {"cuba_lif": ("exact", "subtract"), "lif": ("exact", "zero"),
                                      "li": ("exact", None)}])
+@requires_nir_kernels
 def test_compiled_kernels_equal_the_reference_at_any_thread_count(policy):
-    pytest.importorskip("snn_frontend._nir_kernels")
     rng = np.random.default_rng(3)
     g, n_in = _random_model(rng)
     x = rng.random((10, 40, n_in)) < 0.3
@@ -241,7 +249,7 @@ def test_compiled_kernels_equal_the_reference_at_any_thread_count(policy):
 
 def test_nir_event_data_as_input(tmp_path):
     """Recorded input events in NIR's event-data format feed the run like an .npz."""
-    from accel_sim.nir_run import load_events
+    from accel_sim.families.nir import load_events
 
     x = np.load(FIX / "snntorch_input.npy")
     grid = nir.TimeGriddedData(data=x, dt=1e-3)

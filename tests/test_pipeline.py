@@ -3,11 +3,11 @@ import numpy as np
 from conftest import requires_compiled, run_killed_after
 
 from accel_sim import load_config, resume_experiment, run_experiment
-from accel_sim.pipeline import load_data
+from accel_sim.families.stdp import load_data
 from snn_frontend.counts import FrontendCounts
 from snn_frontend.labelling import assign_labels, predict
-from snn_frontend.network import DiehlCookNetwork
 from snn_frontend.models import dc_family_spec
+from snn_frontend.network import DiehlCookNetwork
 from snn_frontend.trace import SpikeTrace, TraceBuilder
 
 TINY = ["name=tiny", "data.train_samples=40", "data.test_samples=30", "network.n_excitatory=20",

@@ -4,8 +4,6 @@ Runs when the `sanafe` package is installed (the test extra installs it); in CI
 (ACCEL_SIM_STRICT_BUILD=1) its absence is a failure, not a skip.
 """
 import os
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,20 +17,19 @@ except ImportError:  # pragma: no cover - the test extra installs it
 
 pytestmark = pytest.mark.skipif(sanafe is None, reason="pip install 'neuro-accel-sim[sanafe]'")
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import vs_sanafe  # noqa: E402
+from accel_sim import sanafe_parity as parity  # noqa: E402
 
 
 def _small(name: str, steps: int) -> dict:
-    wl = vs_sanafe.workloads()[name]
+    wl = parity.workloads()[name]
     return dict(wl, raster=wl["raster"][:steps])
 
 
 @pytest.mark.parametrize("name,steps", [("ff", 8), ("recurrent", 8)])
 def test_energy_equals_and_latency_is_within_10_percent_of_sanafe(name, steps):
     wl = _small(name, steps)
-    theirs = vs_sanafe.run_sanafe(wl)
-    mine = vs_sanafe.ours(wl, ["event", "simpy"])
+    theirs = parity.run_sanafe(wl)
+    mine = parity.ours(wl, ["event", "simpy"])
     for layer, spikes in theirs["spikes"].items():  # our LIF is SANA-FE's loihi_lif
         assert np.array_equal(spikes, mine["spikes"][layer]), layer
     for fid in ("event", "simpy"):

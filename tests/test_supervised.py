@@ -9,7 +9,7 @@ import pytest
 
 from accel_sim import run_experiment
 from accel_sim.config import ConfigError, load_config
-from accel_sim.pipeline import resume_experiment
+from accel_sim.run import resume_experiment
 from snn_frontend.surrogate import SurrogateNetwork
 
 TINY = """
@@ -91,8 +91,9 @@ def test_dense_and_sparse_backward_differ_only_in_the_backward(tmp_path):
 
 @pytest.mark.parametrize("text, fragment", [
     ("network: {model: surrogate}\nrun: {phases: [train, label, infer]}\n", "no labelling"),
-    ("network: {model: diehl_cook}\nlearning: {rule: bptt}\n", "trains network.model surrogate"),
-    ("data: {dataset: nmnist}\n", "recorded spikes train the surrogate"),
+    ("network: {model: diehl_cook}\nlearning: {rule: bptt}\n",
+     "learning.rule: network.model diehl_cook is trained by learning.rule: triplet_stdp"),
+    ("data: {dataset: nmnist}\n", "data.dataset: diehl_cook reads images"),
     ("network: {model: surrogate}\nencoding: {scheme: poisson}\n", "latency code"),
     ("network: {model: surrogate}\nlearning: {backward: fast}\n", "learning.backward"),
 ])

@@ -77,20 +77,29 @@ def hardware():
         "phases": {"infer": INFER, "train": TRAIN}})
 
 
-@pytest.mark.parametrize("phase", [TRAIN, INFER], ids=["train", "infer"])
-def test_pricing_reproduces_the_hand_computed_phases(phase):
-    """price_phase, given the fixture's counts, pJ and static mW, computes the table in the
-    comment at the top (43,640 pJ train, 5,570 pJ infer)."""
+#: the table at the top, as literals: (total, per component (dynamic, static)) in pJ
+HAND = {"train": (43640.0, {"core": (1200, 10000), "sram": (2600, 5000), "dram": (1000, 20000),
+                            "router": (280, 1000), "chip": (60, 2500)}),
+        "infer": (5570.0, {"core": (1200, 0), "sram": (4000, 0), "dram": (200, 0),
+                           "router": (140, 0), "chip": (30, 0)})}
+
+
+@pytest.mark.parametrize("name,phase", [("train", TRAIN), ("infer", INFER)])
+def test_pricing_reproduces_the_hand_computed_phases(name, phase):
+    """price_phase, given the counts, pJ per action and static mW, computes the table in
+    the comment at the top (43,640 pJ train, 5,570 pJ infer)."""
     pj = {tuple(k.split(".")): v for k, v in phase["pj_per_action"].items()}
     table = ResolvedTable("t", "test", "derived", pj, phase["static_mw"], {})
     got = price_phase(phase["counts"], phase["latency_cycles"], 200.0, table,
                       samples=phase["samples"], presentations=phase["presentations"],
                       time_steps=phase["time_steps"])
-    assert got["energy_pj"]["total"] == pytest.approx(phase["energy_pj"]["total"], rel=1e-12)
-    for comp, parts in phase["energy_pj"]["by_component"].items():
-        for part in ("dynamic", "static"):
-            assert got["energy_pj"]["by_component"][comp][part] == pytest.approx(parts[part]), comp
-    assert {TRAIN["energy_pj"]["total"], INFER["energy_pj"]["total"]} == {43640.0, 5570.0}
+    total, by = HAND[name]
+    assert got["energy_pj"]["total"] == pytest.approx(total, rel=1e-12)
+    assert got["energy_per_sample_pj"] == pytest.approx(total / phase["samples"], rel=1e-12)
+    for comp, (dynamic, static) in by.items():
+        parts = got["energy_pj"]["by_component"][comp]
+        assert (parts["dynamic"], parts["static"]) == (pytest.approx(dynamic),
+                                                       pytest.approx(static)), comp
 
 
 # ----------------------------------------------------------------- energy_rows

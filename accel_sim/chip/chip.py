@@ -21,18 +21,28 @@ import simpy
 from snn_frontend.spec import NetworkSpec
 from snn_frontend.trace import SpikeTrace
 
+from .. import registry
+from ..errors import ConfigError
+from ..registry import Fidelity
 from .counting import ChipCounter
-from .des import SimpyChip
-from .event import _levels, event_cycles
+from .des import SimpyTimer
+from .event import EventTimer
 from .mapping import Mapping as ChipMapping
-from .messages import DeliveryPlan
-from .timing import HwRates, timestep_cycles
+from .timing import HwRates, TimestepTimer
 from .topology import Topology
 
-__all__ = ["Chip", "PhaseResult", "FIDELITIES"]
+__all__ = ["Chip", "PhaseResult"]
 
-#: timing fidelities, fastest first
-FIDELITIES = ("timestep", "event", "simpy")
+for _f in (  # the built-in fidelities, fastest first
+        Fidelity("timestep", barrier_free=False, timer=TimestepTimer,
+                 description="cycles per step from the counts, lanes, ports and bandwidth"),
+        Fidelity("event", barrier_free=False, timer=EventTimer,
+                 description="every message through its links, SRAM ports, synapse lanes and "
+                             "the DRAM channel as FIFO servers, in closed form (equals simpy)"),
+        Fidelity("simpy", barrier_free=True, timer=SimpyTimer,
+                 description="the discrete-event reference in SimPy; the only one for chips "
+                             "without a per-step barrier")):
+    registry.register_fidelity(_f)
 
 
 @dataclass
@@ -48,6 +58,7 @@ class PhaseResult:
     wall_s: float = 0.0
     presentation_cycles: list[int] = field(default_factory=list)
     simpy_events: int = 0  # events the `simpy` fidelity processed (0 for the others)
+    hardware: object = field(default=None, repr=False, compare=False)  # the chip it ran on
 
     def as_dict(self) -> dict:
         return {"counts": self.counts, "cycles": self.cycles, "samples": self.samples,
@@ -57,21 +68,19 @@ class PhaseResult:
 class Chip:
     def __init__(self, hw, spec: NetworkSpec, fidelity: str = "timestep",
                  placement: Mapping[str, np.ndarray] | None = None):
-        if fidelity not in FIDELITIES:
-            raise ValueError(f"fidelity must be one of {', '.join(FIDELITIES)}")
-        if fidelity == "event" and not hw.sync.barrier:
-            raise ValueError("the event fidelity models barrier-synchronised chips; a chip "
-                             "without a barrier (sync.barrier: false) needs fidelity simpy")
+        fid = registry.fidelity(fidelity)
+        if not hw.sync.barrier and not fid.barrier_free:
+            free = [f.name for f in registry.fidelities().values() if f.barrier_free]
+            raise ConfigError([f"the {fid.name} fidelity models chips with a barrier after "
+                               f"every step; chip {hw.name} has none (sync.barrier: false): "
+                               f"use fidelity {' or '.join(free)}"])
         self.hw, self.spec, self.fidelity = hw, spec, fidelity
         self.env = simpy.Environment()
         self.topology = Topology(hw)
         self.mapping = ChipMapping(spec, hw, placement)
         self.counter = ChipCounter(self.mapping, self.topology)
         self.rates = HwRates(hw, self.mapping, self.topology)
-        self.plan = DeliveryPlan(self.counter, self.rates) if fidelity != "timestep" else None
-        self._levels = _levels(self.plan) if fidelity == "event" else None
-        self._des = (SimpyChip(self.env, self.plan, self.rates, hw.sync.barrier)
-                     if fidelity == "simpy" else None)
+        self.timer = fid.timer(self)
 
     def phase(self, name: str) -> "PhaseReplay":
         """A consumer that replays trace parts as they come (for streaming)."""
@@ -89,7 +98,7 @@ class Chip:
 class PhaseReplay:
     def __init__(self, chip: Chip, name: str):
         self.chip = chip
-        self.result = PhaseResult(name)  # cycles: this phase's own (phases may interleave)
+        self.result = PhaseResult(name, hardware=chip.hw)  # cycles: this phase's own
         self._totals: Counter = Counter()
 
     def consume(self, part: SpikeTrace) -> None:
@@ -112,17 +121,9 @@ class PhaseReplay:
                                               state_reset=state_reset)
             for (kind, action), n in counts.items():
                 self._totals[f"{kind}.{action}"] += n
-            if chip.fidelity == "simpy":
-                before = chip._des.events
-                cycles = yield chip.env.process(chip._des.presentation(pres, work))
-                res.simpy_events += chip._des.events - before
-            else:
-                if chip.fidelity == "event":
-                    steps = event_cycles(pres, work, chip.plan, chip.rates, chip._levels)
-                else:
-                    steps = timestep_cycles(work, chip.rates)
-                cycles = int(steps.sum())
-                yield chip.env.timeout(cycles)
+            before = chip.timer.events
+            cycles = yield from chip.timer.presentation(pres, work)
+            res.simpy_events += chip.timer.events - before
             res.presentation_cycles.append(int(cycles))
             res.cycles += int(cycles)
             res.presentations += 1
@@ -131,17 +132,18 @@ class PhaseReplay:
                 res.samples += 1
 
     def restore(self, state: dict) -> None:
-        """Continue from a checkpointed PhaseResult (training resume)."""
+        """Continue from a checkpointed PhaseResult (a resumed run)."""
         self._totals.update(state["counts"])
         r = self.result
-        r.samples, r.presentations, r.time_steps, r.cycles = (
-            state["samples"], state["presentations"], state["time_steps"], state["cycles"])
+        r.samples, r.presentations, r.time_steps, r.cycles, r.wall_s = (
+            state["samples"], state["presentations"], state["time_steps"], state["cycles"],
+            state.get("wall_s", 0.0))
 
     def snapshot(self) -> dict:
         r = self.result
         return {"counts": dict(self._totals), "cycles": int(r.cycles),
                 "samples": r.samples, "presentations": r.presentations,
-                "time_steps": r.time_steps}
+                "time_steps": r.time_steps, "wall_s": r.wall_s}
 
     def finish(self) -> PhaseResult:
         r = self.result

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from snn_frontend.trace import Presentation
+from snn_frontend.trace import Presentation, active_stream, stdp_event_streams
 
 from .access import AccessTable, access_tables
 from .backprop import BackpropCounter
@@ -198,7 +198,7 @@ class ChipCounter:
         # the trace's `<population>:active` stream says (a frontend that knows the state) ----
         active = 0
         for q in spec.chip_populations:
-            given = f"{q.name}:active"
+            given = active_stream(q.name)
             if given in p.counts:
                 active += int(p.counts[given].sum())
             else:
@@ -282,7 +282,7 @@ class ChipCounter:
         """(T, n) neurons updated at each step: the trace's `:active` stream, else those a
         synaptic event reached in the previous step."""
         mask = np.zeros((T, n), bool)
-        given = f"{name}:active"
+        given = active_stream(name)
         if given in p.counts:
             st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
             mask[st, p.indices[given].astype(np.int64)] = True
@@ -330,11 +330,12 @@ class ChipCounter:
             if len(ie):
                 np.add.at(learn_ops, (steps[pr.dst], m.core[pr.dst][ie]), n_src)
             # ... and the read-modify-write of what was written back (the learning events)
-            rows, cols = f"{pr.name}:row", f"{pr.name}:col"
+            rows, cols = stdp_event_streams(pr.name)
             if rows in p.counts:
                 rc, ri = p.counts[rows].astype(np.int64), p.indices[rows].astype(np.int64)
                 cc, ci = p.counts[cols].astype(np.int64), p.indices[cols].astype(np.int64)
-            else:  # a trace without events: D&C writes at every spike
+            else:  # no write-back events: the stdp rule writes back at every spike (the
+                # presynaptic one's row, when it updates rows, and the postsynaptic one's column)
                 rc, ri = (ni, ii) if pre_updates else (ni * 0, ii[:0])
                 cc, ci = ne, ie
             step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc)

@@ -2,9 +2,10 @@
 
 Every core is a SimPy process that steps through the presentation, and so is the input
 port. Messages are events: a message's arrival at a link, and a job's arrival at its
-destination core, are events at whole-cycle times, ordered among equal times by the unit
-keys of chip/messages.py (their heap priority, after every process resumed at that
-cycle). The resources (each core's network interface and the input port's, every link
+destination core, are arrivals at whole-cycle times, kept in a calendar and run after
+every other event of their cycle (every process resumed at that cycle), ordered among
+themselves by the unit keys of chip/messages.py. The model uses SimPy's public API only
+(timeouts, events, processes, `Environment.peek`). The resources (each core's network interface and the input port's, every link
 between tiles, each core's synapse lanes and SRAM ports, the DRAM channel) are
 deterministic FIFO servers: an arriving unit starts at max(now, the resource's
 busy-until time), holds it for its service time (the service times of the `event`
@@ -23,6 +24,7 @@ Presentations are separated: the next starts when every core has finished the la
 """
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 
 import numpy as np
@@ -34,10 +36,7 @@ from .counting import StepWork
 from .messages import DeliveryPlan
 from .timing import HwRates, learn_cycles_per_core, pass_cycles
 
-__all__ = ["SimpyChip"]
-
-_KEYED = 2  # heap priorities above SimPy's own (URGENT 0, NORMAL 1): units after processes
-
+__all__ = ["SimpyChip", "SimpyTimer"]
 
 class _Server:
     """A deterministic FIFO resource: busy until `busy`; `take` returns the start time."""
@@ -53,17 +52,42 @@ class _Server:
         return start
 
 
-class _Unit(simpy.Event):
-    """A message or job arriving somewhere: an already-successful event whose one callback
-    hands the arrival to the model (lighter than a Timeout plus a closure)."""
+class _Calendar:
+    """Arrivals at whole cycles, run after every other event of their cycle, in (key,
+    order of scheduling) order: one timeout per cycle with arrivals, which defers itself
+    while the environment holds other events at that cycle (a process resumed by an
+    arrival runs before the next arrival, as a process of that cycle would)."""
 
-    def __init__(self, fn, a: int, b: int = 0, c: int = 0):
-        self.callbacks = [self._fire]
-        self._ok, self._value = True, None
-        self.fn, self.a, self.b, self.c = fn, a, b, c
+    def __init__(self, env: simpy.Environment):
+        self.env = env
+        self.by_cycle: dict[int, list] = {}
+        self.seq = 0
 
-    def _fire(self, _event) -> None:
-        self.fn(self.a, self.b, self.c)
+    def at(self, when: int, key: int, fn, a: int, b: int = 0, c: int = 0) -> None:
+        heap = self.by_cycle.get(when)
+        if heap is None:
+            heap = self.by_cycle[when] = []
+            self._arm(when, when - self.env.now)
+        heapq.heappush(heap, (key, self.seq, fn, a, b, c))
+        self.seq += 1
+
+    def _arm(self, when: int, delay: int) -> None:
+        self.env.timeout(delay).callbacks.append(lambda _ev: self._drain(when))
+
+    def _drain(self, when: int) -> None:
+        env, heap = self.env, self.by_cycle[when]
+        while heap:
+            if env.peek() == env.now:  # other events of this cycle go first
+                self._arm(when, 0)
+                return
+            _, _, fn, a, b, c = heapq.heappop(heap)
+            fn(a, b, c)
+        del self.by_cycle[when]
+
+
+def _after(env: simpy.Environment, delay: int, fn) -> None:
+    """Call fn() `delay` cycles from now, as an event of that cycle."""
+    env.timeout(delay).callbacks.append(lambda _ev: fn())
 
 
 class _Barrier:
@@ -74,12 +98,10 @@ class _Barrier:
         self.arrived = [0] * steps
         self.release = [env.event() for _ in range(steps)]
 
-    def arrive(self, t: int, _b: int = 0, _c: int = 0) -> None:
+    def arrive(self, t: int) -> None:
         self.arrived[t] += 1
         if self.arrived[t] == self.parties:
-            ev = self.release[t]
-            ev._ok, ev._value = True, None
-            self.env.schedule(ev, simpy.events.NORMAL, self.cycles)
+            _after(self.env, self.cycles, self.release[t].succeed)
 
 
 class SimpyChip:
@@ -102,13 +124,14 @@ class SimpyChip:
                 ch[par].append(pos)
             self.children.append(dict(ch))
         self._link_lat = plan.link_lat.tolist()
-        self.events = 0  # SimPy events scheduled by the model (for the events-per-second figure)
+        self._calendar = _Calendar(env)
+        self.events = 0  # arrivals the model scheduled (for the events-per-second figure)
 
     # --------------------------------------------------------------- scheduling
     def _at(self, when: int, priority: int, fn, a: int, b: int = 0, c: int = 0) -> None:
         """An arrival at cycle `when`, after every process resumed at that cycle and after
         arrivals of lower priority (unit key x cores + core: see chip/messages.py)."""
-        self.env.schedule(_Unit(fn, a, b, c), _KEYED + priority, when - self.env.now)
+        self._calendar.at(when, priority, fn, a, b, c)
         self.events += 1
 
     def _job_at(self, when: int, j: int) -> None:
@@ -154,7 +177,7 @@ class SimpyChip:
         self._step_of = [-1] * C  # the step each core is in
         self._end = [0] * (T * C)  # when each core's jobs of a step are done
         self._queued = defaultdict(list)  # jobs that reached a core before their step began
-        self._done = {}  # step * C + core -> event: the core's jobs of the step are done
+        self._waiting = {}  # step * C + core -> event: a core waits for its jobs of the step
         self._armed = [False] * (T * C)  # with the barrier: the core goes there when done
         self._neuron_done = [[env.event() for _ in range(C)] for _ in range(T)] if not self.barrier else None
         barrier = _Barrier(env, C, r.barrier, T) if self.barrier else None
@@ -193,7 +216,7 @@ class SimpyChip:
             if end > now:
                 yield env.timeout(end - now)
             self._neuron_done[t][c].succeed()
-            yield self._done_event(t, c)
+            yield from self._jobs_done(t, c)
             finish = self._end[t * C + c] + self._learn[t][c]
             if finish > env.now:
                 yield env.timeout(finish - env.now)
@@ -202,7 +225,7 @@ class SimpyChip:
         """Core and step `i` (t * C + c) arrive at the barrier once learning is done."""
         t, c = divmod(i, self.C)
         when = max(self._end[i], self.env.now) + self._learn[t][c]
-        self.env.schedule(_Unit(self._barrier.arrive, t), simpy.events.NORMAL, when - self.env.now)
+        _after(self.env, when - self.env.now, lambda: self._barrier.arrive(t))
         self.events += 1
 
     def _port(self, T: int, barrier: _Barrier | None):
@@ -241,19 +264,14 @@ class SimpyChip:
             for j in self._via.get((m, -1), ()):
                 self._job_at(depart, j)
 
-    def _done_event(self, t: int, c: int):
-        """Fires when core c has done every job of step t (created on first use)."""
+    def _jobs_done(self, t: int, c: int):
+        """Wait until core c has done every job of step t (the job that completes them
+        wakes the core at once; the core then waits for their end)."""
         i = t * self.C + c
-        ev = self._done.get(i)
-        if ev is None:
-            ev = self._done[i] = self.env.event()
-            if self._pending[i] == 0:
-                self._fire_done(ev, i)
-        return ev
-
-    def _fire_done(self, ev, i: int) -> None:
-        ev._ok, ev._value = True, None
-        self.env.schedule(ev, simpy.events.NORMAL, max(self._end[i] - self.env.now, 0))
+        if self._pending[i]:
+            ev = self._waiting[i] = self.env.event()
+            yield ev
+        yield self.env.timeout(max(self._end[i] - self.env.now, 0))
 
     # ------------------------------------------------------------- callbacks
     def _arrive_link(self, m: int, tpl: int, pos: int) -> None:
@@ -286,5 +304,23 @@ class SimpyChip:
         if self._pending[i] == 0:
             if self._armed[i]:
                 self._to_barrier(i)
-            elif i in self._done:  # else it fires when the core asks
-                self._fire_done(self._done[i], i)
+            elif i in self._waiting:  # else the core finds them done when it asks
+                self._waiting.pop(i).succeed()
+
+
+class SimpyTimer:
+    """The `simpy` fidelity as the chip drives it: each presentation a SimPy process in
+    the chip's environment."""
+
+    def __init__(self, chip):
+        self.env = chip.env
+        self.plan = DeliveryPlan(chip.counter, chip.rates)
+        self.des = SimpyChip(chip.env, self.plan, chip.rates, chip.hw.sync.barrier)
+
+    @property
+    def events(self) -> int:
+        return self.des.events
+
+    def presentation(self, p: Presentation, work: StepWork):
+        """SimPy process body (driven with `yield from`): returns the presentation's cycles."""
+        return (yield self.env.process(self.des.presentation(p, work)))

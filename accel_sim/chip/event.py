@@ -33,7 +33,7 @@ from .counting import StepWork
 from .messages import DeliveryPlan
 from .timing import HwRates, learn_cycles_per_core, pass_cycles
 
-__all__ = ["event_cycles", "fifo"]
+__all__ = ["event_cycles", "fifo", "EventTimer"]
 
 
 def fifo(arrive: np.ndarray, service: np.ndarray) -> np.ndarray:
@@ -183,3 +183,21 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
     if T:
         cycles[0] += pass_cycles(work, r)
     return cycles
+
+
+class EventTimer:
+    """The `event` fidelity as the chip drives it."""
+
+    events = 0  # it schedules no SimPy events of its own
+
+    def __init__(self, chip):
+        self.env, self.rates = chip.env, chip.rates
+        self.plan = DeliveryPlan(chip.counter, chip.rates)
+        self.levels = _levels(self.plan)
+
+    def presentation(self, p: Presentation, work: StepWork):
+        """SimPy process body (driven with `yield from`): the chip's clock advances by the
+        presentation's cycles, which it returns."""
+        cycles = int(event_cycles(p, work, self.plan, self.rates, self.levels).sum())
+        yield self.env.timeout(cycles)
+        return cycles

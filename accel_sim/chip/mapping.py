@@ -15,6 +15,7 @@ access to them is a DRAM access. Lateral projections (one scalar strength) store
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping as MappingT
@@ -23,11 +24,9 @@ import numpy as np
 
 from snn_frontend.spec import NetworkSpec, Projection
 
+from ..errors import MappingError
+
 __all__ = ["Mapping", "MappingError", "words_for", "place", "load_placement"]
-
-
-class MappingError(ValueError):
-    """The network cannot be placed on the chip (a user error: exit 2)."""
 
 
 def words_for(n_weights, weight_bits: int, word_bits: int):
@@ -86,6 +85,14 @@ def place(spec: NetworkSpec, hw, explicit: MappingT[str, np.ndarray] | None = No
         if explicit is None:
             raise MappingError("hardware.mapping is explicit: give a placement (the API's "
                                "placement= or hardware.placement_file)")
+        names = [p.name for p in pops]
+        extra = [k for k in explicit if k not in names]
+        if extra:  # a misspelt name first: it is why a population seems to be missing
+            hint = difflib.get_close_matches(extra[0], names, n=1, cutoff=0.5)
+            raise MappingError(f"explicit placement names no on-chip population: "
+                               f"{', '.join(map(repr, extra))}"
+                               + (f"; did you mean {hint[0]!r}?" if hint else "")
+                               + f" (the spec's on-chip populations: {', '.join(names)})")
         cores = {}
         for p in pops:
             if p.name not in explicit:
@@ -98,10 +105,6 @@ def place(spec: NetworkSpec, hw, explicit: MappingT[str, np.ndarray] | None = No
                 raise MappingError(f"explicit placement of {p.name!r}: core indices must be "
                                    f"0..{C - 1}")
             cores[p.name] = a
-        extra = sorted(set(explicit) - {p.name for p in pops})
-        if extra:
-            raise MappingError(f"explicit placement names no on-chip population: "
-                               f"{', '.join(extra)}")
     else:
         raise MappingError(f"unknown mapping {mode!r}")
     load = np.zeros(C, np.int64)

@@ -21,7 +21,7 @@ import numpy as np
 from .counting import StepWork
 
 __all__ = ["HwRates", "timestep_cycles", "pass_cycles", "learn_cycles_per_core", "tiles_in_use",
-           "barrier_cycles"]
+           "barrier_cycles", "TimestepTimer"]
 
 
 def ceil_div(a, b):
@@ -140,3 +140,20 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     if len(steps):
         steps[0] += pass_cycles(work, r)
     return steps
+
+
+class TimestepTimer:
+    """The `timestep` fidelity as the chip drives it: each presentation's cycles from
+    its counts."""
+
+    events = 0  # it schedules no SimPy events of its own
+
+    def __init__(self, chip):
+        self.env, self.rates = chip.env, chip.rates
+
+    def presentation(self, p, work: StepWork):
+        """SimPy process body (driven with `yield from`): the chip's clock advances by the
+        presentation's cycles, which it returns."""
+        cycles = int(timestep_cycles(work, self.rates).sum())
+        yield self.env.timeout(cycles)
+        return cycles

@@ -18,13 +18,13 @@ from typing import Annotated, Literal, Optional
 from pydantic import Field, model_validator
 
 from ..registry import COMPONENT_ACTIONS
-from .schema import _Section
+from .base import Section
 
 __all__ = ["EnergyTableConfig", "ActionEnergy", "ComponentEnergy"]
 
 NonNeg = Annotated[float, Field(ge=0)]
 
-class ActionEnergy(_Section):
+class ActionEnergy(Section):
     energy_pj: Optional[NonNeg] = None
     pj_per_bit: Optional[NonNeg] = None
     pj_per_bit_by_kib: Optional[dict[Annotated[float, Field(gt=0)], NonNeg]] = None
@@ -43,7 +43,7 @@ class ActionEnergy(_Section):
         return self
 
 
-class ComponentEnergy(_Section):
+class ComponentEnergy(Section):
     static_mw: Optional[NonNeg] = None
     static_mw_per_kib: Optional[NonNeg] = None
     static_source: Optional[str] = None
@@ -58,14 +58,14 @@ class ComponentEnergy(_Section):
         return self
 
 
-class MessageModel(_Section):
+class MessageModel(Section):
     """The message model a table's per-message and per-hop numbers were calibrated for."""
 
     cast: Literal["multicast", "unicast"]
     local: Literal["free", "network"]
 
 
-class EnergyTableConfig(_Section):
+class EnergyTableConfig(Section):
     version: Literal[1] = 1
     name: Annotated[str, Field(min_length=1)]
     technology: Annotated[str, Field(min_length=1)]  # node and voltage, e.g. "45 nm, 0.9 V"

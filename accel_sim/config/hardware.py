@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from .schema import _Section
+from .base import Section
 
 __all__ = ["HardwareConfig", "CoresConfig", "SomaCyclesConfig", "SRAMConfig", "DRAMConfig",
            "NoCConfig", "FormatsConfig", "SyncConfig", "DRAM_KINDS"]
@@ -26,7 +26,7 @@ Pos = Annotated[float, Field(gt=0)]
 DRAM_KINDS = ("lpddr4", "lpddr2", "ddr3", "ddr4", "gddr5", "hbm2")
 
 
-class SomaCyclesConfig(_Section):
+class SomaCyclesConfig(Section):
     """Per-neuron soma time (SANA-FE's model): every neuron costs `idle` cycles per step,
     plus `active` when it is updated and `spike` more when it fires."""
 
@@ -35,7 +35,7 @@ class SomaCyclesConfig(_Section):
     spike: NonNegInt = 0
 
 
-class CoresConfig(_Section):
+class CoresConfig(Section):
     count: PosInt = 16
     cores_per_tile: PosInt = 1  # cores sharing one router
     mesh_width: PosInt = 4  # tiles
@@ -66,7 +66,7 @@ class CoresConfig(_Section):
         return self
 
 
-class SRAMConfig(_Section):
+class SRAMConfig(Section):
     size_kib: Annotated[float, Field(gt=0, le=1 << 20)] = 128.0  # per core
     word_bits: Annotated[int, Field(ge=1, le=4096)] = 64
     banks: PosInt = 4
@@ -76,7 +76,7 @@ class SRAMConfig(_Section):
     layout: Literal["row_major", "column_major"] = "row_major"  # row = one presynaptic neuron
 
 
-class DRAMConfig(_Section):
+class DRAMConfig(Section):
     kind: Literal[DRAM_KINDS] = "lpddr4"  # type: ignore[valid-type]
     bandwidth_gb_s: Pos = 12.8  # GB/s (1e9 bytes/s)
     row_hit_ns: Pos = 18.0
@@ -86,7 +86,7 @@ class DRAMConfig(_Section):
     page_policy: Literal["open", "closed"] = "open"
 
 
-class NoCConfig(_Section):
+class NoCConfig(Section):
     router_latency_cycles: NonNegInt = 1
     link_latency_cycles: PosInt = 1  # east-west links (and north-south unless set below)
     link_latency_ns_cycles: Optional[PosInt] = None  # north-south links, if they differ
@@ -98,7 +98,7 @@ class NoCConfig(_Section):
     input_port: Annotated[list[NonNegInt], Field(min_length=2, max_length=2)] = [0, 0]  # tile [x, y]
 
 
-class FormatsConfig(_Section):
+class FormatsConfig(Section):
     weight_bits: Optional[Annotated[int, Field(ge=1, le=64)]] = None  # None: the network's
     state_bits: Annotated[int, Field(ge=1, le=64)] = 16
     # BPTT training: weight gradients and both Adam moments, per weight
@@ -106,7 +106,7 @@ class FormatsConfig(_Section):
     trace_bits: Annotated[int, Field(ge=1, le=64)] = 8
 
 
-class SyncConfig(_Section):
+class SyncConfig(Section):
     barrier: bool = True  # a mesh-wide barrier ends every time step
     barrier_cycles: NonNegInt = 100
     # the barrier's cycles by tiles in use (SANA-FE's sync table: the entry of the largest
@@ -114,7 +114,7 @@ class SyncConfig(_Section):
     barrier_cycles_by_tiles: Optional[dict[PosInt, NonNegInt]] = None
 
 
-class HardwareConfig(_Section):
+class HardwareConfig(Section):
     name: str = "edge"
     clock_mhz: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     mapping: Literal["contiguous", "balanced", "explicit"] = "balanced"

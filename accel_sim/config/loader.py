@@ -17,23 +17,16 @@ from typing import Any, Iterable
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .schema import Config
+from .. import registry
+from ..errors import ConfigError
+from .schema import Config, config_model, cross_checks
 
-__all__ = ["ConfigError", "load_config", "parse_config", "read_yaml", "apply_overrides",
-           "config_to_dict", "dump_config", "load_section", "preset_names", "MODIFIED"]
+__all__ = ["ConfigError", "load_config", "load_resolved", "parse_config", "read_yaml",
+           "apply_overrides", "config_to_dict", "dump_config", "load_section", "preset_names",
+           "file_kind", "MODIFIED"]
 
 #: appended to a chip's or table's name when --set changed one of its keys
 MODIFIED = " (modified)"
-
-
-class ConfigError(ValueError):
-    """A bad config or input; `problems` holds one line per problem."""
-
-    def __init__(self, problems: Iterable[str], source: str | None = None):
-        self.problems = list(problems)
-        self.source = source
-        prefix = f"{source}: " if source else ""
-        super().__init__("\n".join(prefix + p for p in self.problems))
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -125,9 +118,29 @@ def _section_model(ann: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(path: tuple) -> type[BaseModel] | None:
+#: sections whose model a family chooses, and the key that chooses it
+_UNIONS = {"network": "model", "learning": "rule"}
+
+
+def _family_section(section: str, data: Any) -> type[BaseModel] | None:
+    """The model of `network` or `learning` that the config's own keys select."""
+    node = data.get(section) if isinstance(data, dict) else None
+    model = node.get("model") if section == "network" and isinstance(node, dict) else None
+    if section == "network":
+        try:
+            return registry.family_of(model or registry.DEFAULT_MODEL).network_config
+        except ConfigError:
+            return None
+    rule = node.get("rule") if isinstance(node, dict) else None
+    for fam in registry.families().values():
+        if fam.learning_config.model_fields["rule"].default == rule:
+            return fam.learning_config
+    return None
+
+
+def _model_at(path: tuple, data: Any) -> type[BaseModel] | None:
     """The section model at a dotted path of the config (None if not a section)."""
-    model: Any = Config
+    model: Any = config_model()
     parts = list(path)
     while parts:
         part = parts.pop(0)
@@ -139,14 +152,17 @@ def _model_at(path: tuple) -> type[BaseModel] | None:
             if not parts:
                 return None
             parts.pop(0)
-        model = _section_model(ann)
+        if model is config_model() and part in _UNIONS:
+            model = _family_section(part, data)
+        else:
+            model = _section_model(ann)
         if model is None:
             return None
     return model
 
 
-def _did_you_mean(path: tuple, key: str) -> str:
-    model = _model_at(path)
+def _did_you_mean(path: tuple, key: str, data: Any) -> str:
+    model = _model_at(path, data)
     if model is None:
         return ""
     names = list(model.model_fields)
@@ -156,11 +172,20 @@ def _did_you_mean(path: tuple, key: str) -> str:
     return f"; known keys: {', '.join(names)}"
 
 
-def _format(err: dict) -> str:
-    loc = tuple(err["loc"])
+def _location(loc: tuple, data: Any) -> tuple:
+    """A validation error's path without the union's tag (network.<model>.key)."""
+    if len(loc) > 1 and loc[0] in _UNIONS:
+        node = data.get(loc[0]) if isinstance(data, dict) else None
+        if isinstance(node, dict) and loc[1] == node.get(_UNIONS[loc[0]]):
+            return (loc[0],) + tuple(loc[2:])
+    return loc
+
+
+def _format(err: dict, data: Any = None) -> str:
+    loc = _location(tuple(err["loc"]), data)
     dotted = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        return f"{dotted}: unknown key{_did_you_mean(loc[:-1], str(loc[-1]))}"
+        return f"{dotted}: unknown key{_did_you_mean(loc[:-1], str(loc[-1]), data)}"
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
@@ -170,18 +195,39 @@ def _format(err: dict) -> str:
     return f"{dotted}: {msg}"
 
 
+def _known_model(data: dict) -> str | None:
+    """A problem line if `network.model` names no registered family."""
+    net = data.get("network")
+    model = net.get("model", registry.DEFAULT_MODEL) if isinstance(net, dict) else None
+    if model is None or model in registry.model_names():
+        return None
+    close = difflib.get_close_matches(str(model), registry.model_names(), n=1, cutoff=0.6)
+    return (f"network.model: unknown model {model!r}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+            + f" (known: {', '.join(registry.model_names())})")
+
+
 def parse_config(data: Any, source: str | None = None) -> Config:
-    """Validate a plain dict; raises ConfigError listing every problem."""
+    """Validate a plain dict (the sections, then the checks across them); raises
+    ConfigError listing every problem (`infeasible` when the only problem is a chip that
+    cannot hold the network)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError([f"a config is a mapping of sections, got {type(data).__name__}"], source)
     if "version" not in data:
         raise ConfigError(["version: missing; add 'version: 1' at the top"], source)
+    unknown = _known_model(data)
+    if unknown:
+        raise ConfigError([unknown], source)
     try:
-        return Config.model_validate(data)
+        cfg = config_model().model_validate(data)
     except ValidationError as exc:
-        raise ConfigError([_format(e) for e in exc.errors()], source) from None
+        raise ConfigError([_format(e, data) for e in exc.errors()], source) from None
+    problems, infeasible = cross_checks(cfg)
+    if problems or infeasible:
+        raise ConfigError(problems + infeasible, source, infeasible=not problems)
+    return cfg
 
 
 def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
@@ -219,41 +265,6 @@ def apply_overrides(data: dict, overrides: Iterable[str]) -> dict:
 
 _REFS = {"hardware": "chips", "energy": "energy"}
 
-#: What each model changes from the Diehl & Cook defaults (docs/equations.md, "Variants").
-#: Filled in under the user's config: a key the config sets always wins.
-MODEL_DEFAULTS: dict[str, dict] = {
-    "diehl_cook": {},
-    "fspinn": {
-        "network": {"inhibition": "lateral",
-                    "weights": {"kind": "fixed", "bits": 8, "frac_bits": 8,
-                                "rounding": "stochastic"}},
-        "learning": {"depression_on_pre": False, "timestep_updates": True,
-                     "update_every_steps": 10, "adaptive_potentiation": True,
-                     "adaptive_inhibition": True, "inhibition_target_spikes": 10.0},
-    },
-    "spikedyn": {
-        "network": {"inhibition": "lateral"},
-        "learning": {"timestep_updates": True, "update_every_steps": 700,
-                     "spurious_update_reduction": True, "spurious_min_spikes": 2,
-                     "weight_decay": True, "weight_decay_rate": 1e-4,
-                     "adaptive_rates": True, "rate_ref_spikes": 3.0},
-    },
-    "asp": {"learning": {"asp_leak": True, "asp_leak_rate": 1e-3}},
-    # Perez-Nieves & Goodman 2021 (seeds.md 1.3): latency-coded images, 100 steps of 1 ms
-    "surrogate": {
-        "data": {"shuffle": True},
-        "encoding": {"scheme": "latency", "present_ms": 100.0, "rest_ms": 0.0, "dt_ms": 1.0},
-        "learning": {"rule": "bptt"},
-        "run": {"phases": ["train", "infer"]},
-    },
-    # an imported NIR network: inference on latency-coded images or recorded events
-    "nir": {
-        "encoding": {"scheme": "latency", "present_ms": 100.0, "rest_ms": 0.0, "dt_ms": 1.0},
-        "run": {"phases": ["infer"]},
-    },
-}
-
-
 def _fill(data: dict, defaults: dict) -> None:
     for key, value in defaults.items():
         if isinstance(value, dict):
@@ -267,11 +278,20 @@ def _fill(data: dict, defaults: dict) -> None:
 
 
 def apply_model_defaults(data: dict) -> dict:
-    """Fill in the chosen `network.model`'s defaults where the config is silent."""
+    """Fill in the chosen `network.model` and its family's defaults where the config is
+    silent (the model itself, its learning rule, and what the family sets for it)."""
     net = data.get("network")
-    model = net.get("model", "diehl_cook") if isinstance(net, dict) else "diehl_cook"
-    if isinstance(model, str) and model in MODEL_DEFAULTS:
-        _fill(data, MODEL_DEFAULTS[model])
+    if net is None:
+        net = data["network"] = {}
+    if not isinstance(net, dict):
+        return data
+    model = net.setdefault("model", registry.DEFAULT_MODEL)
+    if not isinstance(model, str) or model not in registry.model_names():
+        return data
+    family = registry.family_of(model)
+    rule = family.learning_config.model_fields["rule"].default
+    _fill(data, {"learning": {"rule": rule}})
+    _fill(data, family.defaults(model))
     return data
 
 
@@ -312,11 +332,41 @@ def _resolve_refs(data: dict, base: Path | None) -> list[str]:
         except ConfigError as exc:
             problems.extend(exc.problems)
             continue
-        if not isinstance(content, dict):
-            problems.append(f"{section}: {found} is not a mapping")
+        kind = file_kind(content)
+        if kind != section:
+            problems.append(f"{section}: {found} is {_KIND_NAMES.get(kind, 'not a mapping')}, "
+                            f"not {_KIND_NAMES[section]}"
+                            + (f"; shipped: {', '.join(preset_names(section))}"
+                               if preset_names(section) else ""))
             continue
         data[section] = content
     return problems
+
+
+_KIND_NAMES = {"config": "a run config", "sweep": "a sweep file", "search": "a search file",
+               "hardware": "a chip (hardware) file", "energy": "an energy table"}
+
+
+_KIND_HINTS = {"sweep": ": run it with `accel-sim sweep {path}`",
+               "search": ": run it with `accel-sim search {path}`",
+               "hardware": ": name it in a config's `hardware` (e.g. hardware: {path})",
+               "energy": ": name it in a config's `energy` (e.g. energy: {path})"}
+
+
+def file_kind(data: Any) -> str | None:
+    """What a YAML file holds, from its top-level keys: `config` (a run), `sweep`,
+    `search`, `hardware` (a chip) or `energy` (a table); None if it is not a mapping."""
+    if not isinstance(data, dict):
+        return None
+    if "budgets" in data or "calibrate_samples" in data:
+        return "search"
+    if "base" in data:
+        return "sweep"
+    if "components" in data:
+        return "energy"
+    if {"cores", "sram", "dram", "noc", "sync", "clock_mhz"} & set(data):
+        return "hardware"
+    return "config"
 
 
 def preset_names(section: str) -> list[str]:
@@ -365,10 +415,39 @@ def load_section(section: str, ref: Any, overrides: Iterable[str] = ()):
 
 def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] = ()) -> Config:
     """Load a YAML config file (None: all defaults), apply overrides and validate."""
+    return _load(path, overrides, resolved=False)
+
+
+def load_resolved(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """A run directory's `config.resolved.yaml`. Those written before the network and
+    learning sections belonged to their family hold every family's keys (with their
+    defaults): the keys the run's family does not have are dropped."""
+    return _load(path, overrides, resolved=True)
+
+
+def _drop_foreign(data: dict) -> None:
+    """Keep in `network` and `learning` only the keys of the family's own sections."""
+    for section in _UNIONS:
+        node, model = data.get(section), _family_section(section, data)
+        if section == "learning" and model is None and isinstance(data.get("network"), dict):
+            try:  # an old inference-only run: its learning section was the STDP one
+                family = registry.family_of(data["network"].get("model", registry.DEFAULT_MODEL))
+            except ConfigError:
+                continue
+            model = family.learning_config
+            node = data[section] = {"rule": model.model_fields["rule"].default}
+        if isinstance(node, dict) and model is not None:
+            data[section] = {k: v for k, v in node.items() if k in model.model_fields}
+
+
+def _load(path, overrides: Iterable[str], *, resolved: bool) -> Config:
     source = str(path) if path is not None else None
     data: Any = {"version": 1}
     if path is not None:
         p = Path(path)
+        if p.is_dir():
+            raise ConfigError([f"{p} is a folder; give a config file in it, e.g. "
+                               f"{next(iter(sorted(p.glob('*.yaml'))), p / 'config.yaml')}"])
         if not p.is_file():
             raise ConfigError([f"config file not found: {p}"])
         try:
@@ -380,6 +459,12 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
             data = {}
         if not isinstance(data, dict):
             raise ConfigError([f"a config is a mapping of sections, got {type(data).__name__}"], source)
+        kind = file_kind(data)
+        if kind != "config":
+            raise ConfigError([f"this is {_KIND_NAMES[kind]}, not a run config"
+                               + _KIND_HINTS.get(kind, "").format(path=p)], source)
+        if resolved:
+            _drop_foreign(data)
     else:
         duplicates = []
     base = Path(path).resolve().parent if path is not None else None
@@ -400,7 +485,8 @@ def load_config(path: str | os.PathLike | None = None, overrides: Iterable[str] 
     try:
         cfg = parse_config(data, source)
     except ConfigError as exc:
-        raise ConfigError(duplicates + exc.problems, source) from None
+        raise ConfigError(duplicates + exc.problems, source,
+                          infeasible=exc.infeasible and not duplicates) from None
     if duplicates:
         raise ConfigError(duplicates, source)
     return cfg

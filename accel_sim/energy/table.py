@@ -12,13 +12,10 @@ import math
 from dataclasses import dataclass
 
 from ..config.energy import EnergyTableConfig
+from ..errors import TableError
 from ..registry import COMPONENT_ACTIONS, action_width_bits, instances
 
 __all__ = ["EnergyTable", "ResolvedTable", "TableError", "interp_log", "message_model_warning"]
-
-
-class TableError(ValueError):
-    """An energy table that cannot price this chip (a user error: exit 2)."""
 
 
 def message_model_warning(table: EnergyTableConfig, hw) -> str | None:

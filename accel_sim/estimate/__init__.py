@@ -35,6 +35,7 @@ from .bptt import backward, backward_cycles
 from .forward import counts, passes_cycles, step_cycles
 
 __all__ = [
+    "run_estimate",
     "PhaseActivity",
     "activities_from_dict",
     "activity_from_traces",
@@ -87,3 +88,41 @@ def estimate(cfg, spec: NetworkSpec, activity: dict[str, PhaseActivity]) -> dict
                                                   r["energy_pj"]["by_component"].items()}}
                    for p, r in priced.items()},
     }
+
+
+def run_estimate(config: str, overrides=(), *, from_run: str | None = None,
+                 rates: str | None = None, calibrate_samples: int = 100) -> tuple[dict, str]:
+    """`accel-sim estimate`: (the estimate with its spec and timings, where the activity
+    came from). The activity is a run's traces, an earlier estimate's JSON, or a
+    calibration run of `calibrate_samples` samples per phase."""
+    import time
+
+    from ..config import load_config
+    from ..report import read_json
+
+    cfg = load_config(config, overrides)
+    if cfg.hardware is None:
+        raise RunError("estimate needs a chip: add hardware and energy to the config")
+    t0 = time.perf_counter()
+    if from_run:
+        spec, activity = activity_of_run(from_run)
+        source = f"the traces of {from_run}"
+    elif rates:
+        given = read_json(rates)
+        try:
+            spec = NetworkSpec.from_dict(given["spec"])
+            activity = activities_from_dict(given["activity"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunError(f"{rates}: not an `estimate --json` output ({exc})") from None
+        source = str(rates)
+    else:
+        if calibrate_samples < 1:
+            raise RunError("--calibrate needs at least 1 sample")
+        spec, activity, _ = calibrate(cfg, calibrate_samples)
+        source = f"a calibration run on {calibrate_samples} samples per phase"
+    t1 = time.perf_counter()
+    out = estimate(cfg, spec, activity)
+    out["name"] = cfg.name
+    out["seconds"] = {"activity": t1 - t0, "estimate": time.perf_counter() - t1}
+    out["spec"] = spec.to_dict()
+    return out, source

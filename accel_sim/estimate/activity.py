@@ -10,14 +10,25 @@ from pathlib import Path
 import numpy as np
 
 from snn_frontend.spec import NetworkSpec
-from snn_frontend.trace import SpikeTrace
+from snn_frontend.trace import SpikeTrace, active_stream, is_grad_stream, stdp_event_streams
 
 from ..chip.counting import touched_per_step
 from ..errors import RunError
 from ..report import read_json
 
 __all__ = ["PhaseActivity", "activities_from_dict", "activity_from_traces",
-           "activity_of_run", "calibrate"]
+           "activity_of_run", "calibrate", "last_key"]
+
+
+def last_key(stream: str) -> str:
+    """The pseudo-stream of each neuron's last entry of a gradient stream (its pairs with
+    earlier input events: `PhaseActivity.preceding`)."""
+    return f"{stream}:last"
+
+
+def stream_of_last(key: str) -> str:
+    """The gradient stream behind a `last_key` (or the key itself)."""
+    return key.removesuffix(":last")
 
 
 @dataclass
@@ -109,7 +120,7 @@ def activity_from_traces(parts) -> PhaseActivity:
             earlier = {b: np.concatenate([[0], np.cumsum(p.counts[b], dtype=np.int64)[:-1]])
                        for b in part.streams}
             for s in part.streams:
-                if s.endswith(":grad") and p.counts[s].any():
+                if is_grad_stream(s) and p.counts[s].any():
                     st = np.repeat(np.arange(p.n_steps), p.counts[s].astype(np.int64))
                     end = np.full(int(p.indices[s].max()) + 1, -1)
                     np.maximum.at(end, p.indices[s].astype(np.int64), st)
@@ -117,7 +128,7 @@ def activity_from_traces(parts) -> PhaseActivity:
                     hist = np.bincount(ends, minlength=p.n_steps).astype(float)
                     acc = last.get(s)
                     last[s] = hist if acc is None else acc[:len(hist)] + hist[:len(acc)]
-                    for key, at in ((s, st), (f"{s}:last", ends)):
+                    for key, at in ((s, st), (last_key(s), ends)):
                         row = pairs.setdefault(key, Counter())
                         for b, cum in earlier.items():
                             row[b] += int(cum[at].sum())
@@ -168,7 +179,7 @@ def _active_updates(spec: NetworkSpec, p) -> dict[str, int]:
     steps = {q: np.repeat(np.arange(T), n) for q, (n, _) in spikes.items()}
     out = {}
     for q in spec.chip_populations:
-        given = f"{q.name}:active"
+        given = active_stream(q.name)
         if given in p.counts:
             out[q.name] = int(p.counts[given].sum())
         else:
@@ -182,8 +193,9 @@ def _stream_sizes(spec: NetworkSpec) -> dict[str, int]:
     columns (target)."""
     sizes = {q.name: q.size for q in spec.populations}
     for pr in spec.projections:
-        sizes[f"{pr.name}:row"] = spec.population(pr.src).size
-        sizes[f"{pr.name}:col"] = spec.population(pr.dst).size
+        rows, cols = stdp_event_streams(pr.name)
+        sizes[rows] = spec.population(pr.src).size
+        sizes[cols] = spec.population(pr.dst).size
     return sizes
 
 
@@ -213,18 +225,19 @@ def calibrate(cfg, samples: int, progress: bool = False) -> tuple[NetworkSpec, d
     """Measure the activity with a short frontend run (no chip) on `samples` samples per
     phase; the phases' sample counts are then set to the config's. Returns the spec, the
     activity and the calibration run's stats (its accuracy)."""
+    from .. import registry
     from ..config import config_to_dict, parse_config
-    from ..pipeline import run_experiment
+    from ..run import run_experiment
 
     d = config_to_dict(cfg)
     d.update(hardware=None, energy=None)
     data, run = d["data"], d["run"]
-    full = _phase_samples(cfg)
+    full = registry.family_of(cfg).phase_samples(cfg)
     for key in ("train_samples", "test_samples"):
         data[key] = samples if data.get(key) is None else min(samples, data[key])
-    if "label_samples" in data and data["label_samples"] is not None:
+    if data.get("label_samples") is not None:
         data["label_samples"] = min(samples, data["label_samples"])
-    if "learning" in d:
+    if "epochs" in d["learning"]:
         d["learning"]["epochs"] = 1
     run.update(trace_phases=list(run["phases"]), checkpoint_every=0)
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,16 +249,3 @@ def calibrate(cfg, samples: int, progress: bool = False) -> tuple[NetworkSpec, d
         if n:
             a.samples = n
     return spec, act, stats
-
-
-def _phase_samples(cfg) -> dict[str, int | None]:
-    """Samples per phase of the full run (None: not known without reading the data)."""
-    d = cfg.data
-    if cfg.network.model == "surrogate":  # reading the whole set would latency-code it
-        return {"train": d.train_samples and d.train_samples * cfg.learning.epochs,
-                "infer": d.test_samples}
-    from ..pipeline import load_data
-
-    data = load_data(cfg)
-    return {"train": len(data.train) * cfg.learning.epochs, "label": len(data.label),
-            "infer": len(data.test)}

@@ -12,7 +12,7 @@ from ..chip.access import burst_bits
 from ..chip.counting import ChipCounter, StepWork
 from ..chip.mapping import words_for
 from ..chip.timing import HwRates, pass_cycles
-from .activity import PhaseActivity
+from .activity import PhaseActivity, last_key, stream_of_last
 
 __all__ = ["backward", "backward_cycles"]
 
@@ -118,7 +118,7 @@ def backward(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> dict:
                 ends = act.last.get(grad_stream(pr.dst))
                 if ends is not None:  # measured: neurons ending their entries at each step
                     ends = np.asarray(ends[:T])
-                    per_t = _paired(act, f"{grad_stream(pr.dst)}:last", grad_stream(pr.src),
+                    per_t = _paired(act, last_key(grad_stream(pr.dst)), grad_stream(pr.src),
                                     ends, before[:len(ends)])
                     on = np.outer(per_t, sigma_dst)
                 else:  # Poisson entries per neuron: P(its last entry is at t)
@@ -185,7 +185,7 @@ def _paired(act: PhaseActivity, a: str, b: str, a_t: np.ndarray, b_before: np.nd
     per_t = a_t * b_before
     given = act.preceding.get(a, {}).get(b)
     if given is None:
-        return act.comoment(a.removesuffix(":last"), b) * per_t
+        return act.comoment(stream_of_last(a), b) * per_t
     total = given * a_t.sum()
     return per_t * (total / per_t.sum()) if per_t.sum() > 0 else np.full_like(per_t, total / len(per_t))
 

@@ -8,6 +8,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from snn_frontend.trace import stdp_event_streams
+
 from ..chip.counting import ChipCounter, StepWork
 from ..chip.timing import HwRates, pass_cycles, timestep_cycles
 from .activity import PhaseActivity
@@ -75,10 +77,10 @@ def _learning(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> None:
         k = m.k[pr.dst]
         cnt["core", "stdp_update"] += T * ((lam_src * k.sum() if pre_updates else 0.0)
                                            + lam_dst * n_src)
-        row_s, col_s = f"{pr.name}:row", f"{pr.name}:col"
+        row_s, col_s = stdp_event_streams(pr.name)
         if row_s in rates:  # the trace's learning events: the rows and columns written
             rows, cols = act.per_neuron(row_s, n_src) * T, act.per_neuron(col_s, n_dst) * T
-        else:  # D&C writes at every spike
+        else:  # no write-back events: the stdp rule writes back at every spike
             rows = act.per_neuron(pr.src, n_src) * T * (1.0 if pre_updates else 0.0)
             cols = act.per_neuron(pr.dst, n_dst) * T
         words = float(tbl.sram.sum(axis=0) @ rows + tbl.col_sram @ cols)

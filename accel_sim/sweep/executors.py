@@ -2,6 +2,10 @@
 cluster (an existing scheduler, or a `LocalCluster` started for the sweep). Both take a
 function of a plain dict and hand back its plain result.
 
+A worker first imports the modules that registered a network family or fidelity from
+outside the package (registry.plugin_modules): a config of such a family reads the same
+in the worker as here.
+
 A worker lost in the middle of a task (its process killed or crashed) costs one retry of
 that task; a second loss is recorded as the task's failure. The local pool retries here
 (the tasks that were running when a worker was lost are re-run one by one, so that a loss
@@ -21,12 +25,19 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import registry
 from ..errors import RunError
 
 __all__ = ["LOST_WORKER", "DaskExecutor", "LocalExecutor", "Task", "make_executor"]
 
 #: how a task whose worker was lost twice is reported
 LOST_WORKER = "the worker running this point was lost twice (killed or crashed)"
+
+
+def _with_plugins(fn: Callable[[dict], Any], payload: dict, plugins: tuple[str, ...]) -> Any:
+    """What a worker runs: the plug-ins registered where the sweep started, then the task."""
+    registry.import_plugins(plugins)
+    return fn(payload)
 
 
 @dataclass
@@ -44,6 +55,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
+        self._plugins = registry.plugin_modules()
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -64,7 +76,7 @@ class LocalExecutor:
             while queue and not suspects and len(running) < self.workers:
                 task = queue.popleft()
                 task.attempts += 1
-                running[self._pool.submit(task.fn, task.payload)] = task
+                running[self._submit(task)] = task
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for fut in done:
@@ -86,12 +98,15 @@ class LocalExecutor:
         for _ in range(2):
             task.attempts += 1
             try:
-                return task, self._pool.submit(task.fn, task.payload).result(), None
+                return task, self._submit(task).result(), None
             except BrokenProcessPool:
                 self._restart()
             except Exception as exc:  # noqa: BLE001 - a crash in the task is its failure
                 return task, None, _crash_line(exc)
         return task, None, LOST_WORKER
+
+    def _submit(self, task: Task):
+        return self._pool.submit(_with_plugins, task.fn, task.payload, self._plugins)
 
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -146,11 +161,12 @@ class DaskExecutor:
         from distributed.client import FutureCancelledError
         from distributed.scheduler import KilledWorker
 
-        futures = {}
+        futures, plugins = {}, registry.plugin_modules()
         for t in tasks:
             t.attempts += 1
-            futures[self._client.submit(t.fn, t.payload, key=f"{t.key}-{uuid.uuid4().hex[:8]}",
-                                        pure=False, resources=self._resources)] = t
+            futures[self._client.submit(_with_plugins, t.fn, t.payload, plugins,
+                                        key=f"{t.key}-{uuid.uuid4().hex[:8]}", pure=False,
+                                        resources=self._resources)] = t
         for fut in as_completed(list(futures)):
             task = futures[fut]
             try:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..config import config_to_dict
 from ..errors import RunError
 from ..report import read_json, write_json, write_text
-from ..rundir import finished
+from ..run.rundir import finished
 from .executors import Task, make_executor
 from .results import INFER_ENERGY, plot_pareto, point_row, write_csv, write_summary
 from .spec import Point, expand, frontend_key, load_sweep, replay_key

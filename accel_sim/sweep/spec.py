@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from ..config import Config, ConfigError, config_to_dict, load_config, read_yaml
+from ..version import __version__
 
 __all__ = [
     "FRONTEND_FREE",
@@ -157,31 +158,16 @@ def expand(sw: SweepFile, sweep_path: str | Path) -> list[Point]:
         overrides = tuple(common + [_override(k, v) for k, v in values.items()])
         point = Point(i, values, overrides, None)
         try:
-            cfg = load_config(base, overrides)
-            points.append(Point(i, values, overrides, cfg))
-            continue
+            points.append(Point(i, values, overrides, load_config(base, overrides)))
         except ConfigError as exc:
-            lines = exc.problems
-        reason = _chip_fit(base, overrides, lines)
-        if reason is not None:
-            points.append(Point(i, values, overrides, None, infeasible=reason))
-        else:
-            problems.append(f"point {i} ({point.label()}): " + "; ".join(lines))
+            if exc.infeasible:  # the chip cannot hold the network: recorded, not run
+                points.append(Point(i, values, overrides, None,
+                                    infeasible="; ".join(exc.problems)))
+            else:
+                problems.append(f"point {i} ({point.label()}): " + "; ".join(exc.problems))
     if problems:
         raise ConfigError(problems, str(sweep_path))
     return points
-
-
-def _chip_fit(base: Path, overrides: tuple[str, ...], lines: list[str]) -> str | None:
-    """The chip-fit problem of a config that is valid without its chip (None: a real
-    config error). Chip-fit checks are the config's top-level validators."""
-    if not all(line.startswith("(top level): ") for line in lines):
-        return None
-    try:
-        load_config(base, overrides + ("hardware=null", "energy=null"))
-    except ConfigError:
-        return None
-    return "; ".join(line.removeprefix("(top level): ") for line in lines)
 
 
 def without_keys(data: dict, dotted: tuple[str, ...]) -> dict:
@@ -199,8 +185,6 @@ def without_keys(data: dict, dotted: tuple[str, ...]) -> dict:
 
 def stable_hash(data: Any) -> str:
     """A short hash of plain data and the package version (cache keys)."""
-    from .. import __version__
-
     text = json.dumps([__version__, data], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -20,10 +20,21 @@ from pathlib import Path
 
 from snn_frontend.trace import SpikeTrace
 
-from ..config import parse_config
+from ..config import dump_config, parse_config
 from ..costing import ChipSetup, hardware_stats, prepare_chip, resolve_table, state_bits
 from ..errors import USER_ERRORS
-from ..rundir import MODEL, finished, prepare_dir, read_json, run_info, write_json, write_outputs
+from ..run import resume_experiment, run_experiment
+from ..run.rundir import (
+    MODEL,
+    RESOLVED,
+    RunLock,
+    finished,
+    make_run_dir,
+    read_json,
+    run_info,
+    write_results,
+    write_text,
+)
 
 __all__ = ["error_line", "frontend_task", "replay_task"]
 
@@ -36,8 +47,6 @@ def error_line(exc: BaseException) -> str:
 def frontend_task(task: dict) -> dict:
     """{"config": dict, "out": path} -> {"status", "error", "wall_s"}. Runs the frontend once
     (resuming a killed one from its checkpoint); a finished entry is reused."""
-    from ..pipeline import resume_experiment, run_experiment
-
     out = Path(task["out"])
     t0 = time.perf_counter()
     try:
@@ -78,7 +87,7 @@ def replay_task(task: dict) -> list[dict]:
             results = {phase: setup.chip.replay(SpikeTrace.parts(cache / f"trace_{phase}"),
                                                 phase).as_dict()
                        for phase in first.run.phases}
-        except (*USER_ERRORS, ValueError) as exc:  # ValueError: a chip the fidelity rejects
+        except USER_ERRORS as exc:
             error = error_line(exc)
     replay_s = time.perf_counter() - t0
     cached_stats = read_json(cache / "stats.json")
@@ -112,14 +121,14 @@ def _write_point(out: Path, cfg, stats: dict, cached_run: dict, cache: Path,
                  simulate_s: float) -> None:
     """A point's run directory: its own config, the cached frontend's figures and its
     chip's; stats.json last (it marks the point finished)."""
-    prepare_dir(out, cfg)
-    now = datetime.now(UTC).isoformat()
-    timing = dict(cached_run.get("timing_s", {}), simulate=simulate_s)
-    info = run_info(cfg, backend=cached_run.get("backend", "?"),
-                    samples=cached_run.get("samples", {}), timing=timing,
-                    started=cached_run.get("start_time", now), ended=now, resumed=False)
-    info["frontend_cache"] = str(cache)
-    _link(cache / MODEL, out / MODEL)
-    write_json(out / "run.json", info)
-    write_outputs(out, stats, info)
-    write_json(out / "stats.json", stats)
+    make_run_dir(out)
+    with RunLock(out, "sweep point"):
+        write_text(out / RESOLVED, dump_config(cfg))
+        now = datetime.now(UTC).isoformat()
+        timing = dict(cached_run.get("timing_s", {}), simulate=simulate_s)
+        info = run_info(cfg, backend=cached_run.get("backend", "?"),
+                        samples=cached_run.get("samples", {}), timing=timing,
+                        started=cached_run.get("start_time", now), ended=now, resumed=False)
+        info["frontend_cache"] = str(cache)
+        _link(cache / MODEL, out / MODEL)
+        write_results(out, stats, info)

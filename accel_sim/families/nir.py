@@ -1,0 +1,319 @@
+"""Imported networks (`network.model: nir`, docs/nir.md): a NIR graph read, fused into
+populations with an explicit discretisation, and run for inference on a dataset
+(latency-coded images or recorded spikes) or on recorded input events; each sample is a
+presentation of the trace, streamed into the chip.
+
+Inference runs in batches; with `run.checkpoint_every` a checkpoint follows the batch
+that passes each multiple of it (the samples done and the correct ones), and a resumed
+run ends with the uninterrupted one's figures.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Literal, Optional
+
+import numpy as np
+
+from snn_frontend._backend import kernels
+from snn_frontend.datasets import DatasetError
+from snn_frontend.nir_model import POLICY_DEFAULTS, NirImportError, NirModel, read_nir
+from snn_frontend.spec import NetworkSpec, Population, Projection
+from snn_frontend.spiking_data import SpikeSet
+from snn_frontend.trace import TraceBuilder
+
+from ..config.base import NetworkBase, Pos
+from ..errors import RunError
+from ..registry import register_family
+from ..run.family import NetworkFamily, SpikeCounts
+from ..run.rundir import read_npz
+from .spikes import spike_sets
+
+__all__ = ["NirFamily", "NirNetworkConfig", "load_events", "nir_spec", "load_model",
+           "describe"]
+
+_BATCH = 256
+_IMAGES = ("digits", "mnist", "fashion_mnist")
+
+
+class NirNetworkConfig(NetworkBase):
+    # the file, the step its continuous-time parameters are taken at (None: encoding.dt_ms),
+    # and per neuron type (lif, cuba_lif, if, li) the integration (euler | exact) and reset
+    # (zero | subtract); unset: euler, zero
+    model: Literal["nir"] = "nir"
+    path: Optional[str] = None
+    dt_ms: Optional[Pos] = None
+    nir_integration: dict[Literal["lif", "cuba_lif", "if", "li"],
+                          Literal["euler", "exact"]] = {}
+    nir_reset: dict[Literal["lif", "cuba_lif", "if"], Literal["zero", "subtract"]] = {}
+
+
+#: an imported network: inference on latency-coded images or recorded events
+DEFAULTS = {"encoding": {"scheme": "latency", "present_ms": 100.0, "rest_ms": 0.0, "dt_ms": 1.0},
+            "run": {"phases": ["infer"]}}
+
+
+@dataclass
+class TestInputs:
+    """The samples to infer: `batch(a, b)` gives the bool rasters (b - a, steps, inputs)."""
+
+    batch: Callable[[int, int], np.ndarray]
+    labels: np.ndarray | None
+    n: int
+    n_inputs: int
+
+
+# ---------------------------------------------------------------------- model
+def load_model(cfg) -> NirModel:
+    """The config's NIR file, fused, with its discretisation policy."""
+    net = cfg.network
+    dt_ms = net.dt_ms if net.dt_ms is not None else cfg.encoding.dt_ms
+    policy = {k: (net.nir_integration.get(k, i), net.nir_reset.get(k, r) if r else None)
+              for k, (i, r) in POLICY_DEFAULTS.items()}
+    try:
+        return read_nir(net.path, dt_ms * 1e-3, policy)
+    except NirImportError as exc:
+        raise RunError(str(exc)) from None
+
+
+def describe(model: NirModel) -> str:
+    kinds = sorted({p.kind for p in model.populations})
+    rules = ", ".join(f"{k}: {model.policy[k][0]}" + (f", reset {model.policy[k][1]}"
+                                                      if model.policy[k][1] else "")
+                      for k in kinds)
+    sizes = "-".join(str(x) for x in [model.inputs] + [p.size for p in model.populations])
+    return f"NIR network {sizes}, dt {model.dt_s * 1e3:g} ms ({rules})"
+
+
+def nir_spec(model: NirModel, weight_bits: int) -> NetworkSpec:
+    """The imported network as the chip sees it: dense projections, or sparse ones (the
+    non-zero weights) where those take fewer bits than the whole matrix."""
+    pops = [Population("input", model.inputs, "input", state_vars=())]
+    projs = []
+    for p in model.populations:
+        state = ("v", "i") if p.kind == "cuba_lif" else ("v",)
+        pops.append(Population(p.name, p.size, "lif" if p.spiking else "readout",
+                               state_vars=state))
+        by_src: dict[str, np.ndarray] = {}  # the chip has one projection per source (delays
+        for src, W, _ in p.incoming:       # of a source share its weights' places)
+            by_src[src] = by_src[src] | (W != 0) if src in by_src else W != 0
+        for src, W in by_src.items():
+            nz = np.nonzero(W)
+            n_src = W.shape[0]
+            index_bits = int(np.ceil(np.log2(max(n_src * p.size, 2))))
+            if len(nz[0]) * (weight_bits + index_bits) < W.size * weight_bits:
+                projs.append(Projection(src, p.name, "sparse", weight_bits,
+                                        pairs=(nz[0].astype(np.int64), nz[1].astype(np.int64))))
+            else:
+                projs.append(Projection(src, p.name, "dense", weight_bits))
+    return NetworkSpec(tuple(pops), tuple(projs), {"model": "nir"})
+
+
+# ---------------------------------------------------------------------- inputs
+def load_events(path: str | Path, n_inputs: int | None = None, dt_ms: float = 1.0
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Recorded input spikes: an .npz with `spikes` (bool samples x steps x inputs) and
+    optionally `labels` (int, samples), an .npy of the spikes alone, or a NIR event-data
+    file (its input node's recording: event times binned by dt_ms, or time-gridded
+    spikes; no labels)."""
+    p = Path(path)
+    if p.suffix == ".npy":  # the spikes alone
+        try:
+            spikes, labels = np.load(p, allow_pickle=False), None
+        except (OSError, ValueError) as exc:
+            raise RunError(f"data.path {p}: not a readable .npy ({exc})") from None
+    elif p.suffix != ".npz":
+        spikes, labels = _nir_data(p, dt_ms), None
+    else:
+        z = read_npz(p, "data.path", {"spikes": None})
+        spikes, labels = z["spikes"], z.get("labels")
+    if spikes.ndim != 3:
+        raise RunError(f"data.path {path}: `spikes` is {spikes.shape}; it must be samples x "
+                       "steps x inputs")
+    if n_inputs is not None and spikes.shape[2] != n_inputs:
+        raise RunError(f"data.path {path}: {spikes.shape[2]} inputs, the network has {n_inputs}")
+    if labels is not None and len(labels) != len(spikes):
+        raise RunError(f"data.path {path}: {len(labels)} labels for {len(spikes)} samples")
+    return spikes.astype(bool), None if labels is None else labels.astype(np.int64)
+
+
+def _nir_data(path: Path, dt_ms: float) -> np.ndarray:
+    """The input recording of a NIR event-data file, as a bool raster."""
+    import nir
+
+    if not path.is_file():
+        raise RunError(f"data.path: no file {path}")
+    try:
+        data = nir.read_data(str(path))
+    except (OSError, KeyError, ValueError) as exc:
+        raise RunError(f"data.path {path}: not an .npz nor NIR event data ({exc})") from None
+    node = data.nodes.get("input") or next(iter(data.nodes.values()), None)
+    if node is None or not getattr(node, "observables", None):
+        raise RunError(f"data.path {path}: the NIR data holds no recording of an input node")
+    obs = next(iter(node.observables.values()))
+    if not isinstance(obs, nir.EventData):  # time-gridded already
+        return np.asarray(obs.data).astype(bool)
+    # events at t fall in step floor(t / dt); times written as step x dt come back a hair
+    # below the step in floating point, hence the tolerance of a millionth of a step
+    dt_s = dt_ms * 1e-3
+    raster = np.zeros((obs.n_samples, round(obs.t_max / dt_s), obs.n_neurons), bool)
+    ok = obs.idx >= 0
+    sample = np.broadcast_to(np.arange(obs.n_samples)[:, None], obs.idx.shape)[ok]
+    step = np.floor(obs.time[ok] / dt_s + 1e-6).astype(np.int64)
+    keep = step < raster.shape[1]
+    raster[sample[keep], step[keep], obs.idx[ok][keep]] = True
+    return raster
+
+
+def test_inputs(cfg) -> TestInputs:
+    """The samples to infer: recorded events, or the test split as spikes."""
+    d, e = cfg.data, cfg.encoding
+    if d.dataset == "events":
+        spikes, labels = load_events(d.path, None, e.dt_ms)
+        if d.test_samples:
+            spikes = spikes[:d.test_samples]
+            labels = None if labels is None else labels[:d.test_samples]
+        return TestInputs(lambda a, b: spikes[a:b], labels, len(spikes), spikes.shape[2])
+    data = spike_sets(cfg, ("test",))["test"]
+    return TestInputs(lambda a, b, s=data: SpikeSet.batch(s, np.arange(a, b)), data.labels,
+                      len(data), data.n_inputs)
+
+
+@dataclass
+class NirRun:
+    """The imported network and the kernels it runs on."""
+
+    model: NirModel
+    backend: str
+
+
+class NirCounts(SpikeCounts):
+    """Spikes per population and the weight-row additions (synaptic operations)."""
+
+    def __init__(self, populations: tuple[str, ...]):
+        super().__init__(populations)
+        self.synops = 0
+
+    def as_dict(self) -> dict:
+        return dict(super().as_dict(), synops=self.synops)
+
+    def load(self, d: dict) -> None:
+        super().load(d)
+        self.synops = d["synops"]
+
+
+# -------------------------------------------------------------------- protocol
+def _record(tb: TraceBuilder, first: int, raster: np.ndarray, spikes: dict, names) -> None:
+    """Each sample of a batch as one presentation: the spikes of every population."""
+    B, T, _ = raster.shape
+    streams = {"input": raster, **spikes}
+    for b in range(B):
+        counts, indices = {}, {}
+        for name in names:
+            r = streams.get(name)
+            if r is None:  # a non-spiking readout
+                counts[name], indices[name] = np.zeros(T, np.int64), np.zeros(0, np.int64)
+                continue
+            t, j = np.nonzero(r[b])
+            counts[name] = np.bincount(t, minlength=T).astype(np.int64)
+            indices[name] = j.astype(np.int64)
+        tb.add(first + b, 0, False, T, counts, indices)
+
+
+def infer(run) -> dict:
+    """Inference in batches, with accuracy where the samples have labels."""
+    cfg, inputs, model = run.cfg, run.data, run.net.model
+    print(f"accel-sim: {describe(model)}", file=sys.stderr)
+    correct = int(run.extra.get("correct", 0))
+    every = cfg.run.checkpoint_every
+    threads = cfg.run.threads or os.cpu_count() or 1
+    with run.phase("infer", learn=False) as ph, run.bar(inputs.n, "infer",
+                                                         initial=run.position) as bar:
+        for a in range(run.position, inputs.n, _BATCH):
+            raster = inputs.batch(a, min(a + _BATCH, inputs.n))
+            spikes, last = model.forward(raster, backend=cfg.run.backend, threads=threads)
+            if inputs.labels is not None:
+                score = last.max(axis=1) if not model.readout.spiking else last.sum(axis=1)
+                correct += int((np.argmax(score, axis=1) == inputs.labels[a:a + len(raster)]).sum())
+            ph.counts.add(len(raster), raster.shape[0] * raster.shape[1],
+                          {"input": raster.sum(), **{k: s.sum() for k, s in spikes.items()}})
+            ph.counts.synops += model.synops
+            if ph.trace is not None:
+                _record(ph.trace, a, raster, spikes, run.spec.names)
+            bar.update(len(raster))
+            done = a + len(raster)
+            if every and done < inputs.n and done // every > a // every:
+                run.checkpoint(done, {"correct": correct})
+    n = inputs.n
+    return {"test": correct / n, "n_test": n} if inputs.labels is not None and n else {}
+
+
+# ---------------------------------------------------------------------- family
+class NirFamily(NetworkFamily):
+    name = "nir"
+    models = ("nir",)
+    network_config = NirNetworkConfig
+
+    def defaults(self, model: str) -> dict:
+        return DEFAULTS
+
+    def check(self, cfg) -> list[str]:
+        out = []
+        if not cfg.network.path:
+            out.append("network.path: network.model nir reads a NIR file; give its path")
+        if list(cfg.run.phases) != ["infer"]:
+            out.append("run.phases: an imported NIR network is run for inference only; use "
+                       "[infer]")
+        if cfg.data.dataset == "events" and not cfg.data.path:
+            out.append("data.path: data.dataset events reads recorded spikes from an .npz, "
+                       ".npy or NIR data file; give its path")
+        if cfg.data.dataset in _IMAGES and cfg.encoding.scheme != "latency":
+            out.append("encoding.scheme: an imported network reads images as a latency code "
+                       "(scheme: latency) or recorded events")
+        if cfg.network.state_format.kind != "float64":
+            out.append("network.state_format: an imported network's state is floating point "
+                       "(kind: float64)")
+        return out
+
+    def load_data(self, cfg) -> TestInputs:
+        return test_inputs(cfg)
+
+    def build(self, cfg, data: TestInputs) -> NirRun:
+        model = load_model(cfg)
+        if data.n_inputs != model.inputs:
+            what = f"data.path {cfg.data.path}" if cfg.data.dataset == "events" \
+                else f"data.dataset {cfg.data.dataset}"
+            raise DatasetError(f"{what}: {data.n_inputs} inputs, the NIR network has "
+                               f"{model.inputs}")
+        return NirRun(model, kernels(cfg.run.backend, "nir")[0])
+
+    def spec(self, cfg, net: NirRun) -> NetworkSpec:
+        return nir_spec(net.model, cfg.network.weights.storage_bits)
+
+    def describe(self, cfg, data: TestInputs, net: NirRun, spec) -> str:
+        labels = "labelled" if data.labels is not None else "unlabelled"
+        return f"{data.n} {labels} test samples; {describe(net.model)}"
+
+    def samples(self, cfg, data: TestInputs) -> dict[str, int]:
+        return {"train": 0, "infer": data.n}
+
+    def run(self, run) -> dict:
+        return infer(run)
+
+    def new_counts(self, phase: str, spec: NetworkSpec) -> NirCounts:
+        return NirCounts(spec.names)
+
+    def model_arrays(self, run) -> dict[str, np.ndarray]:
+        return {f"W_{p.name}_{src}": W for p in run.net.model.populations
+                for src, W, _ in p.incoming}
+
+    def model_stats(self, run) -> dict:
+        model = run.net.model
+        return {"network": "nir", "path": str(run.cfg.network.path),
+                "description": describe(model),
+                "sizes": [model.inputs] + [p.size for p in model.populations]}
+
+
+register_family(NirFamily())
