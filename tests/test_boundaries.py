@@ -43,6 +43,7 @@ def _sets(sets) -> list[str]:
 
 
 # -------------------------------------------------------------- the run directory
+@pytest.mark.slow
 def test_two_runs_into_one_directory_one_is_refused_naming_the_holder(tmp_path):
     out = tmp_path / "same"
     procs = [_cli("run", DEFAULT, *_sets(SMALL + ["data.train_samples=200"]), "--out",
@@ -76,6 +77,7 @@ def test_a_locked_run_directory_refuses_report_naming_the_holder(tmp_path, capsy
     assert main(["report", str(out)]) == 0  # the lock went with its holder
 
 
+@pytest.mark.slow
 def test_ctrl_c_says_where_the_run_is_and_how_to_resume(tmp_path):
     out = tmp_path / "int"
     p = _cli("run", DEFAULT, *_sets(SMALL + ["data.train_samples=400"]), "--out", str(out),

@@ -311,7 +311,7 @@ def test_operation_counts_by_hand():
 
 
 @pytest.mark.parametrize("backend", ["numpy", pytest.param("cython", marks=requires_compiled)])
-@pytest.mark.parametrize("window", [None, math.inf])
+@pytest.mark.parametrize("window", [None, pytest.param(math.inf, marks=pytest.mark.slow)])
 def test_no_subnormal_state_after_a_long_silence(backend, window):
     """SHD's grid (dt 2 ms, beta = 0.8187, 500 steps) with input only in the first 5 steps:
     membranes, readout and the backward recursions decay for ~500 steps (0.8187^500 = 1e-44,

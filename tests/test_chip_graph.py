@@ -171,7 +171,9 @@ def real_traces(tmp_path_factory):
     return {ph: SpikeTrace.load(out / f"trace_{ph}") for ph in ("train", "infer")}
 
 
-@pytest.mark.parametrize("name", ["edge", "edge_small", "loihi_like", "spill", "loihi_sanafe"])
+@pytest.mark.parametrize("name", ["edge", "edge_small", "spill",
+                                  *(pytest.param(n, marks=pytest.mark.slow)
+                                    for n in ("loihi_like", "loihi_sanafe"))])
 def test_event_equals_simpy_and_timestep_is_within_10_percent_on_every_shipped_chip(
         real_traces, name):
     hw = load_hardware(name)

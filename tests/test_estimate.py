@@ -38,7 +38,9 @@ def _small(cfg_path: Path) -> list[str]:
     return sets
 
 
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [p if p.name == "default.yaml"
+                                  else pytest.param(p, marks=pytest.mark.slow) for p in SHIPPED],
+                         ids=lambda p: p.name)
 def test_estimate_within_5_percent_of_the_simulator(path, tmp_path, monkeypatch):
     reason = _needs(path)
     if reason:

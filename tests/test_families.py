@@ -98,6 +98,7 @@ def test_resume_of_the_family_equals_an_uninterrupted_run(plugin, tmp_path, monk
     assert again["hardware"]["phases"] == json.loads(json.dumps(full["hardware"]["phases"]))
 
 
+@pytest.mark.slow
 def test_a_sweep_of_the_family_runs_on_worker_processes(plugin, tmp_path):
     from accel_sim.sweep import run_sweep
 

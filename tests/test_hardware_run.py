@@ -167,6 +167,7 @@ def _golden_view(stats: dict) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_golden_stats_of_the_default_config(tmp_path):
     """Set ACCEL_SIM_UPDATE_GOLDEN=1 to rewrite the file after an intended change."""
     stats = run_experiment(load_config(ROOT / "configs" / "default.yaml",

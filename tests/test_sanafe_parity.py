@@ -25,7 +25,8 @@ def _small(name: str, steps: int) -> dict:
     return dict(wl, raster=wl["raster"][:steps])
 
 
-@pytest.mark.parametrize("name,steps", [("ff", 8), ("recurrent", 8)])
+@pytest.mark.parametrize("name,steps", [pytest.param("ff", 8, marks=pytest.mark.slow),
+                                        ("recurrent", 8)])
 def test_energy_equals_and_latency_is_within_10_percent_of_sanafe(name, steps):
     wl = _small(name, steps)
     theirs = parity.run_sanafe(wl)

@@ -46,6 +46,7 @@ def _kb(n: int, inhibition: str) -> float:
     return 4 * (64 * n + 8 * n + 64) / 1000
 
 
+@pytest.mark.slow
 def test_memory_filter_is_the_networks_own_footprint(search):
     _, res = search
     for r in res.rows:
@@ -59,6 +60,7 @@ def test_memory_filter_is_the_networks_own_footprint(search):
     assert "70.26 > 30 KB" in next(r["reason"] for r in res.rows if not r["feasible"])
 
 
+@pytest.mark.slow
 def test_feasible_candidates_are_trained_and_one_is_selected(search):
     _, res = search
     assert res.calibrations == 2  # one per family (population / lateral inhibition)
@@ -79,6 +81,7 @@ def test_feasible_candidates_are_trained_and_one_is_selected(search):
         assert r["est_infer_energy_uj"] == pytest.approx(r["infer_energy_uj"], rel=0.1)
 
 
+@pytest.mark.slow
 def test_outputs(search):
     _, res = search
     with open(res.out / "results.csv", newline="") as fh:
@@ -88,6 +91,7 @@ def test_outputs(search):
     assert "**Selected:**" in (res.out / "summary.md").read_text()
 
 
+@pytest.mark.slow
 def test_rerun_trains_nothing_again(search):
     p, res = search
     stats = sorted((res.out / "trained" / "points").glob("*/stats.json"))

@@ -133,6 +133,7 @@ def test_another_sweep_in_the_same_directory_is_refused(hw_sweep, tmp_path):
         run_sweep(other, out, workers=1, progress=False)
 
 
+@pytest.mark.slow
 def test_failed_and_infeasible_points_are_recorded_and_the_sweep_goes_on(tmp_path):
     p = write_sweep(tmp_path, {"points": [
         {},
@@ -165,6 +166,7 @@ def raises(payload: dict) -> str:
     raise ZeroDivisionError("boom")
 
 
+@pytest.mark.slow
 def test_local_pool_retries_a_lost_worker_once(tmp_path):
     ex = LocalExecutor(2)
     try:
@@ -178,6 +180,7 @@ def test_local_pool_retries_a_lost_worker_once(tmp_path):
     assert got["raises"] == (None, "crash: ZeroDivisionError: boom")
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_equals_the_local_pool(hw_sweep, tmp_path):
     pytest.importorskip("distributed")
     p, out, res = hw_sweep
@@ -189,6 +192,7 @@ def test_dask_local_cluster_equals_the_local_pool(hw_sweep, tmp_path):
         assert sa == sb
 
 
+@pytest.mark.slow
 def test_dask_retries_a_lost_worker_once(tmp_path):
     pytest.importorskip("distributed")
     from accel_sim.sweep.executors import DaskExecutor
@@ -206,6 +210,7 @@ def test_dask_retries_a_lost_worker_once(tmp_path):
     assert got["raises"] == (None, "crash: ZeroDivisionError: boom")
 
 
+@pytest.mark.slow
 def test_dask_on_an_existing_scheduler(hw_sweep, tmp_path):
     """--scheduler ADDRESS: the points run on a cluster the sweep did not start."""
     distributed = pytest.importorskip("distributed")
@@ -219,6 +224,7 @@ def test_dask_on_an_existing_scheduler(hw_sweep, tmp_path):
         assert a["infer.energy_per_sample_pj"] == b["infer.energy_per_sample_pj"]
 
 
+@pytest.mark.slow
 def test_unreachable_scheduler_is_a_clear_error(tmp_path, capsys):
     pytest.importorskip("distributed")
     p = write_sweep(tmp_path, {"grid": {"seed": [1]}})
