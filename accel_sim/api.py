@@ -45,24 +45,20 @@ def load_energy_table(name_or_path: str | os.PathLike | dict | EnergyTableConfig
     return load_section("energy", name_or_path, overrides)
 
 
-def _hardware(hw, what: str) -> HardwareConfig:
-    """A chip given as a HardwareConfig, a shipped name, a YAML file or a dict."""
-    if isinstance(hw, HardwareConfig):
-        return hw
-    if isinstance(hw, (str, os.PathLike, dict)):
-        return load_hardware(hw)
-    raise ConfigError([f"{what}: hw must be a chip: a shipped name (e.g. 'edge'), a YAML "
-                       f"file, a dict or load_hardware(...); got {type(hw).__name__}"])
+_GIVEN = {"hardware": (HardwareConfig, "hw must be a chip", "'edge'", "load_hardware"),
+          "energy": (EnergyTableConfig, "table must be an energy table", "'generic_45nm'",
+                     "load_energy_table")}
 
 
-def _table(table, what: str) -> EnergyTableConfig:
-    if isinstance(table, EnergyTableConfig):
-        return table
-    if isinstance(table, (str, os.PathLike, dict)):
-        return load_energy_table(table)
-    raise ConfigError([f"{what}: table must be an energy table: a shipped name (e.g. "
-                       f"'generic_45nm'), a YAML file, a dict or load_energy_table(...); got "
-                       f"{type(table).__name__}"])
+def _given(value, section: str, what: str):
+    """A chip or table given as its config, a shipped name, a YAML file or a dict."""
+    model, need, example, loader = _GIVEN[section]
+    if isinstance(value, model):
+        return value
+    if isinstance(value, (str, os.PathLike, dict)):
+        return load_section(section, value)
+    raise ConfigError([f"{what}: {need}: a shipped name (e.g. {example}), a YAML file, a dict "
+                       f"or {loader}(...); got {type(value).__name__}"])
 
 
 def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw, *,
@@ -74,7 +70,7 @@ def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw, *,
     `placement` maps each on-chip population to a core index per neuron (explicit
     mapping; default: the chip's `mapping`). `phase` names the result (default: the
     trace's phase, else "infer")."""
-    hw = _hardware(hw, "simulate")
+    hw = _given(hw, "hardware", "simulate")
     parts = [trace] if isinstance(trace, SpikeTrace) else list(trace)
     if not parts or not all(isinstance(p, SpikeTrace) for p in parts):
         raise ConfigError(["simulate: trace must be a SpikeTrace (or its parts), e.g. "
@@ -121,14 +117,14 @@ def price(result: PhaseResult, table, hw=None) -> Cost:
     is an EnergyTableConfig or what `load_energy_table` takes; `hw` defaults to the chip
     the result was simulated on (another chip is an error: its static power and widths
     would price counts it did not make)."""
-    table = _table(table, "price")
+    table = _given(table, "energy", "price")
     ran_on = result.hardware
     if hw is None:
         if ran_on is None:
             raise ConfigError(["price: give the chip (hw=) the result was simulated on"])
         hw = ran_on
     else:
-        hw = _hardware(hw, "price")
+        hw = _given(hw, "hardware", "price")
         if ran_on is not None and hw != ran_on:
             raise ConfigError([f"price: the result was simulated on chip {ran_on.name!r}, not "
                                f"on {hw.name!r} as given; price it with the chip it ran on "

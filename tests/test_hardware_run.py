@@ -68,6 +68,17 @@ def test_variants_run_on_the_chip_and_agree_with_the_frontend(tmp_path, model):
         assert np.array_equal(np.floor(w * 256), w * 256)
 
 
+def test_wall_times_of_a_run_with_a_chip_are_never_negative(tiny_run):
+    """The replay runs inside the phases as their traces stream: each phase's frontend time
+    is its time minus that replay, the replay is reported apart, and the parts add up to
+    no more than the whole."""
+    out, _ = tiny_run
+    t = json.loads((out / "run.json").read_text())["timing_s"]
+    assert set(t) == {"load", "train", "label", "infer", "simulate", "total"}
+    assert all(v >= 0 for v in t.values()) and t["simulate"] > 0
+    assert t["load"] + t["train"] + t["label"] + t["infer"] + t["simulate"] <= t["total"]
+
+
 def test_run_directory_has_the_hardware_outputs(tiny_run):
     out, stats = tiny_run
     for name in ("energy.csv", "energy_breakdown.png", "summary.txt", "stats.json"):

@@ -148,6 +148,50 @@ def test_run_prices_the_frameworks_spikes_on_the_chip(tmp_path):
     assert (tmp_path / "run" / "energy_breakdown.png").is_file()
 
 
+def test_inference_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    """Checkpoints after the batch passing each multiple of run.checkpoint_every: a run
+    killed in its third batch resumes from the samples done to the same figures."""
+    from accel_sim.families import nir as family
+
+    x = np.load(FIX / "snntorch_input.npy")
+    many = np.concatenate([x] * 80)  # 640 samples: three batches of 256
+    np.savez(tmp_path / "ev.npz", spikes=many, labels=np.arange(len(many)) % 4)
+    sets = ["network.model=nir", f"network.path={FIX / 'snntorch.nir'}", "network.dt_ms=0.1",
+            "network.nir_reset={lif: subtract}", "data.dataset=events",
+            f"data.path={tmp_path / 'ev.npz'}", "encoding.present_ms=30", "hardware=edge",
+            "energy=generic_45nm", "run.checkpoint_every=300"]
+    full = run_experiment(load_config(None, sets), tmp_path / "full", progress=False)
+    calls = {"n": 0}
+    real = family.NirModel.forward
+
+    def dies(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(family.NirModel, "forward", dies)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(load_config(None, sets), tmp_path / "k", progress=False)
+    monkeypatch.setattr(family.NirModel, "forward", real)
+    with np.load(tmp_path / "k" / "checkpoint.npz") as z:
+        assert int(z["position"]) == 512  # the batch that passed 300 ended at 512
+    assert main(["run", "--resume", str(tmp_path / "k"), "--no-progress"]) == 0
+    again = json.loads((tmp_path / "k" / "stats.json").read_text())
+    assert again["accuracy"] == full["accuracy"]
+    assert again["frontend"] == json.loads(json.dumps(full["frontend"]))
+    assert again["hardware"]["phases"] == json.loads(json.dumps(full["hardware"]["phases"]))
+
+
+def test_export_of_an_imported_network_writes_the_graph_it_imported(tmp_path):
+    from accel_sim.export import export_nir
+
+    run_experiment(_events_config(tmp_path), tmp_path / "run", progress=False)
+    again = nir.read(export_nir(tmp_path / "run"))
+    original = nir.read(FIX / "snntorch.nir")
+    assert set(again.nodes) == set(original.nodes) and again.edges == original.edges
+
+
 def test_cli_errors(tmp_path, capsys):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(json.dumps({"version": 1, "network": {"model": "nir"}}))

@@ -113,6 +113,27 @@ def test_points_equal_direct_runs(hw_sweep, tmp_path):
         assert swept["hardware"]["energy_table"] == direct["hardware"]["energy_table"]
 
 
+def test_a_sweep_over_fidelities_replays_each_once_and_simpy_equals_event(tmp_path):
+    """run.fidelity is sweepable (simpy included): one frontend run, one replay per
+    fidelity; simpy and event give the same cycles, and a chip without a barrier runs
+    under simpy only (the others are refused before anything runs)."""
+    p = write_sweep(tmp_path, {"set": dict(SMALL, **{"network.n_excitatory": 20,
+                                                     "encoding.present_ms": 20.0,
+                                                     "run.phases": ["infer"]}),
+                               "grid": {"run.fidelity": ["timestep", "event", "simpy"]}})
+    res = run_sweep(p, tmp_path / "out", workers=1, progress=False)
+    assert [r["status"] for r in res.rows] == ["ok"] * 3
+    assert res.frontend_runs == 1 and res.replays == 3
+    lat = {r["run.fidelity"]: r["infer.latency_per_sample_s"] for r in res.rows}
+    assert lat["simpy"] == lat["event"] and lat["timestep"] > 0
+    free = write_sweep(tmp_path, {"set": dict(SMALL, **{"hardware.sync.barrier": False}),
+                                  "grid": {"run.fidelity": ["event", "simpy"]}}, "free.yaml")
+    with pytest.raises(ConfigError) as err:
+        expand(load_sweep(free)[0], free)
+    (line,) = err.value.problems
+    assert line.startswith("point 0 (run.fidelity=event): run.fidelity: event models chips")
+
+
 def test_rerun_redoes_no_finished_point(hw_sweep):
     p, out, res = hw_sweep
     lost = res.rows[1]["point"]

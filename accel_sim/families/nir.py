@@ -309,6 +309,16 @@ class NirFamily(NetworkFamily):
         return {f"W_{p.name}_{src}": W for p in run.net.model.populations
                 for src, W, _ in p.incoming}
 
+    def to_nir(self, cfg, model: dict[str, np.ndarray]):
+        """The graph the run imported (its file, read again)."""
+        import nir
+
+        try:
+            return nir.read(cfg.network.path)
+        except (OSError, KeyError, ValueError) as exc:
+            raise RunError(f"network.path {cfg.network.path}: cannot read the imported graph "
+                           f"again ({exc})") from None
+
     def model_stats(self, run) -> dict:
         model = run.net.model
         return {"network": "nir", "path": str(run.cfg.network.path),

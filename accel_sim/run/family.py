@@ -20,7 +20,7 @@ docs/architecture.md walks through a new family.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -28,9 +28,6 @@ from snn_frontend.spec import NetworkSpec
 
 from ..config.base import LearningBase, NetworkBase, NoLearning
 from ..errors import RunError
-
-if TYPE_CHECKING:
-    from .context import Run
 
 __all__ = ["NetworkFamily", "Counts", "SpikeCounts"]
 
@@ -73,7 +70,8 @@ class SpikeCounts:
 
 class NetworkFamily:
     """A kind of network: its config sections, data, network, spec, protocol, state and
-    outputs. Methods without a default must be written; the rest fit simple families."""
+    outputs. Methods without a default must be written; the rest fit simple families.
+    `run` is the run in progress (accel_sim/run/context.py's `Run`)."""
 
     name: str
     models: tuple[str, ...]
@@ -119,7 +117,7 @@ class NetworkFamily:
         """Samples each phase presents (run.json)."""
         raise NotImplementedError
 
-    def run(self, run: "Run") -> dict:
+    def run(self, run: Any) -> dict:
         """The protocol: open phases, present samples, checkpoint; returns the accuracy
         section of stats.json."""
         raise NotImplementedError
@@ -144,16 +142,16 @@ class NetworkFamily:
         """The kernels in use ("cython" or "numpy")."""
         return getattr(net, "backend", None) or "numpy"
 
-    def model_arrays(self, run: "Run") -> dict[str, np.ndarray]:
+    def model_arrays(self, run: Any) -> dict[str, np.ndarray]:
         """model.npz: the trained (or imported) network."""
         return {}
 
-    def model_stats(self, run: "Run") -> dict:
+    def model_stats(self, run: Any) -> dict:
         """stats.json `model`."""
         return {"network": run.cfg.network.model,
                 "sizes": [p.size for p in run.spec.populations]}
 
-    def finish(self, run: "Run") -> None:
+    def finish(self, run: Any) -> None:
         """Files of the family's own in the run directory (plots), once stats are written."""
 
     def close(self, net) -> None:
