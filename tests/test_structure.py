@@ -134,3 +134,15 @@ def test_no_module_dispatches_on_a_model_name():
     hits = [f"{p.relative_to(ROOT)}: {line.strip()}" for p in (ROOT / "accel_sim").rglob("*.py")
             for line in p.read_text().splitlines() if compare.search(line)]
     assert hits == []
+
+
+def test_every_package_is_installed():
+    """pyproject lists the packages by hand: a new one missing there works in an editable
+    checkout and fails in a real install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts)
+             for pkg in ("accel_sim", "snn_frontend") for p in (ROOT / pkg).rglob("__init__.py")}
+    assert found <= listed
