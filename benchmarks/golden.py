@@ -4,6 +4,9 @@
     python benchmarks/golden.py record OUT.json [--runs DIR]   # run every config, keep figures
     python benchmarks/golden.py compare BEFORE.json AFTER.json  # exact comparison, exit 1 if not
 
+benchmarks/results/golden.json holds the figures of the code as committed; a commit that
+moves one on purpose updates it and says which fix moved which number.
+
 `record` runs every run config under configs/ (top level and papers/) through the
 `accel-sim` on PATH, with a reduced number of samples (below) so that the whole set takes
 minutes, plus the default config at every chip fidelity, and keeps from each stats.json

@@ -67,7 +67,13 @@ def _table(m: Mapping, pr) -> AccessTable:
             continue
         ids = np.flatnonzero(m.core[pr.dst] == c)  # targets on this core, in slot order
         slots = m.slot[pr.dst][ids]
-        if not b.column_major:
+        if b.row_of is not None:  # a shared kernel: each source reads its channel's slice
+            reads = m.targets[pr.name][c] > 0
+            sram[c] = np.where(reads, b.row_sram[b.row_of], 0)
+            drm[c] = np.where(reads, b.row_dram[b.row_of], 0)
+            bits[c] = np.where(reads, burst_bits(b.row_dram[b.row_of], word, dram), 0)
+            act[c] = np.where(reads, activations(b.row_dram[b.row_of], word, dram), 0)
+        elif not b.column_major:
             sram[c], drm[c] = b.row_sram, b.row_dram
             bits[c] = burst_bits(b.row_dram, word, dram)
             act[c] = activations(b.row_dram, word, dram)

@@ -30,7 +30,7 @@ from .backprop import BackpropCounter
 from .mapping import Mapping
 from .topology import Route, Topology
 
-__all__ = ["StepWork", "ChipCounter", "per_step", "touched_per_step"]
+__all__ = ["StepWork", "ChipCounter", "per_step", "touched_per_step", "updated_per_step"]
 
 _ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
 
@@ -194,16 +194,9 @@ class ChipCounter:
         moving = sum((spikes[q][0] for q in spec.names if self.has_outgoing[q]),
                      np.zeros(T, np.int64))
 
-        # ---- neuron updates: active if a synaptic event arrived in the previous step, or as
-        # the trace's `<population>:active` stream says (a frontend that knows the state) ----
-        active = 0
-        for q in spec.chip_populations:
-            given = active_stream(q.name)
-            if given in p.counts:
-                active += int(p.counts[given].sum())
-            else:
-                touched = touched_per_step(self.incoming[q.name], q.size, spikes, steps, T)
-                active += int(touched[:-1].sum())  # events of step t make step t+1 active
+        # ---- neuron updates: active or idle (updated_per_step) ----
+        active = sum(int(updated_per_step(q, self.incoming[q.name], p, spikes, steps).sum())
+                     for q in spec.chip_populations)
         total = T * sum(q.size for q in spec.chip_populations)
         cnt["core", "neuron_update_active"] = active
         cnt["core", "neuron_update_idle"] = total - active
@@ -287,6 +280,9 @@ class ChipCounter:
             st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
             mask[st, p.indices[given].astype(np.int64)] = True
             return mask
+        if self.spec.population(name).biased:
+            mask[:] = True
+            return mask
         for pr in self.incoming[name]:
             cnt, idx = spikes[pr.src]
             st = steps[pr.src]
@@ -305,7 +301,7 @@ class ChipCounter:
             elif pr.connectivity == "one_to_one":
                 mask[st[ok] + 1, idx[ok]] = True
             else:
-                pre, post = pr.pairs
+                pre, post = pr.connections
                 for t, j in zip(st[ok], idx[ok]):
                     mask[t + 1, post[pre == j]] = True
         return mask
@@ -368,6 +364,21 @@ class ChipCounter:
         return dram
 
 
+def updated_per_step(q, incoming, p: Presentation, spikes, steps) -> np.ndarray:
+    """(T,) neurons of population q updated as active at each step: as the trace's
+    `<population>:active` stream says (a frontend that knows the state), else all of them
+    when they have a bias (it changes them every step), else those a synaptic event reached
+    in the previous step (events of the last step reach nothing in the presentation)."""
+    T = p.n_steps
+    given = active_stream(q.name)
+    if given in p.counts:
+        return p.counts[given].astype(np.int64)
+    if q.biased:
+        return np.full(T, q.size, np.int64)
+    touched = touched_per_step(incoming, q.size, spikes, steps, T)
+    return np.concatenate([[0], touched[:-1]]) if T else touched
+
+
 def touched_per_step(incoming, n: int, spikes, steps, T: int) -> np.ndarray:
     """(T,) neurons of a population of `n` (its `incoming` projections) reached by a
     synaptic event of each step; `spikes`: population -> (per-step counts, indices),
@@ -391,7 +402,7 @@ def touched_per_step(incoming, n: int, spikes, steps, T: int) -> np.ndarray:
         elif pr.connectivity == "one_to_one":
             keys.append(st * n + idx)
         else:
-            pre, post = pr.pairs
+            pre, post = pr.connections
             order = np.argsort(pre, kind="stable")
             starts = np.searchsorted(pre[order], idx)
             ends = np.searchsorted(pre[order], idx, side="right")

@@ -22,7 +22,7 @@ from typing import Mapping as MappingT
 
 import numpy as np
 
-from snn_frontend.spec import NetworkSpec, Projection
+from snn_frontend.spec import NetworkSpec, Projection, index_bits
 
 from ..errors import MappingError
 
@@ -38,13 +38,15 @@ def words_for(n_weights, weight_bits: int, word_bits: int):
 class Block:
     """A projection's weights on one core: per row, words in SRAM / DRAM.
 
-    Rows are presynaptic neurons (row-major) or the core's target neurons in slot order
-    (`column_major`)."""
+    Rows are presynaptic neurons (row-major), the core's target neurons in slot order
+    (`column_major`), or a shared conv kernel's slices, one per input channel (`row_of`:
+    the row each presynaptic neuron reads)."""
 
     row_words: np.ndarray
     row_sram: np.ndarray
     row_dram: np.ndarray
     column_major: bool = False
+    row_of: np.ndarray | None = None
 
 
 def load_placement(path: str | Path) -> dict[str, np.ndarray]:
@@ -148,7 +150,7 @@ class Mapping:
         if pr.connectivity in ("one_to_one", "all_but_self", "lateral"):
             own[dcore, np.arange(n_src)] = 1
             return own if pr.connectivity == "one_to_one" else k[:, None] - own
-        pre, post = pr.pairs
+        pre, post = pr.connections  # sparse pairs, or a conv, pool or flatten's synapses
         np.add.at(own, (dcore[post], pre), 1)
         return own
 
@@ -160,6 +162,7 @@ class Mapping:
     def _allocate(self, word: int) -> None:
         C, cap, spec = self.n_cores, self.capacity_words, self.spec
         column_major = self.hw.sram.layout == "column_major"
+        shared = self.hw.sram.conv_weights == "shared"
         self.blocks: dict[str, list[Block | None]] = {}
         used = np.zeros(C, np.int64)
         for pr in spec.projections:
@@ -169,20 +172,43 @@ class Mapping:
                     blocks.append(None)
                     continue
                 col = column_major and pr.plastic != "none" and pr.connectivity == "dense"
+                row_of = None
                 if col:
                     n_src = spec.population(pr.src).size
                     rows = words_for(np.full(int(self.k[pr.dst][c]), n_src), pr.weight_bits, word)
+                elif pr.connectivity in ("conv2d", "conv1d") and shared:
+                    rows, row_of = self._kernel_slices(pr, c, word)
                 else:
-                    rows = words_for(self.targets[pr.name][c], pr.weight_bits, word)
+                    rows = words_for(self.targets[pr.name][c], self._synapse_bits(pr), word)
                 start = used[c] + np.concatenate([[0], np.cumsum(rows)[:-1]])
                 sram = np.clip(cap - start, 0, rows)
                 used[c] += int(rows.sum())
-                blocks.append(Block(rows, sram, rows - sram, col))
+                blocks.append(Block(rows, sram, rows - sram, col, row_of))
             self.blocks[pr.name] = blocks
         self.words_used = used
         self.words_spilled = np.array([
             sum(int(b.row_dram.sum()) for bl in self.blocks.values() for b in [bl[c]] if b)
             for c in range(C)], np.int64)
+
+    def _synapse_bits(self, pr: Projection) -> int:
+        """Bits of one stored synapse: the weight, and where a row lists its targets (sparse
+        and expanded conv storage) the target's index."""
+        listed = pr.connectivity in ("sparse", "conv2d", "conv1d")
+        return pr.weight_bits + (index_bits(self.spec.population(pr.dst).size) if listed else 0)
+
+    def _kernel_slices(self, pr: Projection, c: int, word: int):
+        """Shared conv storage on core c: for each input channel, the kernel weights of the
+        output channels c holds (in that channel's group); every presynaptic neuron reads
+        its channel's slice. Returns (words per slice, slice of each presynaptic neuron)."""
+        src, dst = self.spec.population(pr.src), self.spec.population(pr.dst)
+        c_in, c_out = src.shape[0], dst.shape[0]
+        per_map = dst.size // c_out
+        held = np.unique(np.flatnonzero(self.core[pr.dst] == c) // per_map)  # out channels
+        group_in, group_out = c_in // pr.groups, c_out // pr.groups
+        held_per_group = np.bincount(held // group_out, minlength=pr.groups)
+        taps = int(np.prod(pr.kernel))
+        rows = words_for(held_per_group[np.arange(c_in) // group_in] * taps, pr.weight_bits, word)
+        return rows, np.arange(src.size) // (src.size // c_in)
 
     # --------------------------------------------------------------- report
     def neurons_per_core(self) -> np.ndarray:

@@ -74,6 +74,9 @@ class SRAMConfig(Section):
     read_latency_cycles: PosInt = 1
     write_latency_cycles: PosInt = 1
     layout: Literal["row_major", "column_major"] = "row_major"  # row = one presynaptic neuron
+    # conv weights: expanded (a synapse per connection, target index and weight: Loihi 1,
+    # SANA-FE) or shared (each core holds the kernels of the output channels it maps once)
+    conv_weights: Literal["expanded", "shared"] = "expanded"
 
 
 class DRAMConfig(Section):

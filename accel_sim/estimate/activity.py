@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from snn_frontend.spec import NetworkSpec
-from snn_frontend.trace import SpikeTrace, active_stream, is_grad_stream, stdp_event_streams
+from snn_frontend.trace import SpikeTrace, is_grad_stream, stdp_event_streams
 
-from ..chip.counting import touched_per_step
+from ..chip.counting import updated_per_step
 from ..errors import RunError
 from ..report import read_json
 
@@ -171,21 +171,14 @@ def _comoments(per_pres: list[dict[str, float]]) -> dict[str, dict[str, float]]:
 
 
 def _active_updates(spec: NetworkSpec, p) -> dict[str, int]:
-    """Neurons updated as active in a presentation, per population (the rule the chip
-    counts by: reached by a synaptic event in the previous step, or the `:active` stream)."""
+    """Neurons updated as active in a presentation, per population (the chip's rule,
+    chip/counting.updated_per_step)."""
     T = p.n_steps
     spikes = {q: (p.counts[q].astype(np.int64), p.indices[q].astype(np.int64))
               for q in spec.names}
     steps = {q: np.repeat(np.arange(T), n) for q, (n, _) in spikes.items()}
-    out = {}
-    for q in spec.chip_populations:
-        given = active_stream(q.name)
-        if given in p.counts:
-            out[q.name] = int(p.counts[given].sum())
-        else:
-            out[q.name] = int(touched_per_step(spec.incoming(q.name), q.size, spikes, steps,
-                                               T)[:-1].sum())
-    return out
+    return {q.name: int(updated_per_step(q, spec.incoming(q.name), p, spikes, steps).sum())
+            for q in spec.chip_populations}
 
 
 def _stream_sizes(spec: NetworkSpec) -> dict[str, int]:

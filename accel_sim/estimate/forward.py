@@ -30,7 +30,7 @@ def _not_touched(counter: ChipCounter, q, rates: dict) -> float:
         elif pr.connectivity == "one_to_one":
             p *= math.exp(-r)
         else:
-            fan_in = len(pr.pairs[0]) / q.size
+            fan_in = len(pr.connections[0]) / q.size
             p *= math.exp(-r * fan_in)
     return p
 
@@ -248,6 +248,8 @@ def _active_share(counter: ChipCounter, q, act: PhaseActivity) -> float:
     that a synaptic event reached a neuron in the previous step of the profile."""
     if q.name in act.active:
         return act.active[q.name] / q.size
+    if q.biased:  # a bias changes every neuron every step
+        return 1.0
     srcs = {pr.src for pr in counter.incoming[q.name]}
     prof = {src: act.per_step(src) for src in srcs}
     steps = max((len(v) for v in prof.values()), default=1)

@@ -20,7 +20,7 @@ import numpy as np
 from snn_frontend._backend import kernels
 from snn_frontend.datasets import DatasetError
 from snn_frontend.nir_model import POLICY_DEFAULTS, NirImportError, NirModel, read_nir
-from snn_frontend.spec import NetworkSpec, Population, Projection
+from snn_frontend.spec import NetworkSpec, Population, Projection, index_bits
 from snn_frontend.spiking_data import SpikeSet
 from snn_frontend.trace import TraceBuilder
 
@@ -89,11 +89,14 @@ def describe(model: NirModel) -> str:
 
 def nir_spec(model: NirModel, weight_bits: int) -> NetworkSpec:
     """The imported network as the chip sees it: dense projections, or sparse ones (the
-    non-zero weights) where those take fewer bits than the whole matrix."""
+    non-zero weights, each with its target's index) where those take fewer bits than the
+    whole matrix; a population with a bias keeps it as state."""
     pops = [Population("input", model.inputs, "input", state_vars=())]
     projs = []
     for p in model.populations:
         state = ("v", "i") if p.kind == "cuba_lif" else ("v",)
+        if np.any(p.bias):
+            state += ("bias",)
         pops.append(Population(p.name, p.size, "lif" if p.spiking else "readout",
                                state_vars=state))
         by_src: dict[str, np.ndarray] = {}  # the chip has one projection per source (delays
@@ -101,9 +104,7 @@ def nir_spec(model: NirModel, weight_bits: int) -> NetworkSpec:
             by_src[src] = by_src[src] | (W != 0) if src in by_src else W != 0
         for src, W in by_src.items():
             nz = np.nonzero(W)
-            n_src = W.shape[0]
-            index_bits = int(np.ceil(np.log2(max(n_src * p.size, 2))))
-            if len(nz[0]) * (weight_bits + index_bits) < W.size * weight_bits:
+            if len(nz[0]) * (weight_bits + index_bits(p.size)) < W.size * weight_bits:
                 projs.append(Projection(src, p.name, "sparse", weight_bits,
                                         pairs=(nz[0].astype(np.int64), nz[1].astype(np.int64))))
             else:
