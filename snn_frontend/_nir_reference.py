@@ -1,9 +1,10 @@
 """NumPy reference of the NIR population kernels (ext/nir_kernels.pyx mirrors it step for
 step; float32 throughout, state flushed to zero below FLUSH_BELOW).
 
-One step of one population over samples [b0, b1) is: set_bias (I = bias), then
-add_spiking_rows once per incoming source (I += the weight rows of the sources spiking, in
-index order), for a CubaLIF cuba_current (the membrane's drive is the synaptic current
+One step of one population over samples [b0, b1) is: set_bias (I = bias), then per
+incoming projection add_spiking_rows (dense: I += the weight rows of the sources spiking,
+in index order) or add_spiking_csr (a conv or pool: each spiking source's synapses, in
+their order, add their weight to their target), for a CubaLIF cuba_current (the membrane's drive is the synaptic current
 before this step's input), then one neuron update: leaky_zero, leaky_subtract or
 leaky_silent (an IF is the leaky update with decay 1 and v_leak 0: the same numbers).
 """
@@ -14,6 +15,7 @@ import numpy as np
 from .numerics import FLUSH_BELOW
 
 __all__ = [
+    "add_spiking_csr",
     "add_spiking_rows",
     "cuba_current",
     "leaky_silent",
@@ -40,6 +42,18 @@ def add_spiking_rows(I, S, W, b0, b1) -> int:
         for j in np.flatnonzero(S[b]):
             I[b] += W[j]
             adds += W.shape[1]
+    return adds
+
+
+def add_spiking_csr(I, S, ptr, post, w, b0, b1) -> int:
+    """I[b, post[e]] += w[e] for the synapses e of every j with S[b, j] (rows ptr[j] to
+    ptr[j + 1]), j ascending, e in order; returns the additions made."""
+    adds = 0
+    for b in range(b0, b1):
+        for j in np.flatnonzero(S[b]):
+            for e in range(ptr[j], ptr[j + 1]):
+                I[b, post[e]] += w[e]
+            adds += int(ptr[j + 1] - ptr[j])
     return adds
 
 

@@ -2,12 +2,16 @@
 populations of neurons with their incoming weights, run step by step on spike inputs in
 the compiled kernels (ext/nir_kernels.pyx, or their reference snn_frontend/_nir_reference.py).
 
-Import (`read_nir`): every weight node (`Affine`, `Linear`, optionally after `Scale` or
-`Flatten`) is fused with the neuron node it feeds (`LIF`, `CubaLIF`, `IF`, or `LI`, a
-non-spiking readout) into a population and its incoming projections; several weight nodes
-may feed one population (recurrent graphs: an edge from a population back into an earlier
-one carries the previous step's spikes); `Delay` nodes delay a projection by whole steps.
-Anything else (`Conv2d`, pooling, nested
+Import (`read_nir`): every weight node (`Affine`, `Linear`, `Conv2d`, `Conv1d`,
+`SumPool2d`, `AvgPool2d`, optionally after `Scale` or `Flatten`) is fused with the neuron
+node it feeds (`LIF`, `CubaLIF`, `IF`, `Threshold`, or `LI`, a non-spiking readout) into
+a population and its incoming projections; several weight nodes may feed one population
+(recurrent graphs: an edge from a population back into an earlier one carries the
+previous step's spikes); `Delay` nodes delay a projection by whole steps. A population
+behind a conv or pool is a map (channels, height, width), flattened channel-major as
+PyTorch does (so `Flatten` changes no index), and its neuron parameters may be scalars.
+Conv and pool projections run event-driven: a presynaptic spike adds its synapses' weights
+(the kernel taps that land in the output map) in a fixed order. Anything else (nested
 subgraphs, ...) is a `NirImportError` naming the node.
 
 NIR stores continuous-time parameters (seconds); `dt_s` and a policy per neuron type say
@@ -21,8 +25,9 @@ how they become a step (docs/nir.md):
 
 `CubaLIF` adds a synaptic current: i <- i (1 - dt / tau_syn) (euler) or i exp(-dt / tau_syn)
 (exact), then i += w_in I, and v integrates r i of the step before. `IF`: v <- v + r I (its ODE is dv/dt = R I,
-taken per step). `LI`: the LIF update without spikes. I is the sum of the incoming weight
-nodes' outputs at the step (the bias of an `Affine` included).
+taken per step). `Threshold`: a spike where I > threshold, no memory. `LI`: the LIF update
+without spikes. I is the sum of the incoming weight nodes' outputs at the step (the bias
+of an `Affine` or a conv included).
 """
 from __future__ import annotations
 
@@ -31,21 +36,28 @@ from pathlib import Path
 
 import numpy as np
 
+from .spec import conv_output_shape, expand_geometry
+
 __all__ = [
     "NEURON_TYPES",
     "POLICY_DEFAULTS",
     "NirImportError",
     "NirModel",
     "NirPopulation",
+    "Synapses",
     "read_nir",
 ]
 
 #: NIR neuron node -> our population kind
-NEURON_TYPES = {"LIF": "lif", "CubaLIF": "cuba_lif", "IF": "if", "LI": "li"}
+NEURON_TYPES = {"LIF": "lif", "CubaLIF": "cuba_lif", "IF": "if", "LI": "li",
+                "Threshold": "threshold"}
 #: integration and reset of each kind when the config says nothing: NIR's own semantics
 POLICY_DEFAULTS = {"lif": ("euler", "zero"), "cuba_lif": ("euler", "zero"),
-                   "if": ("euler", "zero"), "li": ("euler", None)}
-_WEIGHTS = ("Affine", "Linear")
+                   "if": ("euler", "zero"), "li": ("euler", None),
+                   "threshold": ("euler", "zero")}
+_DENSE = ("Affine", "Linear")
+_MAPS = ("Conv2d", "Conv1d", "SumPool2d", "AvgPool2d")
+_WEIGHTS = _DENSE + _MAPS
 _PASS = ("Scale", "Flatten", "Identity", "Delay")
 
 
@@ -54,14 +66,36 @@ class NirImportError(ValueError):
 
 
 @dataclass
+class Synapses:
+    """One incoming projection of a population, from `src` ("input" or a population),
+    `delay` steps late. Dense: `W` (n_src, size). A conv or pool (`connectivity` conv2d,
+    conv1d, sumpool2d, avgpool2d; `geometry`: kernel, stride, padding, dilation, groups;
+    `kernel`: a conv's weights (out, in / groups, *kernel)) runs as rows of synapses per
+    presynaptic neuron: `ptr` (n_src + 1), `post` and `w` (float32) per synapse."""
+
+    src: str
+    delay: int
+    W: np.ndarray | None = None
+    connectivity: str = "dense"
+    geometry: dict = field(default_factory=dict)
+    kernel: np.ndarray | None = None
+    ptr: np.ndarray | None = None
+    post: np.ndarray | None = None
+    w: np.ndarray | None = None
+
+    @property
+    def n_synapses(self) -> int:
+        return self.W.size if self.W is not None else len(self.post)
+
+
+@dataclass
 class NirPopulation:
     """One fused population: its neurons' parameters per step and its incoming weights."""
 
     name: str
-    kind: str  # lif | cuba_lif | if | li
+    kind: str  # lif | cuba_lif | if | li | threshold
     size: int
-    # (source population or "input", W (n_src, size) float32, delay in steps)
-    incoming: list[tuple[str, np.ndarray, int]]
+    incoming: list[Synapses]
     bias: np.ndarray  # (size,) current added every step
     decay: np.ndarray  # membrane: v <- v_leak + (v - v_leak) decay + gain I  (euler/exact)
     gain: np.ndarray
@@ -71,6 +105,7 @@ class NirPopulation:
     reset: str | None  # zero | subtract | None (LI)
     syn_decay: np.ndarray | None = None  # CubaLIF: i <- i syn_decay + w_in I
     w_in: np.ndarray | None = None
+    shape: tuple[int, ...] | None = None  # a map: (channels, height, width) | (channels, length)
 
     @property
     def spiking(self) -> bool:
@@ -85,6 +120,7 @@ class NirModel:
     populations: list[NirPopulation]
     dt_s: float
     policy: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    input_shape: tuple[int, ...] | None = None  # the Input node's shape
     backend: str = ""  # the kernels the last forward ran on
     synops: int = 0  # weight-row element additions of the last forward
 
@@ -117,11 +153,14 @@ class NirModel:
             for t in range(T):
                 for p, (v, cur, syn, spk) in zip(pops, steps):
                     k.set_bias(cur, p.bias, b0, b1)
-                    for src, W, delay in p.incoming:
+                    for sy in p.incoming:
                         # a source computed later in the step (recurrent) arrives a step late
-                        lag = delay + (src != "input" and order[src] >= order[p.name])
-                        if t >= lag:
-                            adds[part] += k.add_spiking_rows(cur, hist[src][t - lag], W, b0, b1)
+                        lag = sy.delay + (sy.src != "input" and order[sy.src] >= order[p.name])
+                        if t < lag:
+                            continue
+                        S = hist[sy.src][t - lag]
+                        adds[part] += (k.add_spiking_rows(cur, S, sy.W, b0, b1) if sy.W is not None
+                                       else k.add_spiking_csr(cur, S, sy.ptr, sy.post, sy.w, b0, b1))
                     if syn is not None:
                         k.cuba_current(syn, cur, p.syn_decay, p.w_in, b0, b1)
                     if not p.spiking:
@@ -172,7 +211,7 @@ def read_nir(path: str | Path, dt_s: float, policy: dict[str, tuple[str, str | N
         if not p.is_file():
             raise NirImportError(f"network.path: no NIR file {p}")
         try:
-            graph = nir.read(str(p))
+            graph = nir.read(str(p), type_check=False)  # shapes: checked here, by node
         except (OSError, KeyError, ValueError, TypeError) as exc:
             raise NirImportError(f"network.path: {p} is not a readable NIR file ({exc})") from None
     else:
@@ -197,86 +236,311 @@ def _fuse(graph, dt_s: float, policy) -> NirModel:
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     for a, b in graph.edges:
         preds[b].append(a)
-    n_in = int(np.prod(nodes[inputs[0]].input_type["input"]))
+    walk = _Walk(nodes, kinds, preds, dt_s)
+    links = {name: walk.links(name) for name, kind in kinds.items() if kind in NEURON_TYPES}
+    if not links:
+        raise NirImportError("the graph has no neuron nodes")
+    shapes = _shapes(nodes, kinds, links, _input_shape(nodes[inputs[0]]))
+    pops = [_fused(name, NEURON_TYPES[kinds[name]], nodes[name], links[name], shapes, nodes,
+                   kinds, dt_s, policy[NEURON_TYPES[kinds[name]]]) for name in links]
+    return NirModel(int(np.prod(shapes["input"])), _order(pops), dt_s,
+                    {k: tuple(v) for k, v in policy.items()}, input_shape=shapes["input"])
 
-    def steps_of(name: str) -> int:
+
+def _input_shape(node) -> tuple[int, ...]:
+    shape = tuple(int(x) for x in np.asarray(node.input_type["input"]).ravel())
+    return shape if len(shape) != 1 else (shape[0],)
+
+
+class _Walk:
+    """The weight nodes and sources behind each neuron node (through Scale, Flatten,
+    Identity and Delay nodes, with the scale and delay on the way)."""
+
+    def __init__(self, nodes, kinds, preds, dt_s):
+        self.nodes, self.kinds, self.preds, self.dt_s = nodes, kinds, preds, dt_s
+
+    def steps_of(self, name: str) -> int:
         """A Delay node's delay in whole steps."""
-        d = np.unique(np.asarray(nodes[name].delay, float))
-        k = d / dt_s
+        d = np.unique(np.asarray(self.nodes[name].delay, float))
+        k = d / self.dt_s
         if len(d) != 1 or abs(k[0] - round(k[0])) > 1e-6 * max(1.0, abs(k[0])):
             raise NirImportError(f"node {name!r}: delays {d.tolist()} s are not one whole "
-                                 f"number of {dt_s * 1e3:g} ms steps")
+                                 f"number of {self.dt_s * 1e3:g} ms steps")
         return round(float(k[0]))
 
-    def through(name: str, scale=1.0, delay: int = 0, stop=("Input", *NEURON_TYPES)):
-        """Walk back from a node through Scale / Flatten / Identity / Delay nodes: the
-        nodes of a `stop` kind reached, with the scale and delay on the way."""
-        kind = kinds[name]
+    def through(self, name: str, scale=1.0, delay: int = 0, stop=("Input", *NEURON_TYPES)):
+        """The nodes of a `stop` kind reached walking back from `name`: (node, scale,
+        delay)."""
+        kind = self.kinds[name]
         if kind in stop:
             return [(name, scale, delay)]
         if kind in _PASS:
-            s = np.asarray(nodes[name].scale, np.float32) if kind == "Scale" else 1.0
-            d = steps_of(name) if kind == "Delay" else 0
-            return [x for pre in preds[name] for x in through(pre, scale * s, delay + d, stop)]
+            s = np.asarray(self.nodes[name].scale, np.float32) if kind == "Scale" else 1.0
+            d = self.steps_of(name) if kind == "Delay" else 0
+            return [x for pre in self.preds[name]
+                    for x in self.through(pre, scale * s, delay + d, stop)]
         raise NirImportError(f"node {name!r}: a {kind} must feed a neuron node")
 
-    def population_of(name: str) -> str:
-        return "input" if kinds[name] == "Input" else name
+    def links(self, name: str) -> list[tuple]:
+        """(weight nodes in the order they apply, or None; post scale, delay, [(source
+        population, pre scale, delay)]) for every way into the neuron node `name` (None: a
+        direct connection). Weight nodes in series without neurons between them (a pool
+        before a Linear) are one link."""
+        out = []
+        stop = ("Input", *NEURON_TYPES, *_WEIGHTS)
+        for pre in self.preds[name]:
+            for wnode, post_scale, post_delay in self.through(pre, stop=stop):
+                if self.kinds[wnode] not in _WEIGHTS:
+                    out.append((None, post_scale, post_delay,
+                                [(_pop(self.kinds, wnode), 1.0, 0)]))
+                    continue
+                chain, srcs = [wnode], []
+                todo = [(p, 1.0, 0) for p in self.preds[wnode]]
+                while todo:
+                    node, sc, d = todo.pop(0)
+                    for x, sc2, d2 in self.through(node, sc, d, stop):
+                        if self.kinds[x] not in _WEIGHTS:
+                            srcs.append((_pop(self.kinds, x), sc2, d2))
+                        elif np.any(np.asarray(sc2) != 1) or d2 or len(self.preds[x]) != 1:
+                            raise NirImportError(f"node {x!r}: weight nodes in series are "
+                                                 "fused only without a scale, delay or "
+                                                 "branch between them")
+                        else:
+                            chain.insert(0, x)
+                            todo.append((self.preds[x][0], 1.0, 0))
+                out.append((tuple(chain), post_scale, post_delay, srcs))
+        return out
 
-    pops = []
-    for name, kind in kinds.items():
-        if kind not in NEURON_TYPES:
+
+def _pop(kinds, name: str) -> str:
+    return "input" if kinds[name] == "Input" else name
+
+
+def _geometry(node, kind: str, name: str, rank: int) -> dict:
+    """kernel, stride, padding, dilation, groups of a conv or pool node, as tuples."""
+    def tup(v, what):
+        t = (int(v),) * rank if np.ndim(v) == 0 else tuple(int(x) for x in np.ravel(v))
+        if len(t) != rank:
+            raise NirImportError(f"node {name!r}: {what} {v} is not {rank} numbers")
+        return t
+
+    if kind.startswith("Conv"):
+        kernel = tuple(node.weight.shape[2:])
+        dil = tup(node.dilation, "dilation")
+        pad = node.padding
+        if isinstance(pad, str):
+            total = [d * (k - 1) for d, k in zip(dil, kernel)]
+            if pad == "same" and any(t % 2 for t in total):
+                raise NirImportError(f"node {name!r}: padding 'same' with kernel {kernel} pads "
+                                     "one side more than the other, which is not supported")
+            pad = [t // 2 for t in total] if pad == "same" else 0
+        return {"kernel": kernel, "stride": tup(node.stride, "stride"),
+                "padding": tup(pad, "padding"), "dilation": dil, "groups": int(node.groups)}
+    kernel = tup(node.kernel_size, "kernel_size")
+    return {"kernel": kernel, "stride": tup(node.stride, "stride"),
+            "padding": tup(node.padding, "padding"), "dilation": (1,) * rank, "groups": 1}
+
+
+def _map_out(node, kind: str, name: str, src_shape) -> tuple[tuple[int, ...], dict]:
+    """A conv or pool node's output shape from its input's shape, and its geometry."""
+    rank = 1 if kind == "Conv1d" else 2
+    if src_shape is None or len(src_shape) != rank + 1:
+        raise NirImportError(f"node {name!r}: a {kind} needs a (channels, "
+                             f"{'height, width' if rank == 2 else 'length'}) input, its input "
+                             f"has shape {src_shape}")
+    g = _geometry(node, kind, name, rank)
+    if kind.startswith("Conv"):
+        c_out, c_in = node.weight.shape[0], node.weight.shape[1] * g["groups"]
+        if c_in != src_shape[0]:
+            raise NirImportError(f"node {name!r}: its kernel takes {c_in} input channels, its "
+                                 f"input has shape {src_shape}")
+    else:
+        c_out = src_shape[0]
+    out = conv_output_shape(src_shape, c_out, g["kernel"], g["stride"], g["padding"],
+                            g["dilation"])
+    if min(out) < 1:
+        raise NirImportError(f"node {name!r}: a {kind} of input {src_shape} leaves output {out}")
+    return out, g
+
+
+def _shapes(nodes, kinds, links, input_shape) -> dict[str, tuple[int, ...]]:
+    """Every population's shape: what its weight nodes make of their sources' shapes (a
+    dense layer: its outputs), else its neuron parameters' shape."""
+    shapes = {"input": input_shape}
+    todo = list(links)
+    while todo:
+        progress = False
+        for name in list(todo):
+            shape = _shape_of(name, nodes, kinds, links[name], shapes)
+            if shape is not None:
+                shapes[name] = shape
+                todo.remove(name)
+                progress = True
+        if not progress:  # a loop of maps: take the neuron parameters' shape
+            name = todo.pop(0)
+            shapes[name] = _param_shape(nodes[name], kinds[name], name)
+    return shapes
+
+
+def _shape_of(name, nodes, kinds, links, shapes):
+    for chain, _, _, srcs in links:
+        if chain is None:
+            if srcs[0][0] in shapes:
+                return shapes[srcs[0][0]]
             continue
-        size = int(np.prod(np.shape(getattr(nodes[name], "v_leak" if kind != "IF" else "r"))))
-        incoming, bias = [], np.zeros(size, np.float32)
-        for pre in preds[name]:
-            for wnode, post_scale, post_delay in through(pre, stop=("Input", *NEURON_TYPES,
-                                                                    *_WEIGHTS)):
-                if kinds[wnode] in _WEIGHTS:
-                    node = nodes[wnode]
-                    W = np.asarray(node.weight, np.float32).T  # NIR: (out, in)
-                    if W.shape[1] != size:
-                        raise NirImportError(f"node {wnode!r}: {W.shape[1]} outputs feed "
-                                             f"{name!r} of {size} neurons")
-                    W = W * np.asarray(post_scale, np.float32).reshape(1, -1)
-                    if kinds[wnode] == "Affine":
-                        b = np.asarray(node.bias, np.float32).reshape(size)
-                        bias = bias + b * np.asarray(post_scale, np.float32)
-                    for src, scale, delay in (x for pp in preds[wnode] for x in through(pp)):
-                        sc = np.asarray(scale, np.float32)
-                        incoming.append((population_of(src),
-                                         (W * (sc.reshape(-1, 1) if sc.ndim else sc)
-                                          ).astype(np.float32), delay + post_delay))
-                else:  # a direct connection: identity weights
-                    sc = np.asarray(post_scale, np.float32)
-                    incoming.append((population_of(wnode), np.eye(size, dtype=np.float32) * sc,
-                                     post_delay))
-        merged: dict[tuple[str, int], np.ndarray] = {}  # weight nodes alike add up
-        for src, W, delay in incoming:
-            key = (src, delay)
-            merged[key] = merged[key] + W if key in merged else W
-        pops.append(_population(name, NEURON_TYPES[kind], nodes[name], size,
-                                [(s, np.ascontiguousarray(W, np.float32), d)
-                                 for (s, d), W in merged.items()], bias, dt_s,
-                                policy[NEURON_TYPES[kind]]))
-    if not pops:
-        raise NirImportError("the graph has no neuron nodes")
-    order = _order(pops)
-    for p in order:
-        for src, W, _ in p.incoming:
-            n_src = n_in if src == "input" else next(q.size for q in pops if q.name == src)
-            if W.shape[0] != n_src:
-                raise NirImportError(f"population {p.name!r}: weights of {W.shape[0]} inputs "
-                                     f"from {src!r} of {n_src}")
-    return NirModel(n_in, order, dt_s, {k: tuple(v) for k, v in policy.items()})
+        if kinds[chain[-1]] in _DENSE:
+            return (int(np.asarray(nodes[chain[-1]].weight).shape[0]),)
+        if srcs and srcs[0][0] in shapes:
+            return _stage_shapes(chain, nodes, kinds, shapes[srcs[0][0]])[-1]
+    return None
+
+
+def _stage_shapes(chain, nodes, kinds, src_shape) -> list[tuple[int, ...]]:
+    """The output shape of each weight node of a chain, from the source's shape."""
+    out, shape = [], tuple(src_shape)
+    for w in chain:
+        if kinds[w] in _DENSE:
+            weight = np.asarray(nodes[w].weight)
+            if weight.shape[1] != int(np.prod(shape)):
+                raise NirImportError(f"node {w!r}: weights {weight.shape} (out, in) take "
+                                     f"{weight.shape[1]} inputs, its input has shape {shape}")
+            shape = (int(weight.shape[0]),)
+        else:
+            shape = _map_out(nodes[w], kinds[w], w, shape)[0]
+        out.append(shape)
+    return out
+
+
+def _param_shape(node, kind, name) -> tuple[int, ...]:
+    key = {"IF": "r", "Threshold": "threshold"}.get(kind, "v_leak")
+    shape = np.shape(getattr(node, key))
+    return tuple(int(x) for x in shape) if shape else (1,)
+
+
+def _fused(name, kind, node, links, shapes, nodes, kinds, dt_s, policy) -> NirPopulation:
+    """The population of neuron node `name`: its synapses, bias and per-step parameters."""
+    shape = shapes[name]
+    size = int(np.prod(shape))
+    bias = np.zeros(size, np.float32)
+    dense: dict[tuple[str, int], np.ndarray] = {}  # dense weight nodes alike add up
+    maps: list[Synapses] = []
+    for chain, post_scale, post_delay, srcs in links:
+        post = np.broadcast_to(np.asarray(post_scale, np.float32).ravel(), (size,))
+        if chain is None:  # a direct connection: identity weights
+            key = (srcs[0][0], post_delay)
+            eye = np.diag(post).astype(np.float32)
+            dense[key] = dense[key] + eye if key in dense else eye
+            continue
+        for src, pre_scale, delay in srcs:
+            n_src = int(np.prod(shapes[src]))
+            pre = np.broadcast_to(np.asarray(pre_scale, np.float32).ravel(), (n_src,))
+            key = (src, delay + post_delay)
+            if len(chain) == 1 and kinds[chain[0]] in _MAPS:
+                maps.append(_map_synapses(chain[0], kinds[chain[0]], nodes[chain[0]], src,
+                                          shapes[src], shape, pre, post, key[1]))
+                continue
+            W = _chain_weights(chain, nodes, kinds, shapes[src], name, size)
+            W = ((W * post[None, :]) * pre[:, None]).astype(np.float32)
+            dense[key] = dense[key] + W if key in dense else W
+        bias = bias + _chain_bias(chain, nodes, kinds, shapes[srcs[0][0]] if srcs else shape,
+                                  size) * post
+    incoming = [Synapses(s, d, W=np.ascontiguousarray(W)) for (s, d), W in dense.items()] + maps
+    pop = _population(name, kind, node, size, incoming, bias, dt_s, policy)
+    pop.shape = shape if len(shape) > 1 else None
+    return pop
+
+
+def _stage_matrix(w, nodes, kinds, in_shape, out_shape):
+    """One weight node as an (inputs, outputs) matrix: dense, or sparse for a conv or pool."""
+    from scipy.sparse import csr_matrix
+
+    if kinds[w] in _DENSE:
+        return np.asarray(nodes[w].weight, np.float32).T  # NIR: (out, in)
+    _, g = _map_out(nodes[w], kinds[w], w, in_shape)
+    conn = _MAP_KIND[kinds[w]]
+    pre, post, kidx = expand_geometry(conn, in_shape, out_shape, g["kernel"], g["stride"],
+                                      g["padding"], g["dilation"], g["groups"])
+    vals = _map_weights(conn, nodes[w], g, kidx)
+    return csr_matrix((vals.astype(np.float64), (pre, post)),
+                      shape=(int(np.prod(in_shape)), int(np.prod(out_shape))))
+
+
+def _chain_weights(chain, nodes, kinds, src_shape, name, size) -> np.ndarray:
+    """A chain's weights from its source into `name` (n_src, size), float32: one node's
+    own, or the product of several (in float64, rounded once)."""
+    shapes = _stage_shapes(chain, nodes, kinds, src_shape)
+    if shapes[-1] != (size,) and int(np.prod(shapes[-1])) != size:
+        raise NirImportError(f"node {chain[-1]!r}: {int(np.prod(shapes[-1]))} outputs feed "
+                             f"{name!r} of {size} neurons")
+    ins = [tuple(src_shape)] + shapes[:-1]
+    mats = [_stage_matrix(w, nodes, kinds, i, o) for w, i, o in zip(chain, ins, shapes)]
+    if len(mats) == 1:
+        W = mats[0]
+        if W.shape != (int(np.prod(src_shape)), size):
+            raise NirImportError(f"node {chain[0]!r}: weights {W.shape[::-1]} (out, in) "
+                                 f"connect {int(np.prod(src_shape))} inputs to {name!r} of "
+                                 f"{size} neurons")
+        return W
+    M = mats[0]
+    for A in mats[1:]:
+        M = M @ (A.astype(np.float64) if isinstance(A, np.ndarray) else A)
+    return np.asarray(M.todense() if hasattr(M, "todense") else M).astype(np.float32)
+
+
+def _chain_bias(chain, nodes, kinds, src_shape, size) -> np.ndarray:
+    """The constant current a chain adds: each node's bias carried through the nodes after
+    it."""
+    shapes = _stage_shapes(chain, nodes, kinds, src_shape)
+    ins = [tuple(src_shape)] + shapes[:-1]
+    b = None
+    for w, i, o in zip(chain, ins, shapes):
+        if b is not None:
+            b = np.asarray(b @ _stage_matrix(w, nodes, kinds, i, o)).ravel()
+        if kinds[w] in ("Affine", "Conv2d", "Conv1d"):
+            own = np.asarray(nodes[w].bias, np.float64).ravel()
+            own = own if kinds[w] == "Affine" else np.repeat(own, int(np.prod(o)) // len(own))
+            b = own if b is None else b + own
+    return np.zeros(size, np.float32) if b is None else b.reshape(size).astype(np.float32)
+
+
+_MAP_KIND = {"Conv2d": "conv2d", "Conv1d": "conv1d", "SumPool2d": "sumpool2d",
+             "AvgPool2d": "avgpool2d"}
+
+
+def _map_weights(conn: str, node, g: dict, kidx: np.ndarray) -> np.ndarray:
+    """Each synapse's weight: its kernel tap (conv), 1 (sum pool) or 1 / window (avg)."""
+    if conn.startswith("conv"):
+        return np.asarray(node.weight, np.float32).ravel()[kidx]
+    return np.full(len(kidx), 1.0 if conn == "sumpool2d" else 1.0 / np.prod(g["kernel"]),
+                   np.float32)
+
+
+def _map_synapses(wnode, kind, node, src, src_shape, out_shape, pre_scale, post_scale,
+                  delay) -> Synapses:
+    """A conv or pool node as rows of synapses per presynaptic neuron."""
+    shape, g = _map_out(node, kind, wnode, src_shape)
+    if shape != tuple(out_shape):
+        raise NirImportError(f"node {wnode!r}: a {kind} of input {src_shape} gives {shape}, "
+                             f"the population it feeds has shape {tuple(out_shape)}")
+    conn = _MAP_KIND[kind]
+    pre, post, kidx = expand_geometry(conn, src_shape, shape, g["kernel"], g["stride"],
+                                      g["padding"], g["dilation"], g["groups"])
+    kernel = np.asarray(node.weight, np.float32) if conn.startswith("conv") else None
+    w = _map_weights(conn, node, g, kidx)
+    w = ((w * post_scale[post]) * pre_scale[pre]).astype(np.float32)
+    order = np.argsort(pre, kind="stable")  # rows by presynaptic neuron, synapses in order
+    ptr = np.zeros(int(np.prod(src_shape)) + 1, np.int64)
+    np.cumsum(np.bincount(pre, minlength=len(ptr) - 1), out=ptr[1:])
+    return Synapses(src, delay, None, conn, g, kernel, ptr, post[order].astype(np.int64),
+                    np.ascontiguousarray(w[order]))
 
 
 def _order(pops: list[NirPopulation]) -> list[NirPopulation]:
     """Feed-forward order (a population after its non-recurrent sources); the readout last."""
     done, out, todo = {"input"}, [], list(pops)
     while todo:
-        ready = [p for p in todo if all(s in done or s == p.name or _reaches(s, p.name, pops)
-                                        for s, _, _ in p.incoming)]
+        ready = [p for p in todo if all(sy.src in done or sy.src == p.name
+                                        or _reaches(sy.src, p.name, pops) for sy in p.incoming)]
         nxt = ready[0] if ready else todo[0]  # a cycle: break it at the first population
         out.append(nxt)
         done.add(nxt.name)
@@ -294,25 +558,31 @@ def _reaches(a: str, b: str, pops: list[NirPopulation]) -> bool:
         if n == "input" or n in seen:
             continue
         seen.add(n)
-        for s, _, _ in by[n].incoming:
-            if s == b:
+        for sy in by[n].incoming:
+            if sy.src == b:
                 return True
-            stack.append(s)
+            stack.append(sy.src)
     return False
 
 
 def _population(name, kind, node, size, incoming, bias, dt_s, policy) -> NirPopulation:
-    """Per-step parameters, computed in float64 from the file's values, stored float32."""
+    """Per-step parameters, computed in float64 from the file's values (scalars broadcast
+    to every neuron), stored float32."""
     integration, reset = policy
 
     def f(key):
-        return np.broadcast_to(np.asarray(getattr(node, key), np.float64), (size,)).copy()
+        a = np.asarray(getattr(node, key), np.float64).ravel()
+        if a.size not in (1, size):
+            raise NirImportError(f"node {name!r}: {key} has {a.size} values for {size} neurons")
+        return np.broadcast_to(a, (size,)).copy()
 
-    r = f("r")
     zeros = np.zeros(size)
-    if kind == "if":
-        decay, gain, v_leak = np.ones(size), r, zeros
+    if kind == "threshold":  # no memory: v = I, a spike where it exceeds the threshold
+        decay, gain, v_leak = zeros, np.ones(size), zeros
+    elif kind == "if":
+        decay, gain, v_leak = np.ones(size), f("r"), zeros
     else:
+        r = f("r")
         tau = f("tau_mem" if kind == "cuba_lif" else "tau")
         if integration == "exact":
             decay = np.exp(-dt_s / tau)
@@ -322,7 +592,7 @@ def _population(name, kind, node, size, incoming, bias, dt_s, policy) -> NirPopu
             gain = dt_s / tau * r
         v_leak = f("v_leak")
     spiking = kind != "li"
-    v_th = f("v_threshold") if spiking else zeros
+    v_th = (f("threshold") if kind == "threshold" else f("v_threshold")) if spiking else zeros
     v_reset = (f("v_reset") if spiking and getattr(node, "v_reset", None) is not None
                else zeros)
     syn_decay = w_in = None
@@ -330,7 +600,7 @@ def _population(name, kind, node, size, incoming, bias, dt_s, policy) -> NirPopu
         tau_syn = f("tau_syn")
         syn_decay = np.exp(-dt_s / tau_syn) if integration == "exact" else 1 - dt_s / tau_syn
         w_in = f("w_in")
-    f32 = lambda a: None if a is None else np.asarray(a, np.float32)
+    f32 = lambda a: None if a is None else np.asarray(a, np.float32)  # noqa: E731
     return NirPopulation(name, kind, size, incoming, bias, f32(decay), f32(gain), f32(v_leak),
                          f32(v_th), f32(v_reset), reset if spiking else None, f32(syn_decay),
                          f32(w_in))

@@ -34,7 +34,7 @@ import numpy as np
 
 __all__ = ["NetworkSpec", "Population", "Projection", "SpecError", "POPULATION_KINDS",
            "CONNECTIVITIES", "GEOMETRIC", "WEIGHTLESS", "LEARNING_RULES", "spec_summary",
-           "index_bits"]
+           "index_bits", "expand_geometry", "conv_output_shape"]
 
 POPULATION_KINDS = ("input", "lif", "conductance_lif", "adaptive_lif", "readout")
 CONNECTIVITIES = ("dense", "one_to_one", "all_but_self", "lateral", "sparse", "conv2d",
@@ -281,34 +281,46 @@ def _expand(pr: Projection, src: Population, dst: Population):
     if pr.connectivity == "flatten":
         i = np.arange(src.size, dtype=np.int64)
         return i, i.copy(), np.zeros(src.size, np.int64)
-    rank = len(pr.kernel)
-    c_in, *sp_in = src.shape
-    c_out, *sp_out = dst.shape
-    conv = pr.connectivity.startswith("conv")
-    g = pr.groups
-    cig, cog = c_in // g, c_out // g
-    # every (output channel, input channel of its group or the same channel, kernel offset)
-    co = np.arange(c_out, dtype=np.int64)
+    return expand_geometry(pr.connectivity, src.shape, dst.shape, pr.kernel, pr.stride,
+                           pr.padding, pr.dilation, pr.groups)
+
+
+def expand_geometry(connectivity: str, in_shape, out_shape, kernel, stride, padding,
+                    dilation, groups: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every synapse of a conv or pool between maps of `in_shape` and `out_shape`
+    ((channels, *space), flattened channel-major): (pre, post, kernel index), the kernel
+    index into the flattened (out_channels, in_channels / groups, *kernel) weights (a pool:
+    into (channels, 1, *kernel)). Synapses come in (output channel, input channel, kernel
+    offset, output position) order."""
+    rank = len(kernel)
+    c_in, *sp_in = in_shape
+    c_out, *sp_out = out_shape
+    conv = connectivity.startswith("conv")
+    cig, cog = c_in // groups, c_out // groups
     ci_local = np.arange(cig if conv else 1, dtype=np.int64)
-    offs = np.stack(np.meshgrid(*[np.arange(k) for k in pr.kernel], indexing="ij"),
+    offs = np.stack(np.meshgrid(*[np.arange(k) for k in kernel], indexing="ij"),
                     -1).reshape(-1, rank)
-    co_, cl_, o_ = np.meshgrid(co, ci_local, np.arange(len(offs)), indexing="ij")
-    co_, cl_, o_ = co_.ravel(), cl_.ravel(), o_.ravel()
+    co_, cl_, o_ = (a.ravel() for a in np.meshgrid(np.arange(c_out, dtype=np.int64), ci_local,
+                                                    np.arange(len(offs)), indexing="ij"))
     ci_ = (co_ // cog) * cig + cl_ if conv else co_
-    kidx = (co_ * (cig if conv else 1) + cl_) * len(offs) + o_
-    # every output position
+    kidx = (co_ * len(ci_local) + cl_) * len(offs) + o_
     pos = np.stack(np.meshgrid(*[np.arange(n) for n in sp_out], indexing="ij"),
                    -1).reshape(-1, rank)
-    stride, pad, dil = (np.array(x) for x in (pr.stride, pr.padding, pr.dilation))
-    at = pos[None, :, :] * stride - pad + offs[o_][:, None, :] * dil  # (taps, positions, rank)
-    ok = np.all((at >= 0) & (at < np.array(sp_in)), axis=-1)
-    tap, p = np.nonzero(ok)
+    at = (pos[None, :, :] * np.array(stride) - np.array(padding)
+          + offs[o_][:, None, :] * np.array(dilation))  # (taps, positions, rank)
+    tap, p = np.nonzero(np.all((at >= 0) & (at < np.array(sp_in)), axis=-1))
     flat_in = np.ravel_multi_index(tuple(at[tap, p].T), sp_in)
     flat_out = np.ravel_multi_index(tuple(pos[p].T), sp_out)
-    n_in, n_out = int(np.prod(sp_in)), int(np.prod(sp_out))
-    pre = ci_[tap] * n_in + flat_in
-    post = co_[tap] * n_out + flat_out
+    pre = ci_[tap] * int(np.prod(sp_in)) + flat_in
+    post = co_[tap] * int(np.prod(sp_out)) + flat_out
     return pre.astype(np.int64), post.astype(np.int64), kidx[tap].astype(np.int64)
+
+
+def conv_output_shape(in_shape, out_channels: int, kernel, stride, padding,
+                      dilation) -> tuple[int, ...]:
+    """The output map's shape (out_channels, *space) of a conv or pool."""
+    return (int(out_channels), *(_out_len(n, k, s, p, d) for n, k, s, p, d in
+                                 zip(in_shape[1:], kernel, stride, padding, dilation)))
 
 
 @dataclass(frozen=True)

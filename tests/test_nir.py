@@ -46,6 +46,23 @@ def test_identical_spikes_to_the_framework(fw, dt_ms, policy):
         np.testing.assert_array_equal(spikes, theirs)
 
 
+@pytest.mark.parametrize("fw,dt_ms,policy", [
+    ("snntorch", 0.1, {"lif": ("euler", "subtract")}),
+    ("norse", 0.001, {"lif": ("euler", "zero")}),
+    ("sinabs", 1.0, {"if": ("euler", "subtract")})])
+def test_identical_spikes_to_the_framework_on_a_conv_network(fw, dt_ms, policy):
+    """Conv (padding, stride), pools, Flatten and the dense readout exported by each
+    framework (benchmarks/nir_conv_frameworks.py) spike as in the framework at every layer,
+    step and neuron."""
+    model = read_nir(FIX / f"{fw}_conv.nir", dt_ms * 1e-3, policy)
+    ours, _ = model.forward(np.load(FIX / f"{fw}_conv_input.npy"))
+    assert any(p.shape is not None for p in model.populations)
+    for name, spikes in ours.items():
+        theirs = np.load(FIX / f"{fw}_conv_spikes_{name}.npy")
+        assert theirs.sum() > 10  # every layer fires
+        np.testing.assert_array_equal(spikes, theirs)
+
+
 def test_euler_and_exact_integration_by_hand():
     """One neuron, weight 1, tau 10 ms, r 2, dt 1 ms, an input spike at step 0 only."""
     x = np.zeros((1, 3, 1), bool)
@@ -86,7 +103,7 @@ def test_cuba_lif_current_and_scale_and_bias():
         edges=[("input", "scale"), ("scale", "fc"), ("fc", "neuron"), ("neuron", "output")])
     m = read_nir(g, 1e-3, {"cuba_lif": ("euler", "zero")})
     p = m.populations[0]
-    assert p.incoming[0][1][0, 0] == pytest.approx(3.0) and p.bias[0] == pytest.approx(0.5)
+    assert p.incoming[0].W[0, 0] == pytest.approx(3.0) and p.bias[0] == pytest.approx(0.5)
     assert p.syn_decay[0] == pytest.approx(0.8) and p.w_in[0] == pytest.approx(2.0)
 
 
@@ -104,16 +121,128 @@ def test_recurrent_graph_uses_the_previous_step():
 
 
 def test_unmappable_nodes_are_named():
-    conv = nir.Conv2d(input_shape=(4, 4), weight=np.ones((1, 1, 3, 3)), stride=1, padding=0,
-                      dilation=1, groups=1, bias=np.zeros(1))
-    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([1, 4, 4])}),
-                            "conv1": conv,
-                            "output": nir.Output(output_type={"output": np.array([1, 2, 2])})},
-                     edges=[("input", "conv1"), ("conv1", "output")])
-    with pytest.raises(NirImportError, match="node 'conv1': Conv2d cannot be mapped"):
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([2])}),
+                            "integ": nir.I(r=np.ones(2)),
+                            "output": nir.Output(output_type={"output": np.array([2])})},
+                     edges=[("input", "integ"), ("integ", "output")])
+    with pytest.raises(NirImportError, match="node 'integ': I cannot be mapped"):
         read_nir(g, 1e-3)
     with pytest.raises(NirImportError, match="no NIR file"):
         read_nir("/nonexistent.nir", 1e-3)
+
+
+def csnn(rng, c_in=2, hw=(10, 10), threshold=0.6):
+    """input (2, 10, 10) -> Conv2d 3x3 stride 1 pad 1 (4 ch) -> LIF (one value per parameter)
+    -> SumPool2d 2 -> IF -> Flatten -> Linear -> LI: a CSNN with every map node."""
+    k1 = (rng.random((4, c_in, 3, 3)) * 0.5).astype(np.float32)
+    w2 = (rng.standard_normal((3, 4 * 5 * 5)) * 0.3).astype(np.float32)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([c_in, *hw])}),
+        "conv": nir.Conv2d(input_shape=hw, weight=k1, stride=1, padding=1, dilation=1, groups=1,
+                           bias=np.full(4, 0.05, np.float32)),
+        "lif": nir.LIF(tau=np.array([5e-3]), r=np.array([1.0]), v_leak=np.array([0.0]),
+                       v_threshold=np.array([threshold]), v_reset=np.array([0.0])),
+        "pool": nir.SumPool2d(kernel_size=np.array([2, 2]), stride=np.array([2, 2]),
+                              padding=np.array([0, 0])),
+        "if": nir.IF(r=np.ones((4, 5, 5)), v_threshold=np.full((4, 5, 5), 1.5),
+                     v_reset=np.zeros((4, 5, 5))),
+        "flat": nir.Flatten(input_type={"input": np.array([4, 5, 5])}),
+        "fc": nir.Linear(weight=w2),
+        "out": nir.LI(tau=np.full(3, 5e-3), r=np.ones(3), v_leak=np.zeros(3)),
+        "output": nir.Output(output_type={"output": np.array([3])})}
+    edges = [("input", "conv"), ("conv", "lif"), ("lif", "pool"), ("pool", "if"),
+             ("if", "flat"), ("flat", "fc"), ("fc", "out"), ("out", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, type_check=False), k1, w2
+
+
+def _conv_by_hand(x, k, bias):
+    """(C, H, W) conv, 3x3, stride 1, padding 1, loop by loop."""
+    C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1)))
+    out = np.zeros((k.shape[0], H, W), np.float64)
+    for o in range(k.shape[0]):
+        for y in range(H):
+            for z in range(W):
+                out[o, y, z] = (xp[:, y:y + 3, z:z + 3] * k[o]).sum() + bias[o]
+    return out
+
+
+def test_a_conv_network_is_imported_as_maps_and_runs_by_hand():
+    """The conv layer's input current equals a convolution done by hand; the shapes flow
+    through conv, pool, flatten; scalar neuron parameters broadcast to the map."""
+    rng = np.random.default_rng(4)
+    g, k1, _ = csnn(rng)
+    m = read_nir(g, 1e-3, {"lif": ("euler", "zero"), "if": ("euler", "zero")})
+    by = {p.name: p for p in m.populations}
+    assert [p.name for p in m.populations] == ["lif", "if", "out"]
+    assert (by["lif"].shape, by["if"].shape, by["out"].shape) == ((4, 10, 10), (4, 5, 5), None)
+    assert by["lif"].size == 400 and by["lif"].decay.shape == (400,)  # scalars broadcast
+    assert [sy.connectivity for sy in by["lif"].incoming] == ["conv2d"]
+    assert [sy.connectivity for sy in by["if"].incoming] == ["sumpool2d"]
+    # one input step, the LIF's first update: v = dt/tau (I) with I = conv(x) + bias
+    x = rng.random((1, 1, 200)) < 0.3
+    from snn_frontend import _nir_reference as ref
+    I = np.zeros((1, 400), np.float32)
+    ref.set_bias(I, by["lif"].bias, 0, 1)
+    sy = by["lif"].incoming[0]
+    adds = ref.add_spiking_csr(I, x[:, 0].view(np.uint8), sy.ptr, sy.post, sy.w, 0, 1)
+    want = _conv_by_hand(x[0, 0].reshape(2, 10, 10).astype(float), k1, np.full(4, 0.05))
+    np.testing.assert_allclose(I[0], want.ravel(), rtol=1e-5, atol=1e-6)
+    # every synapse of a spike whose 3x3 field lands in the map, for each of 4 channels
+    ys, xs = np.divmod(np.flatnonzero(x[0, 0]) % 100, 10)
+    field = (np.minimum(ys + 1, 9) - np.maximum(ys - 1, 0) + 1) * (
+        np.minimum(xs + 1, 9) - np.maximum(xs - 1, 0) + 1)
+    assert adds == 4 * int(field.sum())
+
+
+@requires_nir_kernels
+def test_conv_kernels_equal_the_reference_at_any_thread_count():
+    rng = np.random.default_rng(5)
+    g, _, _ = csnn(rng, threshold=0.3)
+    policy = {"lif": ("exact", "subtract"), "if": ("euler", "zero")}
+    x = rng.random((7, 25, 200)) < 0.2
+    ref = read_nir(g, 1e-3, policy)
+    s_ref, o_ref = ref.forward(x, backend="numpy")
+    assert s_ref["lif"].sum() > 100 and s_ref["if"].sum() > 10
+    for threads in (1, 2, 3):
+        m = read_nir(g, 1e-3, policy)
+        s, o = m.forward(x, backend="cython", threads=threads)
+        assert m.synops == ref.synops
+        for name in s_ref:
+            np.testing.assert_array_equal(s[name], s_ref[name])
+        np.testing.assert_array_equal(o, o_ref)
+
+
+def test_a_conv_network_on_the_chip_counts_what_the_kernels_add(tmp_path):
+    """The chip's synaptic operations of a CSNN run equal the kernels' additions (conv and
+    pool: the synapses of every spike that land in the map)."""
+    rng = np.random.default_rng(6)
+    g, _, _ = csnn(rng)
+    nir.write(tmp_path / "csnn.nir", g)
+    x = rng.random((6, 20, 200)) < 0.2
+    np.save(tmp_path / "x.npy", x)
+    cfg = load_config(None, ["network.model=nir", f"network.path={tmp_path / 'csnn.nir'}",
+                             "network.dt_ms=1.0", "data.dataset=events",
+                             f"data.path={tmp_path / 'x.npy'}", "encoding.present_ms=20",
+                             "hardware=edge", "energy=generic_45nm"])
+    stats = run_experiment(cfg, tmp_path / "run", progress=False)
+    front = stats["frontend"]["infer"]
+    assert stats["hardware"]["phases"]["infer"]["counts"]["core.synop"] == front["synops"] > 0
+    assert stats["memory"]["weights"] == {"input->lif": 4 * 2 * 9, "lif->if": 0,
+                                          "if->out": 3 * 100}
+
+
+def test_shape_mismatches_name_the_node_and_the_shapes():
+    rng = np.random.default_rng(7)
+    g, _, _ = csnn(rng)
+    g.nodes["fc"] = nir.Linear(weight=np.zeros((3, 99), np.float32))
+    with pytest.raises(NirImportError, match="node 'fc': weights \\(3, 99\\) \\(out, in\\) take "
+                                             "99 inputs, its input has shape \\(4, 5, 5\\)"):
+        read_nir(g, 1e-3)
+    g, _, _ = csnn(rng)
+    g.nodes["lif"] = lif(7)  # 7 neurons' parameters for a map of 400
+    with pytest.raises(NirImportError, match="node 'lif': r has 7 values for 400 neurons"):
+        read_nir(g, 1e-3)
 
 
 def test_zero_weights_become_sparse_connectivity():
