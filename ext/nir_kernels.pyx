@@ -6,7 +6,7 @@ Mirror of snn_frontend/_nir_reference.py, step for step, so results are bit-iden
 releases the GIL and works on a range of samples; each step of the reference is one
 `cdef inline` helper over one sample's row. State is flushed to zero below FLUSH_BELOW.
 """
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int32_t, int64_t, uint8_t
 
 from numerics cimport flushf
 
@@ -45,7 +45,7 @@ def add_spiking_rows(float[:, ::1] I, const uint8_t[:, ::1] S, const float[:, ::
     return adds
 
 
-cdef inline void scatter_row(float* acc, const int64_t* post, const float* w,
+cdef inline void scatter_row(float* acc, const int32_t* post, const float* w,
                              int64_t e0, int64_t e1) noexcept nogil:
     cdef int64_t e
     for e in range(e0, e1):
@@ -53,7 +53,7 @@ cdef inline void scatter_row(float* acc, const int64_t* post, const float* w,
 
 
 def add_spiking_csr(float[:, ::1] I, const uint8_t[:, ::1] S, const int64_t[::1] ptr,
-                    const int64_t[::1] post, const float[::1] w, Py_ssize_t b0, Py_ssize_t b1):
+                    const int32_t[::1] post, const float[::1] w, Py_ssize_t b0, Py_ssize_t b1):
     """See _nir_reference.add_spiking_csr."""
     cdef Py_ssize_t b, j, m = S.shape[1]
     cdef long long adds = 0

@@ -71,7 +71,8 @@ class Synapses:
     `delay` steps late. Dense: `W` (n_src, size). A conv or pool (`connectivity` conv2d,
     conv1d, sumpool2d, avgpool2d; `geometry`: kernel, stride, padding, dilation, groups;
     `kernel`: a conv's weights (out, in / groups, *kernel)) runs as rows of synapses per
-    presynaptic neuron: `ptr` (n_src + 1), `post` and `w` (float32) per synapse."""
+    presynaptic neuron: `ptr` (n_src + 1, int64), `post` (int32) and `w` (float32) per
+    synapse."""
 
     src: str
     delay: int
@@ -132,7 +133,7 @@ class NirModel:
                 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """Run a batch of input spikes x (B, T, inputs) bool: the spikes of every spiking
         population (B, T, size) bool, and the last population over time (B, T, size)
-        float32 (an LI readout's membrane, or the last layer's spikes). The steps run in
+        float32 (views of the step-major buffers, not copies) (an LI readout's membrane, or the last layer's spikes). The steps run in
         the compiled kernels (or their NumPy reference), the samples split over
         `threads`; `self.synops` holds the weight-row additions made."""
         from ._backend import kernels
@@ -185,9 +186,9 @@ class NirModel:
         else:
             run(0, 0, B)
         self.synops = int(adds.sum())
-        spikes = {p.name: hist[p.name].transpose(1, 0, 2).astype(bool) for p in pops
+        spikes = {p.name: hist[p.name].view(bool).transpose(1, 0, 2) for p in pops  # 0/1: views
                   if p.spiking}
-        return spikes, np.ascontiguousarray(last.transpose(1, 0, 2))
+        return spikes, last.transpose(1, 0, 2)
 
     @staticmethod
     def _state(p: NirPopulation, B: int):
@@ -531,7 +532,7 @@ def _map_synapses(wnode, kind, node, src, src_shape, out_shape, pre_scale, post_
     order = np.argsort(pre, kind="stable")  # rows by presynaptic neuron, synapses in order
     ptr = np.zeros(int(np.prod(src_shape)) + 1, np.int64)
     np.cumsum(np.bincount(pre, minlength=len(ptr) - 1), out=ptr[1:])
-    return Synapses(src, delay, None, conn, g, kernel, ptr, post[order].astype(np.int64),
+    return Synapses(src, delay, None, conn, g, kernel, ptr, post[order].astype(np.int32),
                     np.ascontiguousarray(w[order]))
 
 

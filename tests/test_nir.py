@@ -3,6 +3,7 @@ Norse on their own exports (fixtures written by benchmarks/nir_frameworks.py), t
 the chip, and clear errors for what cannot be mapped."""
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -450,3 +451,30 @@ def test_nested_subgraphs_are_named():
                          edges=[("input", "block"), ("block", "output")], type_check=False)
     with pytest.raises(NirImportError, match="node 'block': nested subgraphs are not supported"):
         read_nir(outer, 1e-3)
+
+
+def _has_nmnist() -> bool:
+    root = os.environ.get("ACCEL_SIM_DATA")
+    return bool(root) and (Path(root) / "NMNIST-small" / "nmnist_small.tar.gz").is_file()
+
+
+@pytest.mark.skipif(not _has_nmnist(), reason="set ACCEL_SIM_DATA to a folder with NMNIST-small")
+def test_the_nmnist_csnn_example_predicts_as_snntorch_did(tmp_path, monkeypatch):
+    """configs/nir_nmnist_csnn.yaml: the CSNN snnTorch trained (benchmarks/
+    train_nmnist_csnn.py) makes, on every one of the 100 test recordings, the prediction
+    snnTorch made, so the run's accuracy is snnTorch's; the chip counts its synapses."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    theirs = json.loads((root / "benchmarks/results/nmnist_csnn_snntorch.json").read_text())
+    cfg = load_config(root / "configs/nir_nmnist_csnn.yaml")
+    from accel_sim.families.nir import load_model, test_inputs
+
+    data, model = test_inputs(cfg), load_model(cfg)
+    _, last = model.forward(data.batch(0, data.n))
+    assert last.sum(axis=1).argmax(axis=1).tolist() == theirs["predictions"]
+    stats = run_experiment(cfg, tmp_path / "run", progress=False)
+    assert stats["accuracy"]["test"] == pytest.approx(theirs["test_accuracy"], abs=1e-6)  # float32
+    assert stats["hardware"]["phases"]["infer"]["counts"]["core.synop"] == \
+        stats["frontend"]["infer"]["synops"]
+    assert stats["memory"]["weights"] == {"input->1": 8 * 25, "1->3": 16 * 8 * 9,
+                                          "3->6": 784 * 10}
