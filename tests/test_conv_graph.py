@@ -190,3 +190,26 @@ def test_a_biased_population_is_updated_at_every_step():
     given = simulate(SpikeTrace.from_rasters(
         spec(("v", "bias")), silent, streams={"h:active": np.eye(5, 3, dtype=bool)}), "edge")
     assert given.counts["core.neuron_update_active"] == 3
+
+
+def test_a_map_split_by_tile_sends_a_spike_to_fewer_cores():
+    """8 channels of 8x8 on 4 cores: split by channel each core holds 2 whole channels, so
+    every input spike of a 3x3 conv reaches all 4; split by spatial tile each core holds a
+    band of rows of every channel, and a spike reaches only the bands its field touches."""
+    spec = NetworkSpec((Population("in", 64, "input", state_vars=(), shape=(1, 8, 8)),
+                        Population("c", 512, "lif", shape=(8, 8, 8))),
+                       (Projection("in", "c", "conv2d", 8, kernel=3, padding=1),))
+    raster = np.zeros((2, 64), bool)
+    raster[0, 0] = True  # the corner: its field covers rows 0-1
+    trace = SpikeTrace.from_rasters(spec, {"in": raster})
+    res = {}
+    for split in ("channel", "tile"):
+        hw = load_hardware("edge", ["cores.count=4", "cores.mesh_width=2",
+                                    "cores.mesh_height=2", "noc.cast=unicast",
+                                    f"map_split={split}"])
+        res[split] = simulate(trace, hw).counts
+    for r in res.values():
+        assert r["core.synop"] == 8 * 4  # 8 channels x the corner's 4 outputs
+    messages = {k: r.get("router.inject", 0) + r.get("router.local_delivery", 0)
+                for k, r in res.items()}
+    assert messages == {"channel": 4, "tile": 1}

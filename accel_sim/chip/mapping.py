@@ -5,6 +5,10 @@ Placement puts every on-chip population's neurons on cores:
   n on core `j * C // n`, so same-index neurons of equal populations share a core);
 - `contiguous`: fill core 0, then core 1, ... with the populations in spec order;
 - `explicit`: a core index per neuron, given per population (API or a file).
+A map (a population with a shape) goes in its flattened, channel-major order (whole
+channels per core: `map_split: channel`), or with `map_split: tile` position by position
+(each core a spatial patch of every channel, so a conv spike's receptive field reaches
+fewer cores).
 
 A core stores the fan-in weights of the neurons it holds, projection by projection in
 spec order, row by row: a row is one presynaptic neuron's weights onto this core's
@@ -75,13 +79,14 @@ def place(spec: NetworkSpec, hw, explicit: MappingT[str, np.ndarray] | None = No
         sizes = " + ".join(f"{p.size} {p.name}" for p in pops)
         raise MappingError(f"the network has {need} neurons ({sizes}) but the chip holds "
                            f"{C} cores x {per} = {C * per}; add cores or neurons_per_core")
+    tile = hw.map_split == "tile"
     if mode == "balanced":
-        cores = {p.name: (np.arange(p.size, dtype=np.int64) * C) // p.size for p in pops}
+        cores = {p.name: (_split_order(p, tile) * C) // p.size for p in pops}
     elif mode == "contiguous":
         slots = np.arange(need, dtype=np.int64) // per
         cores, start = {}, 0
         for p in pops:
-            cores[p.name] = slots[start:start + p.size]
+            cores[p.name] = slots[start:start + p.size][_split_order(p, tile)]
             start += p.size
     elif mode == "explicit":
         if explicit is None:
@@ -117,6 +122,16 @@ def place(spec: NetworkSpec, hw, explicit: MappingT[str, np.ndarray] | None = No
         raise MappingError(f"core {c} holds {int(load[c])} neurons; the chip allows "
                            f"{per} per core (cores.neurons_per_core)")
     return cores
+
+
+def _split_order(p, tile: bool) -> np.ndarray:
+    """Each neuron's rank in the order cores are filled: its index, or for a map split by
+    spatial tile, its position first (the channels of one position side by side)."""
+    idx = np.arange(p.size, dtype=np.int64)
+    if not tile or p.shape is None:
+        return idx
+    per_map = p.size // p.shape[0]
+    return (idx % per_map) * p.shape[0] + idx // per_map
 
 
 class Mapping:

@@ -121,6 +121,9 @@ class HardwareConfig(Section):
     name: str = "edge"
     clock_mhz: Annotated[float, Field(gt=0, le=100_000)] = 200.0
     mapping: Literal["contiguous", "balanced", "explicit"] = "balanced"
+    # how a map (a population with a shape) is split over cores: by channel (whole channels
+    # per core, the flattened order) or by spatial tile (every channel of a patch per core)
+    map_split: Literal["channel", "tile"] = "channel"
     placement_file: Optional[str] = None  # explicit mapping: .npz/.json, population -> core per neuron
     cores: CoresConfig = CoresConfig()
     sram: SRAMConfig = SRAMConfig()
