@@ -88,6 +88,13 @@ class Synapses:
     def n_synapses(self) -> int:
         return self.W.size if self.W is not None else len(self.post)
 
+    def nonzero_per_row(self) -> np.ndarray:
+        """(n_src,) synapses of each presynaptic neuron whose weight is not zero."""
+        if self.W is not None:
+            return (self.W != 0).sum(axis=1)
+        return np.add.reduceat(np.append(self.w != 0, False), self.ptr[:-1]) * (
+            np.diff(self.ptr) > 0)
+
 
 @dataclass
 class NirPopulation:

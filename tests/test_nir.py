@@ -478,3 +478,24 @@ def test_the_nmnist_csnn_example_predicts_as_snntorch_did(tmp_path, monkeypatch)
         stats["frontend"]["infer"]["synops"]
     assert stats["memory"]["weights"] == {"input->1": 8 * 25, "1->3": 16 * 8 * 9,
                                           "3->6": 784 * 10}
+
+
+def test_neurobench_metrics_by_hand(tmp_path):
+    """2 inputs -> 3 LIF through weights with one zero: each input spike adds 2 or 3 non-zero
+    weights (effective ACs), every synapse at every step is the dense count; footprint:
+    6 weights, no bias, 2 parameters per neuron, float32."""
+    w = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 1.0]], np.float32)  # (out, in)
+    g = graph(lif(3, th=100.0), n_in=2, n=3, weight=w)
+    nir.write(tmp_path / "g.nir", g)
+    x = np.zeros((2, 5, 2), bool)
+    x[0, 0, 0] = x[0, 1, 1] = x[1, 3, 1] = True  # input 0 reaches 3, input 1 reaches 2
+    np.save(tmp_path / "x.npy", x)
+    cfg = load_config(None, ["network.model=nir", f"network.path={tmp_path / 'g.nir'}",
+                             "data.dataset=events", f"data.path={tmp_path / 'x.npy'}",
+                             "encoding.present_ms=5"])
+    nb = run_experiment(cfg, tmp_path / "run", progress=False)["neurobench"]
+    assert nb["synaptic_operations"] == {"effective_acs": (3 + 2 + 2) / 2,
+                                         "effective_macs": 0.0, "dense": 6 * 5}
+    assert nb["connection_sparsity"] == pytest.approx(1 / 6)
+    assert nb["activation_sparsity"] == 1.0  # threshold 100: nothing fires
+    assert nb["footprint_bytes"] == 4 * (6 + 3 * 2)

@@ -213,18 +213,20 @@ class NirRun:
 
 
 class NirCounts(SpikeCounts):
-    """Spikes per population and the weight-row additions (synaptic operations)."""
+    """Spikes per population, the kernels' additions (synaptic operations) and the
+    additions of non-zero weights among them (NeuroBench's effective ACs)."""
 
     def __init__(self, populations: tuple[str, ...]):
         super().__init__(populations)
         self.synops = 0
+        self.effective_synops = 0
 
     def as_dict(self) -> dict:
-        return dict(super().as_dict(), synops=self.synops)
+        return dict(super().as_dict(), synops=self.synops, effective_synops=self.effective_synops)
 
     def load(self, d: dict) -> None:
         super().load(d)
-        self.synops = d["synops"]
+        self.synops, self.effective_synops = d["synops"], d["effective_synops"]
 
 
 # -------------------------------------------------------------------- protocol
@@ -245,6 +247,52 @@ def _record(tb: TraceBuilder, first: int, raster: np.ndarray, spikes: dict, name
         tb.add(first + b, 0, False, T, counts, indices)
 
 
+def _effective(model: NirModel, raster: np.ndarray, spikes: dict) -> int:
+    """Additions of non-zero weights a batch made: per projection, each source neuron's
+    spikes times its non-zero synapses (the spikes of the last step of a source that
+    arrives a step late never arrive, as in the kernels)."""
+    order = {p.name: i for i, p in enumerate(model.populations)}
+    src_spikes = {"input": raster, **spikes}
+    total = 0
+    for p in model.populations:
+        for sy in p.incoming:
+            s = src_spikes[sy.src]
+            lag = sy.delay + (sy.src != "input" and order[sy.src] >= order[p.name])
+            per_neuron = s[:, :s.shape[1] - lag].sum(axis=(0, 1), dtype=np.int64)
+            total += int(per_neuron @ sy.nonzero_per_row())
+    return total
+
+
+def neurobench(run, counts: NirCounts) -> dict:
+    """NeuroBench's metrics of the imported network (docs/nir.md says where its definitions
+    and ours differ): footprint (float32 bytes of the weight nodes' weights and biases,
+    one bias per conv output channel, and each neuron's leak and threshold, the leak alone
+    for a readout), connection sparsity (zero weights over all weights),
+    activation sparsity (1 - spikes over neuron-steps of the spiking populations), and per
+    sample the synaptic operations: effective ACs (additions of a non-zero weight for an
+    input spike; every input here is a spike, so there are no MACs) and dense operations
+    (every synapse at every step)."""
+    model = run.net.model
+    weights = [sy.W if sy.W is not None else sy.kernel for p in model.populations
+               for sy in p.incoming if sy.W is not None or sy.kernel is not None]
+    n_weights = sum(w.size for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    biases = sum((p.shape[0] if p.shape else p.size) for p in model.populations if p.bias.any())
+    neuron_params = sum(p.size * (2 if p.spiking else 1) for p in model.populations)
+    spiking = [p for p in model.populations if p.spiking]
+    neuron_steps = counts.steps * sum(p.size for p in spiking)
+    fired = sum(counts.spikes[p.name] for p in spiking)
+    n = max(counts.samples, 1)
+    steps_per_sample = counts.steps / n
+    dense = sum(sy.n_synapses for p in model.populations for sy in p.incoming) * steps_per_sample
+    return {"footprint_bytes": 4 * (n_weights + biases + neuron_params),
+            "connection_sparsity": zeros / n_weights if n_weights else 0.0,
+            "activation_sparsity": 1.0 - fired / neuron_steps if neuron_steps else 0.0,
+            "synaptic_operations": {"effective_acs": counts.effective_synops / n,
+                                    "effective_macs": 0.0, "dense": dense},
+            "definitions": "NeuroBench 2.3 (docs/nir.md: where ours differ)"}
+
+
 def infer(run) -> dict:
     """Inference in batches, with accuracy where the samples have labels."""
     cfg, inputs, model = run.cfg, run.data, run.net.model
@@ -263,6 +311,7 @@ def infer(run) -> dict:
             ph.counts.add(len(raster), raster.shape[0] * raster.shape[1],
                           {"input": raster.sum(), **{k: s.sum() for k, s in spikes.items()}})
             ph.counts.synops += model.synops
+            ph.counts.effective_synops += _effective(model, raster, spikes)
             if ph.trace is not None:
                 _record(ph.trace, a, raster, spikes, run.spec.names)
             bar.update(len(raster))
@@ -343,6 +392,9 @@ class NirFamily(NetworkFamily):
         except (OSError, KeyError, ValueError) as exc:
             raise RunError(f"network.path {cfg.network.path}: cannot read the imported graph "
                            f"again ({exc})") from None
+
+    def neurobench(self, run) -> dict | None:
+        return neurobench(run, run.phases["infer"].counts) if "infer" in run.phases else None
 
     def model_stats(self, run) -> dict:
         model = run.net.model

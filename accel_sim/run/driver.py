@@ -199,4 +199,7 @@ def collect_stats(run: Run, accuracy: dict) -> dict:
                    if ph.result is not None}
         stats["hardware"] = hardware_stats(cfg, run.setup, results, state_bits(cfg))
     stats["model"] = run.family.model_stats(run)
+    nb = run.family.neurobench(run)
+    if nb is not None:
+        stats["neurobench"] = nb
     return stats

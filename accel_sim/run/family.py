@@ -151,6 +151,12 @@ class NetworkFamily:
         return {"network": run.cfg.network.model,
                 "sizes": [p.size for p in run.spec.populations]}
 
+    def neurobench(self, run: Any) -> dict | None:
+        """stats.json `neurobench`: NeuroBench's metrics of the network (footprint,
+        connection and activation sparsity, synaptic operations per sample), where the
+        family can say them; None: not reported."""
+        return None
+
     def finish(self, run: Any) -> None:
         """Files of the family's own in the run directory (plots), once stats are written."""
 
