@@ -38,6 +38,12 @@ class ComponentKind:
     count: Callable[[object], int]  # instances on a chip (hardware config -> n)
     color: str  # in the energy plots
     description: str
+    # actions a table may leave out: they are then priced as the named action
+    priced_as: tuple[tuple[str, str], ...] = ()
+
+    def fallback(self, action: str) -> str | None:
+        """The action an omitted `action` is priced as (None: the table must price it)."""
+        return dict(self.priced_as).get(action)
 
 
 def _cores(hw) -> int:
@@ -53,11 +59,14 @@ def _one(hw) -> int:
 
 
 COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
-    ComponentKind("core", ("synop", "neuron_update_active", "neuron_update_idle", "spike_out",
+    ComponentKind("core", ("synop", "synop_sparse", "synop_conv", "neuron_update_active",
+                           "neuron_update_idle", "spike_out",
                            "stdp_update", "trace_update", "threshold_update", "normalise_op",
                            "decay_op", "surrogate_eval", "weight_grad_add", "weight_grad_mac",
                            "input_grad_mac", "optimizer_op"),
-                  _cores, "#1f77b4", "neuron and synapse arithmetic of every core"),
+                  _cores, "#1f77b4", "neuron and synapse arithmetic of every core",
+                  # a table without per-kind synapse units prices them all as synop
+                  priced_as=(("synop_sparse", "synop"), ("synop_conv", "synop"))),
     ComponentKind("sram", ("read_word", "write_word"), _cores, "#ff7f0e",
                   "each core's weight memory"),
     ComponentKind("dram", ("read_bit", "write_bit", "activate"), _one, "#d62728",

@@ -26,6 +26,7 @@ from .api import load_energy_table, load_hardware, price, simulate
 __all__ = ["workloads", "run_sanafe", "loihi_lif", "ours"]
 
 TILE_W, TILE_H, PER_TILE = 8, 4, 4  # SANA-FE's Loihi: 8 x 4 tiles of 4 cores
+SYNAPSE_UNITS = ("synop", "synop_sparse", "synop_conv")  # our core actions of its units
 
 
 # ----------------------------------------------------------------------- workloads
@@ -88,9 +89,12 @@ def run_sanafe(wl: dict) -> dict:
     for name, size, thr, leak in wl["layers"]:
         groups[name] = net.create_neuron_group(
             name, size, model_attributes={"threshold": thr, "reset": 0.0, "leak_decay": leak},
-            soma_hw_name="loihi_lif", default_synapse_hw_name="loihi_dense_synapse",
-            log_spikes=True)
+            soma_hw_name="loihi_lif", log_spikes=True)
     for src, dst, W in wl["projections"]:
+        # a connection takes its destination's default synapse unit when it is made
+        unit = "loihi_dense_synapse" if (W != 0).all() else "loihi_sparse_synapse"
+        for nrn in groups[dst].neurons:
+            nrn.set_attributes(default_synapse_hw_name=unit)
         ii, jj = np.nonzero(W)
         groups[src].connect_neurons_sparse(groups[dst], {"weight": [float(x) for x in W[ii, jj]]},
                                            [(int(a), int(b)) for a, b in zip(ii, jj)])
@@ -177,10 +181,11 @@ def ours(wl: dict, fidelities: list[str]) -> dict:
         res[fid] = {
             "energy_pj": {
                 "total": cost.energy_pj.total,
-                "synapse": e.get("core.synop", 0.0),
+                "synapse": sum(e.get(f"core.{u}", 0.0) for u in SYNAPSE_UNITS),
                 "soma": sum(e.get(f"core.{a}", 0.0) for a in
                             ("neuron_update_active", "neuron_update_idle", "spike_out")),
                 "network": cost.energy_pj.by_component["router"]},
             "latency_s": cost.latency_s, "messages": r.counts.get("router.inject", 0),
-            "synaptic_events": r.counts.get("core.synop", 0), "wall_s": wall}
+            "synaptic_events": sum(r.counts.get(f"core.{u}", 0) for u in SYNAPSE_UNITS),
+            "wall_s": wall}
     return res

@@ -41,7 +41,8 @@ def test_a_sparse_projection_counts_its_pairs_and_one_message_per_destination_co
     place = {"a": np.array([0, 0, 1, 1])}  # neurons 0, 1 on core 0; 2, 3 on core 1
     r = simulate(SpikeTrace.from_rasters(spec, {"in": np.array([[1, 1, 0]], bool)}), hw,
                  placement=place)
-    assert r.counts["core.synop"] == 3  # input 0 -> a0, a3; input 1 -> a1
+    assert r.counts["core.synop_sparse"] == 3  # input 0 -> a0, a3; input 1 -> a1
+    assert r.counts.get("core.synop", 0) == 0  # all by the sparse synapse unit
     assert r.counts["chip.input_spike"] == 2
     # the port sits at core 0's router: input 0 reaches core 0 locally and core 1 by a
     # message (1 hop); input 1 only core 0, locally

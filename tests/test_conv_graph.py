@@ -7,7 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from accel_sim import SpikeTrace, load_hardware, simulate
+from accel_sim import SpikeTrace, load_energy_table, load_hardware, price, simulate
+from accel_sim.energy import EnergyTable
 from accel_sim.memory import network_memory
 from snn_frontend.spec import NetworkSpec, Population, Projection, SpecError, index_bits
 
@@ -136,7 +137,7 @@ def test_a_spike_costs_its_receptive_field_on_the_chip(storage):
     hw = load_hardware("edge", ["cores.count=1", "cores.mesh_width=1", "cores.mesh_height=1",
                                 f"sram.conv_weights={storage}"])
     res = simulate(_one_spike_each(spec, [(0, 0), (0, 2), (2, 2)]), hw)
-    assert res.counts["core.synop"] == 4 + 6 + 9
+    assert res.counts["core.synop_conv"] == 4 + 6 + 9
     assert res.counts["chip.input_spike"] == 3
     bits = 8 + index_bits(16) if storage == "expanded" else 8
     per_spike = [4, 6, 9] if storage == "expanded" else [9, 9, 9]
@@ -151,7 +152,7 @@ def test_messages_go_to_the_cores_holding_the_receptive_field():
                                 "noc.cast=unicast", "noc.input_port=[0,0]"])
     res = simulate(_one_spike_each(spec, [(0, 1)]), hw)
     res2 = simulate(_one_spike_each(spec, [(2, 1)]), hw)
-    assert res.counts["core.synop"] == 6 and res2.counts["core.synop"] == 9
+    assert res.counts["core.synop_conv"] == 6 and res2.counts["core.synop_conv"] == 9
     assert res.counts.get("router.inject", 0) + res.counts.get("router.local_delivery", 0) == 1
     assert res2.counts.get("router.inject", 0) + res2.counts.get("router.local_delivery", 0) == 2
 
@@ -209,7 +210,51 @@ def test_a_map_split_by_tile_sends_a_spike_to_fewer_cores():
                                     f"map_split={split}"])
         res[split] = simulate(trace, hw).counts
     for r in res.values():
-        assert r["core.synop"] == 8 * 4  # 8 channels x the corner's 4 outputs
+        assert r["core.synop_conv"] == 8 * 4  # 8 channels x the corner's 4 outputs
     messages = {k: r.get("router.inject", 0) + r.get("router.local_delivery", 0)
                 for k, r in res.items()}
     assert messages == {"channel": 4, "tile": 1}
+
+
+def _conv_and_dense():
+    """One 4x4 input into a 3x3 conv (padding 1) and a 2-neuron dense layer."""
+    spec = NetworkSpec((Population("in", 16, "input", state_vars=(), shape=(1, 4, 4)),
+                        Population("c", 16, "lif", shape=(1, 4, 4)), Population("d", 2, "lif")),
+                       (Projection("in", "c", "conv2d", 8, kernel=3, padding=1),
+                        Projection("in", "d", "dense", 8)))
+    raster = np.zeros((2, 16), bool)
+    raster[0, 2 * 4 + 2] = True  # an interior spike: 9 conv targets and 2 dense ones
+    return SpikeTrace.from_rasters(spec, {"in": raster})
+
+
+def test_synapse_units_are_counted_and_timed_by_projection_kind():
+    """The conv projection's 9 operations go to the conv synapse unit, the dense one's 2 to
+    synop; a conv unit 40 cycles slower adds 9 x 40 cycles at every fidelity."""
+    trace = _conv_and_dense()
+    base = ["cores.count=1", "cores.mesh_width=1", "cores.mesh_height=1",
+            "cores.synapse_lanes=1"]
+    for fid in ("timestep", "event", "simpy"):
+        fast = simulate(trace, load_hardware("edge", base), fidelity=fid)
+        slow = simulate(trace, load_hardware("edge", base + ["cores.synop_cycles_conv=41"]),
+                        fidelity=fid)
+        assert (fast.counts["core.synop_conv"], fast.counts["core.synop"]) == (9, 2)
+        assert slow.cycles - fast.cycles == 9 * (41 - 1), fid
+
+
+def test_a_table_prices_each_synapse_unit_or_falls_back_to_synop():
+    trace = _conv_and_dense()
+    hw = load_hardware("loihi_sanafe")
+    r = simulate(trace, hw)
+    table = load_energy_table("sanafe_loihi")
+    pj = EnergyTable(table).resolve(hw).pj
+    assert (pj["core", "synop_conv"], pj["core", "synop_sparse"], pj["core", "synop"]) == \
+        (24.0, 33.6, 35.5)
+    sanafe = price(r, table, hw)
+    assert sanafe.energy_pj.by_component["core"] == pytest.approx(
+        9 * 24.0 + 2 * 35.5 + sum(r.counts[f"core.{a}"] * sanafe.pj_per_action[f"core.{a}"]
+                                  for a in ("neuron_update_active", "neuron_update_idle",
+                                            "spike_out") if f"core.{a}" in r.counts))
+    # generic_45nm gives no per-kind units: a conv operation costs a synop, and says so
+    generic = EnergyTable(load_energy_table("generic_45nm")).resolve(hw)
+    assert generic.pj["core", "synop_conv"] == generic.pj["core", "synop"]
+    assert generic.sources["core", "synop_conv"].startswith("as core.synop")

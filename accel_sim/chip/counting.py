@@ -30,7 +30,28 @@ from .backprop import BackpropCounter
 from .mapping import Mapping
 from .topology import Route, Topology
 
-__all__ = ["StepWork", "ChipCounter", "per_step", "touched_per_step", "updated_per_step"]
+__all__ = ["StepWork", "ChipCounter", "per_step", "touched_per_step", "updated_per_step",
+           "synapse_unit", "unit_cycles"]
+
+#: the synapse unit (core action) that processes a projection's synaptic operations
+_UNITS = {"sparse": "synop_sparse", "conv2d": "synop_conv", "conv1d": "synop_conv"}
+
+
+def synapse_unit(pr) -> str:
+    """The core action a projection's synaptic operations count as: `synop` (dense and
+    every kind without a weight list), `synop_sparse`, or `synop_conv` (SANA-FE's Loihi
+    has a synapse unit of each, at its own energy and time)."""
+    return _UNITS.get(pr.connectivity, "synop")
+
+
+def unit_cycles(hw) -> dict[str, int] | None:
+    """Cycles per synaptic operation of each synapse unit, when they differ (else None:
+    every operation takes cores.synop_cycles)."""
+    c = hw.cores
+    cycles = {"synop": c.synop_cycles,
+              "synop_sparse": c.synop_cycles_sparse or c.synop_cycles,
+              "synop_conv": c.synop_cycles_conv or c.synop_cycles}
+    return cycles if len(set(cycles.values())) > 1 else None
 
 _ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
 
@@ -56,6 +77,9 @@ class StepWork:
     pass_dram_bits: int
     # chips with per-neuron soma time (cores.soma_cycles), else None:
     neuron_cycles: np.ndarray | None = None  # (T, C) each core's soma work in each step
+    # chips whose synapse units differ in time (cores.synop_cycles_sparse / _conv), else
+    # None: (T, C) cycles of each core's synaptic operations, unit by unit
+    synop_time: np.ndarray | None = None
     spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
     #                                   cycles of its core up to and including its neuron
 
@@ -113,6 +137,7 @@ class ChipCounter:
         self.backprop = (BackpropCounter(m, topology, self.tables)
                          if any(pr.plastic == "bptt" for pr in spec.projections) else None)
         self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
+        self.unit_cycles = unit_cycles(m.hw)
 
     # ------------------------------------------------------------------ one
     def count(self, p: Presentation, *, learn: bool, learning: dict,
@@ -137,14 +162,18 @@ class ChipCounter:
         max_hops = np.zeros(T, np.int64)
         act = 0
         routers = dict.fromkeys(("inject", "hop_ew", "hop_ns", "local_delivery"), 0)
+        by_unit: dict[str, np.ndarray] = {}  # synapse unit -> (T, C) synaptic operations
         for pr in spec.projections:
             n, idx = spikes[pr.src]
             if not len(idx):
                 continue
             st, tbl, src = steps[pr.src], self.tables[pr.name], self.sources[pr.name]
             f = src.fields
+            unit = synapse_unit(pr)
             if src.alike:  # per step: spikes x the one source's figures
-                synops += np.outer(n, tbl.synops[:, 0])
+                ps = np.outer(n, tbl.synops[:, 0])
+                synops += ps
+                by_unit[unit] = by_unit.get(unit, 0) + ps
                 sram += np.outer(n, tbl.sram[:, 0])
                 if self.per_message:
                     deliveries += np.outer(n, tbl.synops[:, 0] > 0)
@@ -157,13 +186,15 @@ class ChipCounter:
                 max_hops = np.maximum(max_hops, np.where(n > 0, f["max_hops"][0], 0))
                 continue
             if pr.connectivity == "dense":
-                synops += np.outer(n, m.k[pr.dst])
+                ps = np.outer(n, m.k[pr.dst])
                 if self.per_message:
                     deliveries += np.outer(n, m.k[pr.dst] > 0)
             else:
-                synops += per_step(tbl.synops[:, idx], st, T)
+                ps = per_step(tbl.synops[:, idx], st, T)
                 if self.per_message:
                     deliveries += per_step(tbl.synops[:, idx] > 0, st, T)
+            synops += ps
+            by_unit[unit] = by_unit.get(unit, 0) + ps
             if pr.stores_weights:
                 sram += per_step(tbl.sram[:, idx], st, T)
                 dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
@@ -180,7 +211,10 @@ class ChipCounter:
             else:
                 np.add.at(core_msgs, (st, src.core[idx]), msgs)
             np.maximum.at(max_hops, st, f["max_hops"][idx])
-        cnt["core", "synop"] = int(synops.sum())
+        for unit, ps in by_unit.items():
+            cnt["core", unit] = int(ps.sum())
+        if not by_unit:
+            cnt["core", "synop"] = 0
         cnt["sram", "read_word"] = int(sram.sum())
         cnt["dram", "read_bit"] = int(dram_bits.sum())
         cnt["dram", "activate"] = act
@@ -241,6 +275,9 @@ class ChipCounter:
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
         work = StepWork(synops, sram, deliveries, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
                         moving, max_hops, pass_words, pass_ops, pass_bits)
+        if self.unit_cycles is not None:
+            work.synop_time = sum((-(-ps // self.m.hw.cores.synapse_lanes) * self.unit_cycles[u]
+                                   for u, ps in by_unit.items()), np.zeros((T, C), np.int64))
         if self.soma is not None:
             self._soma(p, spikes, steps, T, work)
         return cnt, work

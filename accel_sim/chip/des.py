@@ -151,7 +151,7 @@ class SimpyChip:
         # per job, as Python lists (indexed once per event)
         self._key, self._core, self._step = (dl.job_key.tolist(), dl.job_core.tolist(),
                                              dl.job_step.tolist())
-        self._svc = r.service_cycles(dl.job_syn, dl.job_words).tolist()
+        self._svc = r.service_cycles(dl.job_syn, dl.job_words, dl.job_synop_cycles).tolist()
         self._read = np.where(dl.job_words > 0, r.read_lat, 0).tolist()
         self._dsvc = np.where(dl.job_dram_bits > 0, r.dram_cycles(
             dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64)), 0).tolist()

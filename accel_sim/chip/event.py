@@ -87,7 +87,7 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
     nc = r.neuron_phase(work)  # (T, C)
     most = nc.max(axis=1) if C else np.zeros(T, np.int64)
     learn = learn_cycles_per_core(work, r)
-    svc = r.service_cycles(dl.job_syn, dl.job_words)
+    svc = r.service_cycles(dl.job_syn, dl.job_words, dl.job_synop_cycles)
     dram_svc = r.dram_cycles(dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64))
     n_links = np.array([len(t.links) for t in plan.templates] or [0], np.int64)
     # an upper bound of each step's length: all its work one after another

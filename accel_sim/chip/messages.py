@@ -20,7 +20,7 @@ import numpy as np
 
 from snn_frontend.trace import Presentation
 
-from .counting import ChipCounter
+from .counting import ChipCounter, synapse_unit
 
 __all__ = ["Template", "DeliveryPlan", "Deliveries"]
 
@@ -58,6 +58,8 @@ class Deliveries:
     job_words: np.ndarray
     job_dram_bits: np.ndarray
     job_dram_words: np.ndarray
+    # cycles per synaptic operation of each job's synapse unit (None: all alike)
+    job_synop_cycles: np.ndarray | None = None
 
 
 class DeliveryPlan:
@@ -184,10 +186,14 @@ class DeliveryPlan:
             syn[sel] = t.synops[d, s]
             if pr.stores_weights:
                 words[sel], dbits[sel], dwords[sel] = t.sram[d, s], t.dram_bits[d, s], t.dram[d, s]
+        per_synop = None
+        if cc.unit_cycles is not None:
+            cycles = np.array([cc.unit_cycles[synapse_unit(pr)] for pr in spec.projections])
+            per_synop = cycles[job_proj] if len(cycles) else np.zeros(0, np.int64)
         return Deliveries(step[msg_units], key[msg_units], src_core[msg_units], msg_template,
                           soma[msg_units], step[job_unit], key[job_unit], job_core,
                           msg_index[job_unit], job_leaf, src_core[job_unit], soma[job_unit], syn,
-                          words, dbits, dwords)
+                          words, dbits, dwords, per_synop)
 
 
 def _topological(templates: list[Template], n_links: int) -> list[int]:

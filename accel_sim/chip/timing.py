@@ -66,10 +66,12 @@ class HwRates:
         return (np.ceil(np.asarray(bits) / 8 / self.dram_bytes_per_cycle).astype(np.int64)
                 + np.asarray(streams) * self.dram_miss)
 
-    def service_cycles(self, synops, words):
+    def service_cycles(self, synops, words, per_synop=None):
         """A core's cycles for one message's synaptic work: the fixed receive cost, then
-        synapse lanes and SRAM ports in parallel."""
-        return self.receive_cycles + np.maximum(ceil_div(synops, self.syn_lanes) * self.synop_cycles,
+        synapse lanes and SRAM ports in parallel (`per_synop`: each job's synapse unit's
+        cycles, where they differ)."""
+        c = self.synop_cycles if per_synop is None else per_synop
+        return self.receive_cycles + np.maximum(ceil_div(synops, self.syn_lanes) * c,
                                                 ceil_div(words, self.ports))
 
 
@@ -114,7 +116,9 @@ def pass_cycles(work: StepWork, r: HwRates) -> int:
 
 def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """Cycles of each step (T,), the whole-matrix passes added to the first step."""
-    busy = np.maximum(ceil_div(work.synops, r.syn_lanes) * r.synop_cycles,
+    syn = (work.synop_time if work.synop_time is not None
+           else ceil_div(work.synops, r.syn_lanes) * r.synop_cycles)
+    busy = np.maximum(syn,
                       ceil_div(work.sram_reads, r.ports)
                       + np.where(work.sram_reads > 0, r.read_lat, 0))
     if r.receive_cycles:  # the fixed cost of every message a core receives

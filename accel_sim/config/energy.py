@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from ..registry import COMPONENT_ACTIONS
+from ..registry import COMPONENT_ACTIONS, COMPONENTS
 from .base import Section
 
 __all__ = ["EnergyTableConfig", "ActionEnergy", "ComponentEnergy"]
@@ -85,7 +85,8 @@ class EnergyTableConfig(Section):
                 if action not in known:
                     problems.append(f"components.{comp}.actions.{action}: unknown action; "
                                     f"{comp} counts {', '.join(known)}")
-            missing = [a for a in known if a not in spec.actions]
+            missing = [a for a in known if a not in spec.actions
+                       and COMPONENTS[comp].fallback(a) is None]
             if missing:
                 problems.append(f"components.{comp}: no energy for {', '.join(missing)} "
                                 "(write 0 with a source if it is free or included elsewhere)")

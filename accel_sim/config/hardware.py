@@ -46,6 +46,9 @@ class CoresConfig(Section):
     learning_unit: bool = True  # on-chip STDP (training needs it)
     learning_lanes: PosInt = 4  # weight updates (read-modify-write arithmetic) per cycle
     synop_cycles: PosInt = 1  # cycles a synapse lane spends on one synaptic operation
+    # the same for a sparse and a conv projection's operations (None: synop_cycles)
+    synop_cycles_sparse: Optional[PosInt] = None
+    synop_cycles_conv: Optional[PosInt] = None
     message_receive_cycles: NonNegInt = 0  # fixed cost of every message a core receives
     # None: the neuron phase is ceil(neurons / neuron_lanes) cycles; else per neuron
     soma_cycles: Optional[SomaCyclesConfig] = None

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..config.energy import EnergyTableConfig
 from ..errors import TableError
-from ..registry import COMPONENT_ACTIONS, action_width_bits, instances
+from ..registry import COMPONENT_ACTIONS, COMPONENTS, action_width_bits, instances
 
 __all__ = ["EnergyTable", "ResolvedTable", "TableError", "interp_log", "message_model_warning"]
 
@@ -67,7 +67,8 @@ class EnergyTable:
         for comp, actions in COMPONENT_ACTIONS.items():
             spec = self.cfg.components[comp]
             for action in actions:
-                a = spec.actions[action]
+                given = action if action in spec.actions else COMPONENTS[comp].fallback(action)
+                a = spec.actions[given]
                 key = f"energy.components.{comp}.actions.{action}"
                 if a.energy_pj is not None:
                     value = a.energy_pj
@@ -89,7 +90,9 @@ class EnergyTable:
                                          f"(table has {', '.join(a.pj_per_bit_by_kind)})")
                     value = a.pj_per_bit_by_kind[hw.dram.kind]
                 pj[comp, action] = float(value)
-                sources[comp, action] = a.source
+                sources[comp, action] = (a.source if given == action else
+                                         f"as {comp}.{given} (the table gives no {action}): "
+                                         f"{a.source}")
             per = spec.static_mw or 0.0
             if spec.static_mw_per_kib is not None:
                 per = spec.static_mw_per_kib * hw.sram.size_kib

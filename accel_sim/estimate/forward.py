@@ -10,7 +10,7 @@ import numpy as np
 
 from snn_frontend.trace import stdp_event_streams
 
-from ..chip.counting import ChipCounter, StepWork
+from ..chip.counting import ChipCounter, StepWork, synapse_unit
 from ..chip.timing import HwRates, pass_cycles, timestep_cycles
 from .activity import PhaseActivity
 
@@ -42,7 +42,7 @@ def counts(counter: ChipCounter, act: PhaseActivity) -> Counter:
     for pr in spec.projections:
         r = act.per_neuron(pr.src, spec.population(pr.src).size) * T  # spikes of each source
         tbl, f = counter.tables[pr.name], counter.sources[pr.name].fields
-        cnt["core", "synop"] += float(tbl.synops.sum(axis=0) @ r)
+        cnt["core", synapse_unit(pr)] += float(tbl.synops.sum(axis=0) @ r)
         if pr.stores_weights:
             cnt["sram", "read_word"] += float(tbl.sram.sum(axis=0) @ r)
             cnt["dram", "read_bit"] += float(tbl.dram_bits.sum(axis=0) @ r)
@@ -119,7 +119,7 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
     rates = act.rates
     lam = sum(rates.get(q.name, 0.0) for q in spec.populations if counter.has_outgoing[q.name])
     w = {k: np.zeros(C) for k in ("synops", "sram", "deliveries", "core_msgs", "learn_ops",
-                                  "learn_words")}
+                                  "learn_words", "synop_time")}
     w.update(dram_bits=0.0, streams=0.0, port=0.0, max_hops=0.0)
     if lam <= 0:
         return w
@@ -131,6 +131,9 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
         tbl, src = counter.tables[pr.name], counter.sources[pr.name]
         f = src.fields
         w["synops"] += tbl.synops @ share
+        if counter.unit_cycles is not None:  # synapse units of their own speed
+            w["synop_time"] += (tbl.synops @ share) * (
+                counter.unit_cycles[synapse_unit(pr)] / counter.hw.cores.synapse_lanes)
         w["deliveries"] += (tbl.synops > 0) @ share
         if pr.stores_weights:
             w["sram"] += tbl.sram @ share
@@ -182,7 +185,8 @@ def step_cycles(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> 
         learn_words=col * w["learn_words"] if act.learn else None,
         dram_bits=n * w["dram_bits"], dram_streams=n * w["streams"], port_messages=n * w["port"],
         core_messages=col * w["core_msgs"], spikes=n, max_hops=np.where(n > 0, w["max_hops"], 0),
-        pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0, neuron_cycles=soma)
+        pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0, neuron_cycles=soma,
+        synop_time=col * w["synop_time"] if counter.unit_cycles is not None else None)
     pmf = _poisson(lam_t, n)  # (steps, n)
     per_t = pmf @ timestep_cycles(work, rates_hw)
     for occ_t, extra in _column_cycles(counter, rates_hw, act, work):
