@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -26,7 +27,7 @@ from .config import load_section
 from .config.energy import EnergyTableConfig
 from .config.hardware import HardwareConfig
 from .energy import EnergyTable, price_phase
-from .errors import ConfigError
+from .errors import ConfigError, PricingWarning
 
 __all__ = ["load_hardware", "load_energy_table", "simulate", "price", "Cost", "Energy"]
 
@@ -130,6 +131,8 @@ def price(result: PhaseResult, table, hw=None) -> Cost:
                                f"on {hw.name!r} as given; price it with the chip it ran on "
                                "(leave hw out), or simulate again on the other chip"])
     resolved = EnergyTable(table).resolve(hw)
+    for msg in result.warnings:
+        warnings.warn(msg, PricingWarning, stacklevel=2)
     ph = price_phase(result.counts, result.cycles, hw.clock_mhz, resolved,
                      samples=result.samples, presentations=result.presentations,
                      time_steps=result.time_steps)

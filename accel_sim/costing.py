@@ -11,7 +11,7 @@ from typing import Mapping
 
 from snn_frontend.spec import NetworkSpec
 
-from .chip import Chip
+from .chip import Chip, active_warnings
 from .chip.mapping import load_placement
 from .energy import EnergyTable, ResolvedTable, message_model_warning, price_phase
 
@@ -66,5 +66,6 @@ def hardware_stats(cfg, setup: ChipSetup, results: Mapping[str, Mapping], state_
     return {"chip": hw.name, "energy_table": t.name, "technology": t.technology,
             "basis": t.basis, "fidelity": cfg.run.fidelity, "clock_mhz": hw.clock_mhz,
             "mapping": setup.chip.mapping.report(state_bits, hw.formats.trace_bits),
-            "warnings": setup.warnings,
+            "warnings": setup.warnings + active_warnings(
+                sorted({q for r in results.values() for q in r.get("without_active", ())}), hw),
             "phases": price_results(results, t, hw.clock_mhz)}

@@ -1,4 +1,4 @@
-"""User-facing errors: the CLI prints their message and exits with code 2.
+"""User-facing errors (the CLI prints their message and exits with code 2) and warnings.
 
 Every error class of the package lives here (the lowest layer), so that each layer
 raises them without importing the layers that define the rest.
@@ -12,7 +12,7 @@ from snn_frontend.files import FileWriteError
 from snn_frontend.spec import SpecError
 from snn_frontend.trace import TraceError
 
-__all__ = ["RunError", "ConfigError", "MappingError", "TableError", "USER_ERRORS"]
+__all__ = ["RunError", "ConfigError", "MappingError", "TableError", "PricingWarning", "USER_ERRORS"]
 
 
 class RunError(RuntimeError):
@@ -43,3 +43,8 @@ class TableError(ValueError):
 
 USER_ERRORS = (ConfigError, DatasetError, RunError, MappingError, TableError, SpecError,
                TraceError, FileWriteError)
+
+
+class PricingWarning(UserWarning):
+    """Counts that price with a known bias (e.g. neuron updates counted without the
+    frontend's `:active` stream on a chip whose update rule needs it)."""

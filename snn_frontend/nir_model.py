@@ -19,6 +19,11 @@ how they become a step (docs/nir.md):
 
 - integration `euler`:  v <- v + (dt / tau) (v_leak - v + r I)
 - integration `exact`:  v <- v_leak + (v - v_leak) a + (1 - a) r I,   a = exp(-dt / tau)
+- integration `sanafe` (LIF, IF): SANA-FE's neuron (snn_frontend/sanafe_lif.py) with
+  leak_decay = 1 - dt / tau (IF: 1), input and bias scaled by dt r / tau (IF: r), state
+  in double precision; reset `zero` is its hard reset to v_reset, `subtract` its soft
+  one (v - v_threshold at once); a spike reaches it a step after it was fired (SANA-FE's
+  timing, every projection); it records the neurons updated at each step (`active`)
 - reset `zero`:      a neuron with v > v_threshold spikes and is set to v_reset at once
 - reset `subtract`:  it spikes, and v_threshold is subtracted at its next update
   (snnTorch's `Leaky` and `Synaptic`; their NIR export writes v_reset = 0 but subtracts)
@@ -35,7 +40,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
+from .sanafe_lif import SanafeLif, sanafe_step
 from .spec import conv_output_shape, expand_geometry
 
 __all__ = [
@@ -114,6 +121,9 @@ class NirPopulation:
     syn_decay: np.ndarray | None = None  # CubaLIF: i <- i syn_decay + w_in I
     w_in: np.ndarray | None = None
     shape: tuple[int, ...] | None = None  # a map: (channels, height, width) | (channels, length)
+    # integration `sanafe`: SANA-FE's neuron (snn_frontend.sanafe_lif) with these
+    # parameters (threshold, reset, leak_decay, bias: (size,) float64 of float32 values)
+    sanafe: dict | None = None
 
     @property
     def spiking(self) -> bool:
@@ -131,6 +141,9 @@ class NirModel:
     input_shape: tuple[int, ...] | None = None  # the Input node's shape
     backend: str = ""  # the kernels the last forward ran on
     synops: int = 0  # weight-row element additions of the last forward
+    # populations with SANA-FE's neuron: the neurons it counted as updated in the last
+    # forward, (B, T, size) bool
+    active: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def readout(self) -> NirPopulation:
@@ -154,31 +167,28 @@ class NirModel:
         hist.update({p.name: np.zeros((T, B, p.size), np.uint8) for p in pops})
         last = np.zeros((T, B, pops[-1].size), np.float32)
         steps = [self._state(p, B) for p in pops]
-        order = {p.name: i for i, p in enumerate(pops)}
         adds = np.zeros(max(threads, 1), np.int64)
+        sf = {p.name: _SanafeState(p, B, T) for p in pops if p.sanafe is not None}
+        lags = {(p.name, i): self.lag(p, sy) for p in pops for i, sy in enumerate(p.incoming)}
 
         def run(part: int, b0: int, b1: int) -> None:
             for t in range(T):
                 for p, (v, cur, syn, spk) in zip(pops, steps):
-                    k.set_bias(cur, p.bias, b0, b1)
-                    for sy in p.incoming:
-                        # a source computed later in the step (recurrent) arrives a step late
-                        lag = sy.delay + (sy.src != "input" and order[sy.src] >= order[p.name])
+                    s = sf.get(p.name)
+                    k.set_bias(cur, p.bias if s is None else s.no_bias, b0, b1)
+                    for i, sy in enumerate(p.incoming):
+                        lag = lags[p.name, i]
                         if t < lag:
                             continue
                         S = hist[sy.src][t - lag]
                         adds[part] += (k.add_spiking_rows(cur, S, sy.W, b0, b1) if sy.W is not None
                                        else k.add_spiking_csr(cur, S, sy.ptr, sy.post, sy.w, b0, b1))
-                    if syn is not None:
-                        k.cuba_current(syn, cur, p.syn_decay, p.w_in, b0, b1)
-                    if not p.spiking:
-                        k.leaky_silent(v, cur, p.decay, p.gain, p.v_leak, b0, b1)
-                    elif p.reset == "zero":
-                        k.leaky_zero(v, cur, p.decay, p.gain, p.v_leak, p.v_threshold,
-                                     p.v_reset, spk, b0, b1)
-                    else:  # spk holds the last step's spikes: the subtraction owed
-                        k.leaky_subtract(v, cur, p.decay, p.gain, p.v_leak, p.v_threshold,
-                                         spk, b0, b1)
+                        if s is not None:
+                            s.reach(sy, S, b0, b1)
+                    if s is not None:
+                        s.step(t, cur, spk, b0, b1)
+                    else:
+                        _update(k, p, v, cur, syn, spk, b0, b1)
                     if p.spiking:
                         hist[p.name][t, b0:b1] = spk[b0:b1]
                 last[t, b0:b1] = steps[-1][0][b0:b1] if not pops[-1].spiking \
@@ -193,9 +203,18 @@ class NirModel:
         else:
             run(0, 0, B)
         self.synops = int(adds.sum())
+        self.active = {name: s.updated.transpose(1, 0, 2) for name, s in sf.items()}
         spikes = {p.name: hist[p.name].view(bool).transpose(1, 0, 2) for p in pops  # 0/1: views
                   if p.spiking}
         return spikes, last.transpose(1, 0, 2)
+
+    def lag(self, p: NirPopulation, sy: Synapses) -> int:
+        """Steps from a spike of sy's source to its arrival in p: its delay, plus one for a
+        source computed later in the step (recurrent) and for SANA-FE's neuron (every
+        spike arrives a step later there)."""
+        order = [q.name for q in self.populations]
+        late = sy.src != "input" and order.index(sy.src) >= order.index(p.name)
+        return sy.delay + int(late or p.sanafe is not None)
 
     @staticmethod
     def _state(p: NirPopulation, B: int):
@@ -203,6 +222,56 @@ class NirModel:
         v = np.tile(p.v_leak.astype(np.float32), (B, 1))
         syn = np.zeros((B, p.size), np.float32) if p.kind == "cuba_lif" else None
         return v, np.zeros((B, p.size), np.float32), syn, np.zeros((B, p.size), np.uint8)
+
+
+def _update(k, p: NirPopulation, v, cur, syn, spk, b0: int, b1: int) -> None:
+    """One step of population p's neurons in the kernels (its synaptic current first)."""
+    if syn is not None:
+        k.cuba_current(syn, cur, p.syn_decay, p.w_in, b0, b1)
+    if not p.spiking:
+        k.leaky_silent(v, cur, p.decay, p.gain, p.v_leak, b0, b1)
+    elif p.reset == "zero":
+        k.leaky_zero(v, cur, p.decay, p.gain, p.v_leak, p.v_threshold, p.v_reset, spk, b0, b1)
+    else:  # spk holds the last step's spikes: the subtraction owed
+        k.leaky_subtract(v, cur, p.decay, p.gain, p.v_leak, p.v_threshold, spk, b0, b1)
+
+
+class _SanafeState:
+    """A population with SANA-FE's neuron: its float64 membranes, the neurons a synapse
+    reached this step, and the neurons updated at every step. The kernels add its input
+    (without the bias, which SANA-FE adds on its own); `step` is `sanafe_step`."""
+
+    def __init__(self, p: NirPopulation, B: int, T: int):
+        self.p = p
+        self.v = np.zeros((B, p.size))
+        self.hit = np.zeros((B, p.size), bool)
+        self.updated = np.zeros((T, B, p.size), bool)
+        self.no_bias = np.zeros(p.size, np.float32)
+        self.gain = p.gain.astype(np.float64)
+        self._patterns: dict[int, sp.csr_matrix] = {}
+
+    def reach(self, sy: Synapses, S: np.ndarray, b0: int, b1: int) -> None:
+        """Mark the neurons a spike of S reached: every target of a dense projection (SANA-FE
+        connects every pair of a dense layer, zero weights too), the synapses of a conv or
+        pool (every kernel tap that lands in the map)."""
+        if sy.W is not None:
+            self.hit[b0:b1] |= S[b0:b1].any(axis=1)[:, None]
+            return
+        P = self._patterns.get(id(sy))
+        if P is None:
+            P = self._patterns[id(sy)] = sp.csr_matrix(
+                (np.ones(len(sy.post), np.float32), sy.post, sy.ptr),
+                shape=(len(sy.ptr) - 1, self.p.size))
+        self.hit[b0:b1] |= (sp.csr_matrix(S[b0:b1].astype(np.float32)) @ P).toarray() > 0
+
+    def step(self, t: int, cur, spk, b0: int, b1: int) -> None:
+        v = self.v[b0:b1]
+        fired, updated = sanafe_step(v, self.gain * cur[b0:b1].astype(np.float64),
+                                     self.hit[b0:b1], t == 0, self.p.sanafe,
+                                     "hard" if self.p.reset == "zero" else "soft")
+        spk[b0:b1] = fired
+        self.updated[t, b0:b1] = updated
+        self.hit[b0:b1] = False
 
 
 # ------------------------------------------------------------------------------ import
@@ -609,6 +678,17 @@ def _population(name, kind, node, size, incoming, bias, dt_s, policy) -> NirPopu
         syn_decay = np.exp(-dt_s / tau_syn) if integration == "exact" else 1 - dt_s / tau_syn
         w_in = f("w_in")
     f32 = lambda a: None if a is None else np.asarray(a, np.float32)  # noqa: E731
-    return NirPopulation(name, kind, size, incoming, bias, f32(decay), f32(gain), f32(v_leak),
-                         f32(v_th), f32(v_reset), reset if spiking else None, f32(syn_decay),
-                         f32(w_in))
+    pop = NirPopulation(name, kind, size, incoming, bias, f32(decay), f32(gain), f32(v_leak),
+                        f32(v_th), f32(v_reset), reset if spiking else None, f32(syn_decay),
+                        f32(w_in))
+    if integration == "sanafe":
+        if kind not in ("lif", "if"):
+            raise NirImportError(f"node {name!r}: integration sanafe is SANA-FE's LIF, for "
+                                 f"LIF and IF nodes (not {kind})")
+        if np.any(v_leak != 0):
+            raise NirImportError(f"node {name!r}: SANA-FE's LIF leaks toward 0; v_leak must "
+                                 "be 0 for integration sanafe")
+        # its leak is the euler decay; the input and the bias enter scaled by the gain
+        pop.sanafe = SanafeLif(threshold=v_th, reset=v_reset, leak_decay=decay,
+                               bias=gain * bias).arrays(name, size)
+    return pop

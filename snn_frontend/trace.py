@@ -378,6 +378,11 @@ class TraceBuilder:
     def streaming(self) -> bool:
         return self.out_dir is not None or self.on_part is not None
 
+    @property
+    def stream_names(self) -> tuple[str, ...]:
+        """What `add` takes counts and indices of: every population, then the events."""
+        return self._names
+
     def flush(self) -> None:
         """Hand the buffered presentations on as the next part (streaming builders only)."""
         if not self.streaming or not self._rows:

@@ -2,7 +2,7 @@
 
 Nothing here names a model family or a population: the chip sees a `NetworkSpec`.
 """
-from .chip import Chip, PhaseResult
+from .chip import Chip, PhaseResult, active_warnings
 from .mapping import Mapping, MappingError, place
 
-__all__ = ["Chip", "PhaseResult", "Mapping", "MappingError", "place"]
+__all__ = ["Chip", "PhaseResult", "Mapping", "MappingError", "place", "active_warnings"]

@@ -19,7 +19,7 @@ import numpy as np
 import simpy
 
 from snn_frontend.spec import NetworkSpec
-from snn_frontend.trace import SpikeTrace
+from snn_frontend.trace import SpikeTrace, active_stream
 
 from .. import registry
 from ..errors import ConfigError
@@ -31,7 +31,7 @@ from .mapping import Mapping as ChipMapping
 from .timing import HwRates, TimestepTimer
 from .topology import Topology
 
-__all__ = ["Chip", "PhaseResult"]
+__all__ = ["Chip", "PhaseResult", "active_warnings"]
 
 for _f in (  # the built-in fidelities, fastest first
         Fidelity("timestep", barrier_free=False, timer=TimestepTimer,
@@ -59,10 +59,33 @@ class PhaseResult:
     presentation_cycles: list[int] = field(default_factory=list)
     simpy_events: int = 0  # events the `simpy` fidelity processed (0 for the others)
     hardware: object = field(default=None, repr=False, compare=False)  # the chip it ran on
+    # on-chip populations whose updates a `state` rule chip counted by `input`: the trace
+    # had no `<population>:active` stream for them
+    without_active: tuple[str, ...] = ()
 
     def as_dict(self) -> dict:
         return {"counts": self.counts, "cycles": self.cycles, "samples": self.samples,
-                "presentations": self.presentations, "time_steps": self.time_steps}
+                "presentations": self.presentations, "time_steps": self.time_steps,
+                "without_active": list(self.without_active)}
+
+    @property
+    def warnings(self) -> list[str]:
+        """What pricing these counts should say about them."""
+        return active_warnings(self.without_active, self.hardware)
+
+
+def active_warnings(populations, hw) -> list[str]:
+    """The warning for populations a `state` update rule chip counted without the
+    frontend's `:active` stream ([] when there are none)."""
+    if not populations:
+        return []
+    name = getattr(hw, "name", "the chip")
+    return [f"chip {name} counts a neuron update as active when the neuron's state changed "
+            f"(cores.update_rule: state), but the trace has no ':active' stream for "
+            f"{', '.join(populations)}: their updates were counted as active only when input "
+            "reached them, so neuron-update energy and time are low for neurons that leak or "
+            "hold a charge; run the network with a frontend that writes the stream (e.g. "
+            "snn_frontend.sanafe_lif)"]
 
 
 class Chip:
@@ -100,6 +123,7 @@ class PhaseReplay:
         self.chip = chip
         self.result = PhaseResult(name, hardware=chip.hw)  # cycles: this phase's own
         self._totals: Counter = Counter()
+        self._without_active: set[str] = set()
 
     def consume(self, part: SpikeTrace) -> None:
         chip = self.chip
@@ -116,7 +140,12 @@ class PhaseReplay:
         learn = bool(meta.get("learn", False))
         learning = meta.get("learning", {})
         state_reset = bool(meta.get("state_reset", True))
+        state_rule = chip.hw.cores.update_rule == "state"
         for pres in part:
+            if state_rule:
+                self._without_active.update(
+                    q.name for q in chip.spec.chip_populations
+                    if active_stream(q.name) not in pres.counts)
             counts, work = chip.counter.count(pres, learn=learn, learning=learning,
                                               state_reset=state_reset)
             for (kind, action), n in counts.items():
@@ -138,14 +167,17 @@ class PhaseReplay:
         r.samples, r.presentations, r.time_steps, r.cycles, r.wall_s = (
             state["samples"], state["presentations"], state["time_steps"], state["cycles"],
             state.get("wall_s", 0.0))
+        self._without_active.update(state.get("without_active", ()))
 
     def snapshot(self) -> dict:
         r = self.result
         return {"counts": dict(self._totals), "cycles": int(r.cycles),
                 "samples": r.samples, "presentations": r.presentations,
-                "time_steps": r.time_steps, "wall_s": r.wall_s}
+                "time_steps": r.time_steps, "wall_s": r.wall_s,
+                "without_active": sorted(self._without_active)}
 
     def finish(self) -> PhaseResult:
         r = self.result
         r.counts = dict(sorted(self._totals.items()))
+        r.without_active = tuple(sorted(self._without_active))
         return r

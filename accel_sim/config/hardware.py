@@ -56,6 +56,11 @@ class CoresConfig(Section):
     # (SANA-FE): the soma and the synapse pipeline run independently, and a core's
     # messages leave as its neurons fire
     soma_blocks_synapses: bool = True
+    # when a neuron's update counts as active: `input` when a synaptic event reached it in
+    # the step before (or it has a bias); `state` when its state changed (SANA-FE: |v| > 0,
+    # input or bias), which only the frontend knows: the trace's `<population>:active`
+    # stream (without it the chip counts by `input`, and pricing warns)
+    update_rule: Literal["input", "state"] = "input"
 
     @model_validator(mode="after")
     def _mesh(self):

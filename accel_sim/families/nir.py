@@ -22,7 +22,7 @@ from snn_frontend.datasets import DatasetError
 from snn_frontend.nir_model import POLICY_DEFAULTS, NirImportError, NirModel, read_nir
 from snn_frontend.spec import NetworkSpec, Population, Projection, index_bits
 from snn_frontend.spiking_data import SpikeSet
-from snn_frontend.trace import TraceBuilder
+from snn_frontend.trace import TraceBuilder, active_stream
 
 from ..config.base import NetworkBase, Pos
 from ..errors import RunError
@@ -40,13 +40,13 @@ _IMAGES = ("digits", "mnist", "fashion_mnist")
 
 class NirNetworkConfig(NetworkBase):
     # the file, the step its continuous-time parameters are taken at (None: encoding.dt_ms),
-    # and per neuron type (lif, cuba_lif, if, li) the integration (euler | exact) and reset
-    # (zero | subtract); unset: euler, zero
+    # and per neuron type (lif, cuba_lif, if, li) the integration (euler | exact | sanafe:
+    # SANA-FE's neuron, for lif and if) and reset (zero | subtract); unset: euler, zero
     model: Literal["nir"] = "nir"
     path: Optional[str] = None
     dt_ms: Optional[Pos] = None
     nir_integration: dict[Literal["lif", "cuba_lif", "if", "li"],
-                          Literal["euler", "exact"]] = {}
+                          Literal["euler", "exact", "sanafe"]] = {}
     nir_reset: dict[Literal["lif", "cuba_lif", "if"], Literal["zero", "subtract"]] = {}
 
 
@@ -230,13 +230,15 @@ class NirCounts(SpikeCounts):
 
 
 # -------------------------------------------------------------------- protocol
-def _record(tb: TraceBuilder, first: int, raster: np.ndarray, spikes: dict, names) -> None:
-    """Each sample of a batch as one presentation: the spikes of every population."""
+def _record(tb: TraceBuilder, first: int, raster: np.ndarray, spikes: dict,
+            active: dict) -> None:
+    """Each sample of a batch as one presentation: the spikes of every population and the
+    neurons SANA-FE's neuron updated (`<population>:active`)."""
     B, T, _ = raster.shape
-    streams = {"input": raster, **spikes}
+    streams = {"input": raster, **spikes, **{active_stream(k): a for k, a in active.items()}}
     for b in range(B):
         counts, indices = {}, {}
-        for name in names:
+        for name in tb.stream_names:
             r = streams.get(name)
             if r is None:  # a non-spiking readout
                 counts[name], indices[name] = np.zeros(T, np.int64), np.zeros(0, np.int64)
@@ -251,13 +253,12 @@ def _effective(model: NirModel, raster: np.ndarray, spikes: dict) -> int:
     """Additions of non-zero weights a batch made: per projection, each source neuron's
     spikes times its non-zero synapses (the spikes of the last step of a source that
     arrives a step late never arrive, as in the kernels)."""
-    order = {p.name: i for i, p in enumerate(model.populations)}
     src_spikes = {"input": raster, **spikes}
     total = 0
     for p in model.populations:
         for sy in p.incoming:
             s = src_spikes[sy.src]
-            lag = sy.delay + (sy.src != "input" and order[sy.src] >= order[p.name])
+            lag = model.lag(p, sy)
             per_neuron = s[:, :s.shape[1] - lag].sum(axis=(0, 1), dtype=np.int64)
             total += int(per_neuron @ sy.nonzero_per_row())
     return total
@@ -313,7 +314,7 @@ def infer(run) -> dict:
             ph.counts.synops += model.synops
             ph.counts.effective_synops += _effective(model, raster, spikes)
             if ph.trace is not None:
-                _record(ph.trace, a, raster, spikes, run.spec.names)
+                _record(ph.trace, a, raster, spikes, model.active)
             bar.update(len(raster))
             done = a + len(raster)
             if every and done < inputs.n and done // every > a // every:
@@ -338,6 +339,11 @@ class NirFamily(NetworkFamily):
         if list(cfg.run.phases) != ["infer"]:
             out.append("run.phases: an imported NIR network is run for inference only; use "
                        "[infer]")
+        bad = sorted(k for k, v in cfg.network.nir_integration.items()
+                     if v == "sanafe" and k not in ("lif", "if"))
+        if bad:
+            out.append(f"network.nir_integration: sanafe is SANA-FE's LIF, for lif and if "
+                       f"(not {', '.join(bad)})")
         if cfg.data.dataset == "events" and not cfg.data.path:
             out.append("data.path: data.dataset events reads recorded spikes from an .npz, "
                        ".npy or NIR data file; give its path")
@@ -363,6 +369,11 @@ class NirFamily(NetworkFamily):
 
     def spec(self, cfg, net: NirRun) -> NetworkSpec:
         return nir_spec(net.model, cfg.network.weights.storage_bits)
+
+    def trace_meta(self, cfg, net: NirRun, spec, *, learn: bool):
+        meta, _ = super().trace_meta(cfg, net, spec, learn=learn)
+        return meta, tuple(active_stream(p.name) for p in net.model.populations
+                           if p.sanafe is not None)
 
     def describe(self, cfg, data: TestInputs, net: NirRun, spec) -> str:
         labels = "labelled" if data.labels is not None else "unlabelled"

@@ -140,7 +140,7 @@ class Run:
         if save or replay is not None:
             meta, events = self.family.trace_meta(self.cfg, self.net, self.spec, learn=learn)
             meta = dict(meta, phase=name, model=self.cfg.network.model, seed=self.cfg.seed)
-            trace = TraceBuilder(meta, events if learn else (),
+            trace = TraceBuilder(meta, events,
                                  out_dir=self.out / f"trace_{name}" if save else None,
                                  on_part=replay.consume if replay is not None else None,
                                  part_size=_PART_SIZE)

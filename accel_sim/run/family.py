@@ -126,8 +126,9 @@ class NetworkFamily:
         return SpikeCounts(spec.names)
 
     def trace_meta(self, cfg, net, spec: NetworkSpec, *, learn: bool) -> tuple[dict, tuple]:
-        """(meta, learning event streams) of a phase's SpikeTrace (trace.py lists the
-        keys the chip reads)."""
+        """(meta, the streams of a phase's SpikeTrace beyond the populations' spikes:
+        learning events of a learning phase, `<population>:active` ...) (trace.py lists
+        the keys the chip reads)."""
         return ({"spec": spec.to_dict(), "learn": learn, "dt_ms": cfg.encoding.dt_ms,
                  "state_reset": True, "learning": {}}, ())
 

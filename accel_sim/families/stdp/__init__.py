@@ -142,7 +142,7 @@ class StdpFamily(NetworkFamily):
         return FrontendCounts()
 
     def trace_meta(self, cfg, net: DiehlCookNetwork, spec, *, learn: bool):
-        return net.trace_meta(spec, learn=learn), net.events()
+        return net.trace_meta(spec, learn=learn), net.events() if learn else ()
 
     def state(self, net: DiehlCookNetwork) -> dict[str, np.ndarray]:
         arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
