@@ -86,8 +86,12 @@ def _parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="write a trained network as a NIR file")
     ex.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory")
-    ex.add_argument("--format", choices=["nir"], default="nir", help="the file format (nir)")
-    ex.add_argument("--out", metavar="FILE", help="the file (default RUN_DIR/model.nir)")
+    ex.add_argument("--format", choices=["nir", "nir-snntorch"], default="nir",
+                    help="nir: the network exactly; nir-snntorch: the form snnTorch's "
+                         "import_from_nir loads (no delay, reset to zero, a spiking readout; "
+                         "docs/nir.md)")
+    ex.add_argument("--out", metavar="FILE", help="the file (default RUN_DIR/model.nir, "
+                                                  "model.snntorch.nir for nir-snntorch)")
 
     se = sub.add_parser("search", help="SpikeDyn's model search: candidates filtered by the "
                                        "analytical memory and energy model, the feasible ones "
@@ -221,7 +225,7 @@ def _sweep(args) -> int:
 def _export(args) -> int:
     from .export import export_nir
 
-    dest = export_nir(args.run_dir, args.out)
+    dest = export_nir(args.run_dir, args.out, args.format)
     print(f"written {dest}")
     return 0
 

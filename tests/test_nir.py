@@ -373,6 +373,46 @@ def test_export_and_reimport_give_the_same_spikes(tmp_path):
     np.testing.assert_allclose(readout, rec.O, atol=1e-5)
 
 
+def test_snntorch_runs_our_snntorch_form_export_to_our_spikes():
+    """A trained network exported with `--format nir-snntorch` (no Delay, no LI: what
+    snnTorch's import_from_nir loads), run by snnTorch itself (fixture written by
+    benchmarks/nir_snntorch_export.py): our import of the same file with the settings the
+    export names gives snnTorch's spikes in every layer, the readout included."""
+    from accel_sim.families.surrogate import SNNTORCH_DT_MS, SNNTORCH_REIMPORT_SETTINGS
+
+    s = SNNTORCH_REIMPORT_SETTINGS
+    policy = {k: (v, s["nir_reset"].get(k)) for k, v in s["nir_integration"].items()}
+    model = read_nir(FIX / "ours_snntorch_form.nir", SNNTORCH_DT_MS * 1e-3, policy)
+    ours, _ = model.forward(np.load(FIX / "ours_snntorch_form_input.npy"))
+    assert list(ours) == ["l01_hidden", "l02_hidden", "l03_readout"]
+    for name, spikes in ours.items():
+        theirs = np.load(FIX / f"ours_snntorch_form_spikes_{name}.npy")
+        assert theirs.sum() > 100
+        np.testing.assert_array_equal(spikes, theirs)
+
+
+def test_the_snntorch_form_has_only_nodes_snntorch_imports(tmp_path):
+    """Linear and LIF in name order, LIF parameters as snnTorch's importer reads them
+    (dt 0.1 ms: beta = 1 - dt / tau, r dt / tau = 1), beside the exact form's Delay and LI."""
+    from accel_sim.export import export_nir
+
+    sets = ["network.model=surrogate", "data.dataset=digits", "data.train_samples=64",
+            "data.test_samples=16", "network.hidden_sizes=[12]", "learning.batch_size=32",
+            "learning.epochs=1", "encoding.present_ms=20"]
+    run_experiment(load_config(None, sets), tmp_path / "run", progress=False)
+    assert main(["export", str(tmp_path / "run"), "--format", "nir-snntorch"]) == 0
+    g = nir.read(str(tmp_path / "run" / "model.snntorch.nir"))
+    kinds = {name: type(node).__name__ for name, node in g.nodes.items()}
+    assert kinds == {"input": "Input", "l01_fc": "Linear", "l01_hidden": "LIF",
+                     "l02_fc": "Linear", "l02_readout": "LIF", "output": "Output"}
+    lif = g.nodes["l01_hidden"]
+    beta = math.exp(-1.0 / 10.0)  # dt 1 ms, tau_mem 10 ms
+    np.testing.assert_allclose(1 - 1e-4 / lif.tau, beta, rtol=1e-12)
+    np.testing.assert_allclose(lif.r * 1e-4 / lif.tau, 1.0, rtol=1e-12)
+    exact = nir.read(str(export_nir(tmp_path / "run")))
+    assert {type(n).__name__ for n in exact.nodes.values()} >= {"Delay", "LI"}
+
+
 def test_dc_family_has_no_nir_form(tmp_path, capsys):
     run_experiment(load_config(None, ["data.train_samples=20", "data.test_samples=10",
                                       "network.n_excitatory=10"]), tmp_path / "dc",

@@ -394,10 +394,13 @@ class NirFamily(NetworkFamily):
                 for p in run.net.model.populations for sy in p.incoming
                 if sy.W is not None or sy.kernel is not None}
 
-    def to_nir(self, cfg, model: dict[str, np.ndarray]):
+    def to_nir(self, cfg, model: dict[str, np.ndarray], form: str = "exact"):
         """The graph the run imported (its file, read again)."""
         import nir
 
+        if form != "exact":
+            raise RunError(f"an imported network is exported as the graph it was read from; "
+                           f"the {form} form is for networks trained here")
         try:
             return nir.read(cfg.network.path, type_check=False)
         except (OSError, KeyError, ValueError) as exc:

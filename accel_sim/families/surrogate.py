@@ -39,7 +39,8 @@ from ..run.rundir import read_npz
 from .spikes import spike_sets
 
 __all__ = ["SurrogateFamily", "SurrogateNetworkConfig", "BpttLearningConfig", "SpikeData",
-           "surrogate_params", "kept_for_backward", "to_nir", "REIMPORT_SETTINGS"]
+           "surrogate_params", "kept_for_backward", "to_nir", "REIMPORT_SETTINGS",
+           "to_snntorch_nir", "SNNTORCH_REIMPORT_SETTINGS", "SNNTORCH_DT_MS"]
 
 
 class SurrogateNetworkConfig(NetworkBase):
@@ -299,6 +300,56 @@ def to_nir(cfg, model: dict[str, np.ndarray]):
                                   "reimport": str(REIMPORT_SETTINGS)})
 
 
+#: how this project reads the snnTorch form back (with network.dt_ms = SNNTORCH_DT_MS)
+SNNTORCH_DT_MS = 0.1
+SNNTORCH_REIMPORT_SETTINGS = {"nir_integration": {"lif": "euler"}, "nir_reset": {"lif": "zero"}}
+
+
+def to_snntorch_nir(cfg, model: dict[str, np.ndarray]):
+    """The trained network in the form snnTorch's `import_from_nir` loads (docs/nir.md):
+
+        input -> Linear(W0^T) -> LIF -> ... -> Linear(W^T) -> LIF (readout)
+
+    snnTorch's importer takes a LIF as `Leaky(beta = 1 - dt / tau, threshold = v_threshold /
+    (r dt / tau))` with its own dt = 0.1 ms, resetting to zero at once, and knows neither
+    `Delay` nor `LI`. So: tau = dt / (1 - beta) and r = tau / dt (V = beta V + h, as
+    trained); no synaptic delay (a spike reaches the next layer in its own step); reset to
+    zero instead of subtraction; the readout a spiking LIF (threshold 1) whose membrane is
+    the trained readout's divided by (1 - beta_out) (V = beta_out V + W a). Node names
+    sort in graph order (l01_fc, l01_hidden, ..., lNN_readout): nirtorch builds the module
+    in name order and gives up after three passes. Spikes of snnTorch's run of this file
+    equal this project's import of it with SNNTORCH_REIMPORT_SETTINGS (tested), not the
+    trained network's."""
+    import nir
+
+    n_hidden = len(cfg.network.hidden_sizes)
+    missing = [f"W{i}" for i in range(n_hidden + 1) if f"W{i}" not in model]
+    if missing:
+        raise RunError(f"the model has no {', '.join(missing)}: not this run's network")
+    dt_s = SNNTORCH_DT_MS * 1e-3
+    run_dt_s = cfg.encoding.dt_ms * 1e-3
+    betas = [float(np.exp(-run_dt_s / (cfg.network.tau_mem_ms * 1e-3)))] * n_hidden + [
+        float(np.exp(-run_dt_s / (cfg.network.tau_readout_ms * 1e-3)))]
+    nodes = {"input": nir.Input(input_type={"input": np.array([model["W0"].shape[0]])})}
+    edges, prev = [], "input"
+    for i, beta in enumerate(betas):
+        W = np.asarray(model[f"W{i}"], np.float32)
+        n = W.shape[1]
+        tau = dt_s / (1.0 - beta)
+        fc, name = f"l{i + 1:02d}_fc", f"l{i + 1:02d}_" + ("hidden" if i < n_hidden else "readout")
+        nodes[fc] = nir.Linear(weight=W.T.copy())
+        nodes[name] = nir.LIF(tau=np.full(n, tau), r=np.full(n, tau / dt_s),
+                              v_leak=np.zeros(n), v_threshold=np.ones(n), v_reset=np.zeros(n))
+        edges += [(prev, fc), (fc, name)]
+        prev = name
+    nodes["output"] = nir.Output(output_type={"output": np.array([model[f"W{n_hidden}"].shape[1]])})
+    edges.append((prev, "output"))
+    return nir.NIRGraph(nodes=nodes, edges=edges,
+                        metadata={"exported_by": "neuro-accel-sim", "form": "snntorch",
+                                  "dt_ms": SNNTORCH_DT_MS,
+                                  "reimport": str(SNNTORCH_REIMPORT_SETTINGS)})
+
+
 # ---------------------------------------------------------------------- family
 class SurrogateFamily(NetworkFamily):
     name = "surrogate"
@@ -430,8 +481,8 @@ class SurrogateFamily(NetworkFamily):
         n_in = next(q.size for q in ref.populations if not q.on_chip)
         return _spec(cfg, surrogate_params(cfg, n_in, ref.populations[-1].size))
 
-    def to_nir(self, cfg, model: dict[str, np.ndarray]):
-        return to_nir(cfg, model)
+    def to_nir(self, cfg, model: dict[str, np.ndarray], form: str = "exact"):
+        return to_nir(cfg, model) if form == "exact" else to_snntorch_nir(cfg, model)
 
 
 register_family(SurrogateFamily())

@@ -175,7 +175,8 @@ class NetworkFamily:
         search's candidate, without reading its data)."""
         raise RunError(f"the model search does not size {self.name} networks")
 
-    def to_nir(self, cfg, model: dict[str, np.ndarray]):
-        """The trained network (its model.npz arrays) as a nir.NIRGraph."""
+    def to_nir(self, cfg, model: dict[str, np.ndarray], form: str = "exact"):
+        """The trained network (its model.npz arrays) as a nir.NIRGraph, in a `form` of
+        NIR_FORMS."""
         raise RunError(f"network.model {cfg.network.model}: {self.name} networks have no NIR "
                        "form")
