@@ -45,9 +45,13 @@ def resolve_table(cfg) -> tuple[ResolvedTable, list[str]]:
 
 
 def state_bits(cfg) -> int:
-    """The chip stores neuron state in its own format unless the network's is fixed."""
+    """The one width of neuron state, for the memory section and the chip alike: the
+    network's when it is fixed point; a floating-point network's state is stored in the
+    chip's format (`hardware.formats.state_bits`), or as float32 without a chip."""
     fmt = cfg.network.state_format
-    return fmt.bits if fmt.kind == "fixed" else cfg.hardware.formats.state_bits
+    if fmt.kind == "fixed" or cfg.hardware is None:
+        return fmt.storage_bits
+    return cfg.hardware.formats.state_bits
 
 
 def price_results(results: Mapping[str, Mapping], table: ResolvedTable, clock_mhz: float) -> dict:

@@ -198,3 +198,29 @@ def test_golden_stats_of_the_default_config(tmp_path):
             golden["hardware"][p]["energy_pj_total"], rel=1e-9)
     assert view["accuracy"] == golden["accuracy"]
     assert np.isclose(view["memory_total_bytes"], golden["memory_total_bytes"])
+
+
+@pytest.mark.parametrize("over,bits", [([], 16), (["hardware.formats.state_bits=24"], 24),
+                                       (["network.state_format.kind=fixed",
+                                         "network.state_format.bits=12",
+                                         "network.state_format.frac_bits=4"], 12)])
+def test_memory_and_mapping_hold_state_at_one_width(tmp_path, over, bits):
+    """A floating-point network's state is stored in the chip's format, a fixed-point one at
+    its own width; the memory section and the mapping say the same (D&C, 40 excitatory:
+    6 state variables each, 40 inhibitory: 3 each)."""
+    cfg = load_config(None, TINY + ["run.trace_phases=[]", "data.train_samples=5",
+                                    "data.test_samples=5"] + over)
+    stats = run_experiment(cfg, tmp_path / "r")
+    mem = stats["memory"]
+    assert mem["state_bits"] == bits
+    mapped = sum(stats["hardware"]["mapping"]["state_bytes_per_core"])
+    assert mapped == (40 * 6 + 40 * 3) * bits / 8
+    assert mem["state_bytes"]["inh"] == 40 * 3 * bits // 8  # inh has no traces
+
+
+def test_memory_without_a_chip_holds_float_state_as_float32(tmp_path):
+    stats = run_experiment(load_config(None, TINY + ["hardware=null", "energy=null",
+                                                     "run.trace_phases=[]",
+                                                     "data.train_samples=5",
+                                                     "data.test_samples=5"]), tmp_path / "r")
+    assert stats["memory"]["state_bits"] == 32 and "hardware" not in stats

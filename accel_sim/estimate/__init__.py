@@ -77,7 +77,7 @@ def estimate(cfg, spec: NetworkSpec, activity: dict[str, PhaseActivity]) -> dict
     return {
         "chip": hw.name, "energy_table": table.name, "clock_mhz": hw.clock_mhz,
         "warnings": warnings,
-        "memory_bytes": network_memory(spec, cfg.network.state_format.storage_bits)["total_bytes"],
+        "memory_bytes": network_memory(spec, state_bits(cfg))["total_bytes"],
         "mapping": mapping.report(state_bits(cfg), hw.formats.trace_bits),
         "activity": {p: asdict(a) for p, a in activity.items()},
         "phases": {p: {"counts": r["counts"], "energy_pj": r["energy_pj"]["total"],

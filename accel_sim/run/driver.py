@@ -193,7 +193,7 @@ def collect_stats(run: Run, accuracy: dict) -> dict:
         "accuracy": accuracy,
         "frontend": {name: dict(ph.counts.as_dict(), per_sample=ph.counts.per_sample())
                      for name, ph in run.phases.items()},
-        "memory": network_memory(run.spec, cfg.network.state_format.storage_bits)}
+        "memory": network_memory(run.spec, state_bits(cfg))}
     if run.setup is not None:
         results = {name: ph.result.as_dict() for name, ph in run.phases.items()
                    if ph.result is not None}
