@@ -11,7 +11,9 @@ package imports the built-in ones):
     register_family(StdpFamily())
 
 Adding an action means adding it here, defining it in `docs/chip.md`, and giving it an
-energy in every shipped table (`configs/energy/`). docs/architecture.md has the recipes.
+energy in every shipped table (`configs/energy/`), or naming in its kind's `priced_as`
+the action a table that leaves it out prices it as (the synapse units `synop_sparse` and
+`synop_conv` are priced as `synop` there). docs/architecture.md has the recipes.
 """
 from __future__ import annotations
 
