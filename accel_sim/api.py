@@ -28,6 +28,7 @@ from .config.energy import EnergyTableConfig
 from .config.hardware import HardwareConfig
 from .energy import EnergyTable, price_phase
 from .errors import ConfigError, PricingWarning
+from .executors import LocalExecutor
 
 __all__ = ["load_hardware", "load_energy_table", "simulate", "price", "Cost", "Energy"]
 
@@ -64,13 +65,16 @@ def _given(value, section: str, what: str):
 
 def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw, *,
              fidelity: str = "timestep", placement: Mapping[str, np.ndarray] | None = None,
-             phase: str | None = None) -> PhaseResult:
+             phase: str | None = None, workers: int = 0, executor=None) -> PhaseResult:
     """Replay a trace (or its parts) on a chip (a HardwareConfig, or a shipped name, a
     YAML file or a dict as `load_hardware` takes): action counts and cycles.
 
     `placement` maps each on-chip population to a core index per neuron (explicit
     mapping; default: the chip's `mapping`). `phase` names the result (default: the
-    trace's phase, else "infer")."""
+    trace's phase, else "infer"). `workers` > 0 replays shards of presentations on that
+    many local worker processes, or give an `executor` (accel_sim.executors: a local
+    pool or a Dask cluster, kept open for more calls): the same result as a serial
+    replay, bit for bit."""
     hw = _given(hw, "hardware", "simulate")
     parts = [trace] if isinstance(trace, SpikeTrace) else list(trace)
     if not parts or not all(isinstance(p, SpikeTrace) for p in parts):
@@ -78,7 +82,14 @@ def simulate(trace: SpikeTrace | Iterable[SpikeTrace], hw, *,
                            "SpikeTrace.from_rasters(spec, rasters)"])
     first = parts[0]
     chip = Chip(hw, first.spec, fidelity, placement)
-    return chip.replay(parts, phase or first.meta.get("phase", "infer"))
+    name = phase or first.meta.get("phase", "infer")
+    if executor is not None or workers <= 0:
+        return chip.replay(parts, name, executor)
+    pool = LocalExecutor(workers)
+    try:
+        return chip.replay(parts, name, pool)
+    finally:
+        pool.close()
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,15 @@ def _parser() -> argparse.ArgumentParser:
                      help="run directory (default runs/<name>-<timestamp>)")
     run.add_argument("--resume", metavar="RUN_DIR",
                      help="continue a killed run from its last checkpoint")
+    run.add_argument("--chip-workers", type=int, metavar="N",
+                     help="replay the chip on N worker processes, shard by shard (the same "
+                          "result; sets run.chip_workers)")
+    run.add_argument("--executor", choices=["local", "dask"],
+                     help="where those workers run: a local process pool (default) or a "
+                          "Dask cluster (sets run.chip_executor)")
+    run.add_argument("--scheduler", metavar="ADDRESS",
+                     help="a running Dask scheduler for the replay, e.g. tcp://10.0.0.5:8786 "
+                          "(sets run.chip_scheduler; implies --executor dask)")
     _with_progress(run)
 
     val = sub.add_parser("validate", help="check a config (its data, its network on the chip "
@@ -127,15 +136,20 @@ def _run(args) -> int:
     from .errors import RunError
     from .run import default_run_dir, resume_experiment, run_experiment
 
+    chip = [f"run.chip_workers={args.chip_workers}"] if args.chip_workers is not None else []
+    if args.executor or args.scheduler:
+        chip.append(f"run.chip_executor={args.executor or 'dask'}")
+    if args.scheduler:
+        chip.append(f"run.chip_scheduler={args.scheduler}")
     if args.resume:
-        if args.config or args.overrides or args.out:
+        if args.config or args.overrides or args.out or chip:
             raise RunError("--resume takes only the run directory (its config is reused as is)")
         out = Path(args.resume)
         stats = _interruptible(out, lambda: resume_experiment(out, progress=args.progress))
     else:
         if not args.config:
             raise RunError("run needs a CONFIG file (or --resume RUN_DIR)")
-        cfg = load_config(args.config, args.overrides)
+        cfg = load_config(args.config, list(args.overrides or []) + chip)
         out = Path(args.out) if args.out else default_run_dir(cfg)
         stats = _interruptible(out, lambda: run_experiment(cfg, out, progress=args.progress))
     acc = stats.get("accuracy", {})

@@ -3,13 +3,17 @@
 
     python benchmarks/chip_replay.py --neurons 400 --samples 200 --chip edge --json
     python benchmarks/chip_replay.py --chip loihi_like --fidelities simpy --simpy-samples 5
+    python benchmarks/chip_replay.py --fidelities event,simpy --workers 2 --dask
 
 Prints one JSON object: the frontend's seconds per sample (one thread, like a
 replay), the replay's seconds per sample in each fidelity (`timestep`, `event`,
 `simpy`; `simpy` on the first `--simpy-samples` only, it is slow), their ratios to the
 frontend, each fidelity's latency per sample, and for `simpy` the SimPy events it
 processed per second. `--model RUN_DIR/model.npz` uses trained weights (default: the
-untrained initial weights, as the peers are timed).
+untrained initial weights, as the peers are timed). `--workers N` also replays each
+fidelity sharded over N worker processes (run.chip_workers) and reports its seconds
+per sample and speed-up over the serial replay (checked equal); `--dask` does the same
+on a Dask LocalCluster of N workers on loopback.
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ import numpy as np
 
 from accel_sim.chip import Chip
 from accel_sim.config import load_config
+from accel_sim.executors import DaskExecutor, LocalExecutor
 from accel_sim.machine import machine_info
 from snn_frontend.counts import FrontendCounts
 from snn_frontend.datasets import load_dataset
@@ -37,6 +42,8 @@ def main() -> None:
     ap.add_argument("--model", help="model.npz of a finished run (trained weights and theta)")
     ap.add_argument("--fidelities", default="timestep,event,simpy")
     ap.add_argument("--simpy-samples", type=int, default=10)
+    ap.add_argument("--workers", type=int, default=0, help="also time a sharded replay")
+    ap.add_argument("--dask", action="store_true", help="and on a Dask LocalCluster")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     cfg = load_config(None, ["data.dataset=mnist", f"network.n_excitatory={a.neurons}",
@@ -56,17 +63,19 @@ def main() -> None:
     net.infer(images, 1, threads=1, counts=counts, trace=tb)
     frontend_s = (time.perf_counter() - t0) / a.samples
     trace = tb.build()
-    head = TraceBuilder(net.trace_meta(spec, learn=False))
-    for p in trace:
-        if p.sample >= a.simpy_samples:
-            break
-        head.add(p.sample, p.attempt, p.normalised, p.n_steps, p.counts, p.indices)
-    short = head.build()
+    short = trace.select(0, next((k for k, p in enumerate(trace) if p.sample >= a.simpy_samples),
+                                 trace.n_presentations))
     res = {"benchmark": "chip_replay", "neurons": a.neurons, "samples": a.samples,
            "chip": a.chip, "machine": machine_info(), "frontend_s_per_sample": frontend_s,
            "presentations_per_sample": counts.presentations / a.samples,
            "input_spikes_per_sample": counts.input_spikes / a.samples,
            "exc_spikes_per_sample": counts.exc_spikes / a.samples}
+    executors = {}
+    if a.workers:
+        executors["pool"] = LocalExecutor(a.workers)
+        if a.dask:
+            executors["dask"] = DaskExecutor(a.workers)
+        res["workers"] = a.workers
     for fid in a.fidelities.split(","):
         chip = Chip(cfg.hardware, spec, fid)
         tr, n = (short, short.n_samples) if fid == "simpy" else (trace, a.samples)
@@ -81,6 +90,18 @@ def main() -> None:
             res["simpy_events_per_s"] = r.simpy_events / wall
             res["simpy_events_per_sample"] = r.simpy_events / n
             res["simpy_barrier"] = cfg.hardware.sync.barrier
+        for kind, ex in executors.items():
+            ex.submit(len, ()).result()  # the workers are up before the clock starts
+            t0 = time.perf_counter()
+            sharded = chip.replay(tr, "infer", executor=ex)
+            wall_sharded = time.perf_counter() - t0
+            if (sharded.counts, sharded.cycles) != (r.counts, r.cycles):
+                raise SystemExit(f"{fid} sharded on {kind} differs from the serial replay")
+            res[f"{fid}_{kind}_s_per_sample"] = wall_sharded / n
+            res[f"{fid}_{kind}_ratio_to_frontend"] = wall_sharded / n / frontend_s
+            res[f"{fid}_{kind}_speedup"] = wall / wall_sharded
+    for ex in executors.values():
+        ex.close()
     print(json.dumps(res, indent=None if a.json else 2))
 
 

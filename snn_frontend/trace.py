@@ -206,6 +206,35 @@ class SpikeTrace:
     def total(self, stream: str) -> int:
         return int(self.counts[stream].sum(dtype=np.int64))
 
+    def select(self, start: int, stop: int) -> "SpikeTrace":
+        """Presentations [start, stop) as a trace of their own (views of these arrays)."""
+        if not 0 <= start <= stop <= self.n_presentations:
+            raise TraceError(f"presentations [{start}, {stop}) are not within the trace's "
+                             f"{self.n_presentations}")
+        a, b = int(self.step_ptr[start]), int(self.step_ptr[stop])
+        ptrs = {p: self.spike_ptr(p) for p in self.streams}
+        return SpikeTrace(meta=self.meta, sample=self.sample[start:stop],
+                          attempt=self.attempt[start:stop],
+                          normalised=self.normalised[start:stop],
+                          step_ptr=self.step_ptr[start:stop + 1] - a,
+                          counts={p: self.counts[p][a:b] for p in self.streams},
+                          indices={p: self.indices[p][ptrs[p][start]:ptrs[p][stop]]
+                                   for p in self.streams},
+                          events=self.events, decays=self.decays[start:stop], _spec=self._spec)
+
+    def shard_bounds(self, n: int) -> list[tuple[int, int]]:
+        """At most n ranges [start, stop) of consecutive presentations, as even in steps as
+        whole presentations allow (empty ones left out)."""
+        if n < 1:
+            raise ValueError(f"shards: n must be >= 1 (got {n})")
+        cuts = np.searchsorted(self.step_ptr, np.linspace(0, self.n_steps, n + 1))
+        cuts[0], cuts[-1] = 0, self.n_presentations
+        return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
+
+    def shards(self, n: int) -> list["SpikeTrace"]:
+        """The presentations of `shard_bounds(n)`, each as a trace of its own."""
+        return [self.select(a, b) for a, b in self.shard_bounds(n)]
+
     def __iter__(self) -> Iterator[Presentation]:
         names = self.streams
         ptrs = {p: self.spike_ptr(p) for p in names}

@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 #: bottom to top; a module may import its own layer and the ones below
 LAYERS = [
     ["snn_frontend"],
-    ["accel_sim.version", "accel_sim.errors", "accel_sim.registry", "accel_sim.machine"],
+    ["accel_sim.version", "accel_sim.errors", "accel_sim.registry", "accel_sim.machine",
+     "accel_sim.executors"],
     ["accel_sim.config"],
     ["accel_sim.chip", "accel_sim.energy", "accel_sim.memory"],
     ["accel_sim.costing", "accel_sim.report", "accel_sim.tables", "accel_sim.plot"],

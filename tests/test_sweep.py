@@ -11,7 +11,7 @@ from accel_sim import run_experiment
 from accel_sim.cli import main
 from accel_sim.config import ConfigError
 from accel_sim.sweep import expand, load_sweep, run_sweep
-from accel_sim.sweep.executors import LOST_WORKER, LocalExecutor, Task
+from accel_sim.executors import LOST_WORKER, LocalExecutor, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "configs" / "default.yaml"
@@ -216,7 +216,7 @@ def test_dask_local_cluster_equals_the_local_pool(hw_sweep, tmp_path):
 @pytest.mark.slow
 def test_dask_retries_a_lost_worker_once(tmp_path):
     pytest.importorskip("distributed")
-    from accel_sim.sweep.executors import DaskExecutor
+    from accel_sim.executors import DaskExecutor
 
     ex = DaskExecutor(2)
     try:

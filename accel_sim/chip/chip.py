@@ -11,7 +11,7 @@ its events (chip/des.py); `event` computes exactly the same cycles in closed for
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
@@ -31,7 +31,8 @@ from .mapping import Mapping as ChipMapping
 from .timing import HwRates, TimestepTimer
 from .topology import Topology
 
-__all__ = ["Chip", "PhaseResult", "active_warnings"]
+__all__ = ["Chip", "PhaseResult", "ShardedReplay", "active_warnings", "merge_totals",
+           "replay_shard"]
 
 for _f in (  # the built-in fidelities, fastest first
         Fidelity("timestep", barrier_free=False, timer=TimestepTimer,
@@ -97,7 +98,7 @@ class Chip:
             raise ConfigError([f"the {fid.name} fidelity models chips with a barrier after "
                                f"every step; chip {hw.name} has none (sync.barrier: false): "
                                f"use fidelity {' or '.join(free)}"])
-        self.hw, self.spec, self.fidelity = hw, spec, fidelity
+        self.hw, self.spec, self.fidelity, self.placement = hw, spec, fidelity, placement
         self.env = simpy.Environment()
         self.topology = Topology(hw)
         self.mapping = ChipMapping(spec, hw, placement)
@@ -105,14 +106,21 @@ class Chip:
         self.rates = HwRates(hw, self.mapping, self.topology)
         self.timer = fid.timer(self)
 
-    def phase(self, name: str) -> "PhaseReplay":
-        """A consumer that replays trace parts as they come (for streaming)."""
-        return PhaseReplay(self, name)
+    def phase(self, name: str, executor=None) -> "PhaseReplay | ShardedReplay":
+        """A consumer that replays trace parts as they come (for streaming): here, or with
+        an executor (accel_sim.executors) on its workers, shard by shard."""
+        return PhaseReplay(self, name) if executor is None else ShardedReplay(self, name, executor)
 
-    def replay(self, parts: Iterable[SpikeTrace] | SpikeTrace, name: str) -> PhaseResult:
+    def recipe(self) -> dict:
+        """What builds this chip again elsewhere (a worker replaying a shard)."""
+        return {"hw": self.hw, "spec": self.spec.to_dict(), "fidelity": self.fidelity,
+                "placement": self.placement}
+
+    def replay(self, parts: Iterable[SpikeTrace] | SpikeTrace, name: str,
+               executor=None) -> PhaseResult:
         if isinstance(parts, SpikeTrace):
             parts = [parts]
-        ph = self.phase(name)
+        ph = self.phase(name, executor)
         for part in parts:
             ph.consume(part)
         return ph.finish()
@@ -176,8 +184,105 @@ class PhaseReplay:
                 "time_steps": r.time_steps, "wall_s": r.wall_s,
                 "without_active": sorted(self._without_active)}
 
+    def totals(self) -> dict:
+        """What this replay counted and timed, for another replay to `absorb`."""
+        return dict(self.snapshot(), presentation_cycles=list(self.result.presentation_cycles),
+                    simpy_events=self.result.simpy_events)
+
+    def absorb(self, totals: dict) -> None:
+        """Add a replay of the presentations that follow (a shard replayed elsewhere):
+        counts, cycles and presentations add, as if they had been replayed here."""
+        self._totals.update(totals["counts"])
+        self._without_active.update(totals["without_active"])
+        r = self.result
+        r.samples += totals["samples"]
+        r.presentations += totals["presentations"]
+        r.time_steps += totals["time_steps"]
+        r.cycles += totals["cycles"]
+        r.presentation_cycles += totals["presentation_cycles"]
+        r.simpy_events += totals["simpy_events"]
+
     def finish(self) -> PhaseResult:
         r = self.result
         r.counts = dict(sorted(self._totals.items()))
         r.without_active = tuple(sorted(self._without_active))
         return r
+
+
+def merge_totals(shards: list[dict]) -> dict:
+    """The totals (PhaseReplay.totals) of consecutive shards of one phase, as one replay of
+    them all would give."""
+    counts: Counter = Counter()
+    out = {"samples": 0, "presentations": 0, "time_steps": 0, "cycles": 0, "simpy_events": 0,
+           "wall_s": 0.0, "presentation_cycles": [], "without_active": set()}
+    for t in shards:
+        counts.update(t["counts"])
+        for key in ("samples", "presentations", "time_steps", "cycles", "simpy_events",
+                    "wall_s"):
+            out[key] += t[key]
+        out["presentation_cycles"] += t["presentation_cycles"]
+        out["without_active"] |= set(t["without_active"])
+    return dict(out, counts=dict(counts), without_active=sorted(out["without_active"]))
+
+
+def replay_shard(job: dict) -> dict:
+    """A worker's task: {"chip": Chip.recipe(), "phase": name, "trace": SpikeTrace} replayed
+    on a chip of its own; its totals (PhaseReplay.totals). A barrier ends every
+    presentation, so presentations replay independently: shards add up exactly."""
+    r = job["chip"]
+    chip = Chip(r["hw"], NetworkSpec.from_dict(r["spec"]), r["fidelity"], r["placement"])
+    ph = chip.phase(job["phase"])
+    ph.consume(job["trace"])
+    out = ph.totals()
+    out["wall_s"] = ph.result.wall_s
+    return out
+
+
+class ShardedReplay:
+    """A PhaseReplay whose parts the executor's workers replay: each part is cut into one
+    shard per worker, each shard replayed on a chip of its own (`replay_shard`), and the
+    shards' totals are added in order, so the result is the serial replay's, bit for bit.
+    Submitting returns at once (the frontend goes on while the workers replay); `wall_s`
+    is the time this process spent submitting and waiting, `worker_s` the workers'."""
+
+    def __init__(self, chip: Chip, name: str, executor):
+        self._local = PhaseReplay(chip, name)
+        self.result = self._local.result
+        self.executor = executor
+        self._job = {"chip": chip.recipe(), "phase": name}
+        self._pending: deque = deque()
+        self.worker_s = 0.0
+
+    def consume(self, part: SpikeTrace) -> None:
+        chip = self._local.chip
+        if part.spec != chip.spec:
+            raise ValueError(f"the trace is of another network than the chip was built for "
+                             f"({part.spec.names} vs {chip.spec.names})")
+        t0 = time.perf_counter()
+        for shard in part.shards(self.executor.workers):
+            self._pending.append(self.executor.submit(replay_shard, dict(self._job, trace=shard)))
+        # merge what is done; hold at most a few shards per worker in flight
+        self._collect(keep=4 * self.executor.workers)
+        self.result.wall_s += time.perf_counter() - t0
+
+    def _collect(self, keep: int) -> None:
+        """Absorb finished shards in order; wait while more than `keep` are pending."""
+        while self._pending and (self._pending[0].done() or len(self._pending) > keep):
+            totals = self._pending.popleft().result()
+            self.worker_s += totals.pop("wall_s")
+            self._local.absorb(totals)
+
+    def snapshot(self) -> dict:
+        t0 = time.perf_counter()
+        self._collect(keep=0)
+        self.result.wall_s += time.perf_counter() - t0
+        return self._local.snapshot()
+
+    def restore(self, state: dict) -> None:
+        self._local.restore(state)
+
+    def finish(self) -> PhaseResult:
+        t0 = time.perf_counter()
+        self._collect(keep=0)
+        self.result.wall_s += time.perf_counter() - t0
+        return self._local.finish()

@@ -83,6 +83,23 @@ class RunConfig(Section):
     chip_batches_per_epoch: Annotated[int, Field(ge=0)] = 1
     progress: Optional[bool] = None  # None: a bar when stderr is a terminal
     fidelity: str = "timestep"  # chip timing model: one of the registered fidelities
+    # the chip replay on worker processes, each part of the trace cut into one shard per
+    # worker (presentations replay independently: the same result as a serial replay);
+    # 0: in this process. `chip_executor`: a local process pool or a Dask cluster (an
+    # existing one at `chip_scheduler`, else a LocalCluster of `chip_workers` workers)
+    chip_workers: Annotated[int, Field(ge=0, le=1024)] = 0
+    chip_executor: Literal["local", "dask"] = "local"
+    chip_scheduler: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _chip_workers(self):
+        if self.chip_scheduler and self.chip_executor != "dask":
+            raise ValueError("chip_scheduler is the address of a Dask scheduler: set "
+                             "chip_executor: dask")
+        if self.chip_executor == "dask" and not (self.chip_workers or self.chip_scheduler):
+            raise ValueError("chip_executor dask needs chip_workers (a LocalCluster of that "
+                             "many) or chip_scheduler (an existing cluster)")
+        return self
 
     @model_validator(mode="after")
     def _phases(self):

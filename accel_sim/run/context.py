@@ -32,6 +32,7 @@ from snn_frontend.trace import TraceBuilder
 
 from ..chip import PhaseResult
 from ..costing import ChipSetup
+from ..executors import make_executor
 from .checkpoint import Checkpoint, save_checkpoint
 from .family import Counts, NetworkFamily
 
@@ -118,6 +119,23 @@ class Run:
     resume: Checkpoint | None = None
     phases: dict[str, Phase] = field(default_factory=dict)
     results: dict = field(default_factory=dict)  # what the protocol produced (family-owned)
+    executor: Any = None  # the chip replay's workers (run.chip_workers), started on first use
+
+    def chip_executor(self):
+        """The executor the chip replay shards onto, or None (replay in this process)."""
+        r = self.cfg.run
+        if not (r.chip_workers or r.chip_scheduler):
+            return None
+        if self.executor is None:
+            self.executor = make_executor(r.chip_executor, r.chip_workers or None,
+                                          r.chip_scheduler)
+        return self.executor
+
+    def close(self) -> None:
+        """Stop the chip replay's workers (if any were started)."""
+        if self.executor is not None:
+            self.executor.close()
+            self.executor = None
 
     @property
     def position(self) -> int:
@@ -134,7 +152,8 @@ class Run:
         when resuming, its state at the checkpoint."""
         if name in self.phases:
             raise RuntimeError(f"phase {name!r} is opened twice")
-        replay = self.setup.chip.phase(name) if self.setup is not None else None
+        replay = (self.setup.chip.phase(name, self.chip_executor())
+                  if self.setup is not None else None)
         save = name in self.cfg.run.trace_phases
         trace = None
         if save or replay is not None:

@@ -147,7 +147,10 @@ def _execute(prep: Prepared, out: Path, show: bool, *, resume: bool, created: bo
     except BaseException:
         remove_created(out, created)
         raise
-    accuracy = family.run(run)
+    try:
+        accuracy = family.run(run)
+    finally:
+        run.close()
     return _finish(run, prep, accuracy, started, t0)
 
 

@@ -19,14 +19,15 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..chip import merge_totals
 from ..config import config_to_dict
 from ..errors import RunError
+from ..executors import Task, make_executor
 from ..report import read_json, write_json, write_text
 from ..run.rundir import finished
-from .executors import Task, make_executor
 from .results import INFER_ENERGY, plot_pareto, point_row, write_csv, write_summary
 from .spec import Point, expand, frontend_key, load_sweep, replay_key
-from .tasks import frontend_task, replay_task
+from .tasks import frontend_task, price_points, replay_shard_task, replay_task
 
 __all__ = ["SweepOutcome", "default_sweep_dir", "run_sweep"]
 
@@ -179,18 +180,46 @@ def _run_points(ex, todo: list[Point], rec: _Recorder, outcome: SweepOutcome) ->
     for k, ps in by_key.items():
         for p in ps:
             groups.setdefault((k, replay_key(p.config)), []).append(p)
-    replays = [Task(f"replay-{rk}", replay_task,
-                    {"cache": str(out / "cache" / k),
-                     "points": [{"id": p.id, "config": config_to_dict(p.config),
-                                 "out": str(rec.point_dir(p))} for p in ps]})
-               for (k, rk), ps in groups.items()]
+    payloads = {(k, rk): {"cache": str(out / "cache" / k),
+                          "points": [{"id": p.id, "config": config_to_dict(p.config),
+                                      "out": str(rec.point_dir(p))} for p in ps]}
+                for (k, rk), ps in groups.items()}
     t1 = time.perf_counter()
-    for task, result, crash in ex.run(replays):
-        outcome.replays += 1
-        if crash:
-            for p in task.payload["points"]:
-                rec.add(rec.by_id[p["id"]], "failed", crash, 0.0)
-            continue
-        for row in result:
-            rec.add(rec.by_id[row["id"]], row["status"], row["error"], row["wall_s"])
+    shards = ex.workers // len(groups) if groups else 1
+    if shards > 1:  # fewer replays than workers: each one spread over several
+        _replay_sharded(ex, payloads, shards, rec, outcome)
+    else:
+        replays = [Task(f"replay-{rk}", replay_task, pl) for (_, rk), pl in payloads.items()]
+        for task, result, crash in ex.run(replays):
+            outcome.replays += 1
+            if crash:
+                for p in task.payload["points"]:
+                    rec.add(rec.by_id[p["id"]], "failed", crash, 0.0)
+                continue
+            for row in result:
+                rec.add(rec.by_id[row["id"]], row["status"], row["error"], row["wall_s"])
     outcome.timing["replay_s"] = time.perf_counter() - t1
+
+
+def _replay_sharded(ex, payloads: dict, n: int, rec: _Recorder,
+                    outcome: SweepOutcome) -> None:
+    """Each replay as n shards of presentations on the workers; their totals merged in
+    order (the serial replay's figures) and the points priced and written here."""
+    tasks = [Task(f"replay-{rk}-{k}", replay_shard_task,
+                  {"cache": pl["cache"], "config": pl["points"][0]["config"], "shard": [k, n]})
+             for (_, rk), pl in payloads.items() for k in range(n)]
+    done: dict[str, dict] = {}
+    for task, result, crash in ex.run(tasks):
+        done[task.key] = {"results": None, "error": crash} if crash else result
+    for (_, rk), pl in payloads.items():
+        outcome.replays += 1
+        parts = [done[f"replay-{rk}-{k}"] for k in range(n)]
+        error = next((p["error"] for p in parts if p["error"]), "")
+        results = None
+        if not error and parts[0]["results"] is not None:
+            results = {ph: merge_totals([p["results"][ph] for p in parts])
+                       for ph in parts[0]["results"]}
+        # the replay's time: its shards' on the workers, added
+        replay_s = sum(r["wall_s"] for r in results.values()) if results else 0.0
+        for row in price_points(pl["cache"], pl["points"], results, error, replay_s):
+            rec.add(rec.by_id[row["id"]], row["status"], row["error"], row["wall_s"])

@@ -36,7 +36,7 @@ from ..run.rundir import (
     write_text,
 )
 
-__all__ = ["error_line", "frontend_task", "replay_task"]
+__all__ = ["error_line", "frontend_task", "replay_task", "replay_shard_task", "price_points"]
 
 
 def error_line(exc: BaseException) -> str:
@@ -76,24 +76,53 @@ def _link(src: Path, dst: Path) -> None:
 def replay_task(task: dict) -> list[dict]:
     """{"cache": dir, "points": [{"id", "config": dict, "out": dir}, ...]} (same trace, chip
     and fidelity) -> one {"id", "status", "error", "wall_s"} per point."""
-    cache = Path(task["cache"])
     t0 = time.perf_counter()
-    first = parse_config(task["points"][0]["config"])
-    results, setup, error = None, None, ""
-    if first.hardware is not None:
-        try:
-            spec = next(SpikeTrace.parts(cache / f"trace_{first.run.phases[0]}")).spec
-            setup = prepare_chip(first, spec)
-            results = {phase: setup.chip.replay(SpikeTrace.parts(cache / f"trace_{phase}"),
-                                                phase).as_dict()
-                       for phase in first.run.phases}
-        except USER_ERRORS as exc:
-            error = error_line(exc)
-    replay_s = time.perf_counter() - t0
+    shard = replay_shard_task({"cache": task["cache"], "config": task["points"][0]["config"]})
+    return price_points(task["cache"], task["points"], shard["results"], shard["error"],
+                        time.perf_counter() - t0)
+
+
+def replay_shard_task(task: dict) -> dict:
+    """{"cache": dir, "config": dict, "shard": [k, n] (optional)} -> {"results": {phase:
+    PhaseReplay.totals()}, "error"}: the config's chip replays the cached trace of every
+    phase, or only its k-th of n shards of presentations (a sweep with fewer replays than
+    workers spreads each over several; the shards' totals add up to the whole)."""
+    cache = Path(task["cache"])
+    cfg = parse_config(task["config"])
+    if cfg.hardware is None:
+        return {"results": None, "error": ""}
+    k, n = task.get("shard", (0, 1))
+    try:
+        spec = next(SpikeTrace.parts(cache / f"trace_{cfg.run.phases[0]}")).spec
+        setup = prepare_chip(cfg, spec)
+        results = {}
+        for phase in cfg.run.phases:
+            ph = setup.chip.phase(phase)
+            if n == 1:
+                for part in SpikeTrace.parts(cache / f"trace_{phase}"):
+                    ph.consume(part)
+            else:
+                trace = SpikeTrace.load(cache / f"trace_{phase}")
+                bounds = trace.shard_bounds(n)
+                if k < len(bounds):  # fewer presentations than shards: this one is empty
+                    ph.consume(trace.select(*bounds[k]))
+            results[phase] = ph.totals()
+    except USER_ERRORS as exc:
+        return {"results": None, "error": error_line(exc)}
+    return {"results": results, "error": ""}
+
+
+def price_points(cache: str | Path, points: list[dict], results: dict | None, error: str,
+                 replay_s: float) -> list[dict]:
+    """Write each point's run directory from the cached frontend run and the chip's
+    `results` ({phase: totals}, None without a chip), priced with the point's table;
+    one {"id", "status", "error", "wall_s"} per point (the replay's time on the first)."""
+    cache = Path(cache)
     cached_stats = read_json(cache / "stats.json")
     cached_run = read_json(cache / "run.json")
+    setup, phases = None, None
     rows = []
-    for k, p in enumerate(task["points"]):
+    for k, p in enumerate(points):
         t1 = time.perf_counter()
         if error:
             rows.append({"id": p["id"], "status": "failed", "error": error,
@@ -102,10 +131,14 @@ def replay_task(task: dict) -> list[dict]:
         cfg = parse_config(p["config"])
         try:
             stats = dict(cached_stats)
-            if setup is not None:
-                if k:  # the same chip priced with this point's table
+            if results is not None:
+                if setup is None:  # the chip once (its mapping report), each point's table
+                    spec = next(SpikeTrace.parts(cache / f"trace_{cfg.run.phases[0]}")).spec
+                    setup = prepare_chip(cfg, spec)
+                    phases = {ph: _as_result(t) for ph, t in results.items()}
+                else:
                     setup = ChipSetup(setup.chip, *resolve_table(cfg))
-                stats["hardware"] = hardware_stats(cfg, setup, results, state_bits(cfg))
+                stats["hardware"] = hardware_stats(cfg, setup, phases, state_bits(cfg))
             _write_point(Path(p["out"]), cfg, stats, cached_run, cache,
                          replay_s if k == 0 else 0.0)
         except USER_ERRORS as exc:
@@ -115,6 +148,13 @@ def replay_task(task: dict) -> list[dict]:
         rows.append({"id": p["id"], "status": "ok", "error": "",
                      "wall_s": (replay_s if k == 0 else 0.0) + time.perf_counter() - t1})
     return rows
+
+
+def _as_result(totals: dict) -> dict:
+    """PhaseResult.as_dict() of a phase's merged totals."""
+    out = {k: totals[k] for k in ("cycles", "samples", "presentations", "time_steps",
+                                  "without_active")}
+    return dict(out, counts=dict(sorted(totals["counts"].items())))
 
 
 def _write_point(out: Path, cfg, stats: dict, cached_run: dict, cache: Path,

@@ -1,6 +1,7 @@
-"""Where a sweep's tasks run: a local process pool over all cores, or a Dask distributed
-cluster (an existing scheduler, or a `LocalCluster` started for the sweep). Both take a
-function of a plain dict and hand back its plain result.
+"""Where tasks run: a local process pool over all cores, or a Dask distributed cluster (an
+existing scheduler, or a `LocalCluster` started for the work). Both take a function of a
+plain dict and hand back its plain result: a sweep's points (`run`, with retries), or a
+chip replay's shards of presentations (`submit`: a future, in the order asked).
 
 A worker first imports the modules that registered a network family or fidelity from
 outside the package (registry.plugin_modules): a config of such a family reads the same
@@ -25,8 +26,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import registry
-from ..errors import RunError
+from . import registry
+from .errors import RunError
 
 __all__ = ["LOST_WORKER", "DaskExecutor", "LocalExecutor", "Task", "make_executor"]
 
@@ -108,6 +109,10 @@ class LocalExecutor:
     def _submit(self, task: Task):
         return self._pool.submit(_with_plugins, task.fn, task.payload, self._plugins)
 
+    def submit(self, fn: Callable[[dict], Any], payload: dict):
+        """One task, now: a future whose `result()` is fn(payload) (a lost worker raises)."""
+        return self._submit(Task("", fn, payload))
+
     def _restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._new_pool()
@@ -155,6 +160,12 @@ class DaskExecutor:
     @property
     def address(self) -> str:
         return self._client.scheduler.address
+
+    def submit(self, fn: Callable[[dict], Any], payload: dict):
+        """One task, now: a future whose `result()` is fn(payload)."""
+        return self._client.submit(_with_plugins, fn, payload, registry.plugin_modules(),
+                                   key=f"task-{uuid.uuid4().hex[:12]}", pure=False,
+                                   resources=self._resources)
 
     def run(self, tasks: list[Task]) -> Iterator[tuple[Task, Any, str | None]]:
         from distributed import as_completed
