@@ -16,10 +16,10 @@ from .version import __version__
 __all__ = ["main"]
 
 
-def _with_overrides(p: argparse.ArgumentParser) -> None:
+def _with_overrides(p: argparse.ArgumentParser, whose: str = "the") -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, e.g. --set network.n_excitatory=400 "
-                        "(value parsed as YAML; repeatable)")
+                   help=f"override any key of {whose} config, e.g. --set "
+                        "network.n_excitatory=400 (value parsed as YAML; repeatable)")
 
 
 def _with_progress(p: argparse.ArgumentParser) -> None:
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("sweep", metavar="SWEEP.yaml", help="the sweep file (configs/sweeps/)")
     sw.add_argument("--out", metavar="DIR", help="sweep directory (default sweeps/<file name>); "
                                                  "re-running the same command continues it")
+    _with_overrides(sw, "every point's")
     _with_executor(sw)
 
     ex = sub.add_parser("export", help="write a trained network as a NIR file")
@@ -107,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
                                        "trained briefly; Pareto set and the selected model")
     se.add_argument("search", metavar="SEARCH.yaml", help="the search file (configs/searches/)")
     se.add_argument("--out", metavar="DIR", help="search directory (default searches/<file name>)")
+    _with_overrides(se, "every candidate's")
     _with_executor(se)
 
     est = sub.add_parser("estimate", help="closed-form counts, memory, energy and latency per "
@@ -218,7 +220,7 @@ def _on_executor(args) -> dict:
     if args.workers is not None and args.workers < 1:
         raise RunError("--workers must be at least 1")
     return {"executor": args.executor, "workers": args.workers, "scheduler": args.scheduler,
-            "progress": args.progress}
+            "progress": args.progress, "overrides": args.overrides}
 
 
 def _sweep(args) -> int:

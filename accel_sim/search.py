@@ -25,7 +25,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,8 +67,8 @@ class SearchOutcome:
     calibrations: int
 
 
-def load_search(path: str | Path) -> tuple[SearchFile, str]:
-    return load_sweep(path, SearchFile, "search")
+def load_search(path: str | Path, overrides: Iterable[str] = ()) -> tuple[SearchFile, str]:
+    return load_sweep(path, SearchFile, "search", overrides)
 
 
 # --------------------------------------------------------------- the analytical model
@@ -148,8 +148,11 @@ def _over_budget(row: dict, b: Budgets) -> str:
 # ------------------------------------------------------------------------ the search
 def run_search(path: str | os.PathLike, out: str | os.PathLike | None = None, *,
                executor: str = "local", workers: int | None = None,
-               scheduler: str | None = None, progress: bool | None = None) -> SearchOutcome:
-    sf, text = load_search(path)
+               scheduler: str | None = None, progress: bool | None = None,
+               overrides: Iterable[str] = ()) -> SearchOutcome:
+    """SpikeDyn's search (or its continuation); `overrides` (`KEY=VALUE`) set config keys
+    of every candidate."""
+    sf, text = load_search(path, overrides)
     points = expand(sf, path)
     out = Path(out) if out is not None else Path("searches") / Path(path).stem
     try:

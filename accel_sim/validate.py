@@ -14,7 +14,6 @@ from pathlib import Path
 
 from .config import ConfigError, file_kind, load_config, load_section, read_yaml
 from .costing import prepare_chip, resolve_table
-from .errors import RunError
 from .run import prepare
 
 __all__ = ["validate_file"]
@@ -27,10 +26,7 @@ def validate_file(path: str, overrides: list[str] = ()) -> tuple[list[str], list
     if kind == "config":
         return _config(p, overrides)
     if kind in ("sweep", "search"):
-        if overrides:
-            raise RunError(f"--set applies to a run config; a {kind} file sets its points' "
-                           "values under `set:`")
-        return _points(p, kind)
+        return _points(p, kind, overrides)
     section = load_section(kind, str(p), overrides)
     if kind == "hardware":
         c = section.cores
@@ -67,13 +63,14 @@ def _config(p: Path, overrides) -> tuple[list[str], list[str]]:
     return [f"{p}: OK ({cfg.data.dataset}: {what}{chip})"], warnings
 
 
-def _points(p: Path, kind: str) -> tuple[list[str], list[str]]:
-    """Every point as its run would prepare it: the frontend once per frontend key, the
-    chip once per chip and fidelity, the table per point."""
+def _points(p: Path, kind: str, overrides) -> tuple[list[str], list[str]]:
+    """Every point as its run would prepare it (with `--set` overrides on every point): the
+    frontend once per frontend key, the chip once per chip and fidelity, the table per
+    point."""
     from .search import load_search
     from .sweep.spec import expand, frontend_key, load_sweep, replay_key
 
-    sw, _ = load_search(p) if kind == "search" else load_sweep(p)
+    sw, _ = load_search(p, overrides) if kind == "search" else load_sweep(p, overrides=overrides)
     points = expand(sw, p)
     feasible = [q for q in points if q.config is not None]
     warnings: set[str] = set()

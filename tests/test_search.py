@@ -121,3 +121,15 @@ def test_bad_search_files(tmp_path, capsys):
         load_search(write(tmp_path, budgets={"memory_kb": -1}))
     assert main(["search", str(write(tmp_path, grid={"network.n_excitatory": [0]}))]) == 2
     assert "point 0" in capsys.readouterr().err
+
+
+def test_set_overrides_every_candidate(tmp_path):
+    """`search --set`: the same file with another base value; the trained sweep inherits it."""
+    p = write(tmp_path)
+    sf, text = load_search(p, ["encoding.present_ms=120"])
+    assert sf.set["encoding.present_ms"] == 120 and text.endswith("# --set encoding.present_ms=120\n")
+    from accel_sim.sweep import expand
+
+    assert {pt.config.encoding.present_ms for pt in expand(sf, p)} == {120}
+    with pytest.raises(ConfigError, match="search file sweeps this key"):
+        load_search(p, ["network.n_excitatory=30"])

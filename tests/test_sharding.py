@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from accel_sim import ConfigError, SpikeTrace, load_config, load_hardware, run_experiment, simulate
-from accel_sim.chip import Chip
 from accel_sim.executors import LocalExecutor
 from snn_frontend.spec import NetworkSpec, Population, Projection
 from snn_frontend.trace import TraceBuilder, TraceError

@@ -78,6 +78,37 @@ def test_cli_exit_2_one_line_per_bad_point(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_set_overrides_every_point_of_a_shipped_sweep_file(tmp_path):
+    """--set changes the base config of every point without copying the sweep file (whose
+    relative base would stop resolving in a copy: a clear error says so)."""
+    shipped = ROOT / "configs" / "sweeps" / "edge_dc400_hw.yaml"
+    sw, text = load_sweep(shipped, overrides=["data.test_samples=7", "seed=3"])
+    points = expand(sw, shipped)
+    assert {pt.config.data.test_samples for pt in points} == {7}
+    assert {pt.config.seed for pt in points} == {3}
+    assert text.endswith("# --set data.test_samples=7\n# --set seed=3\n")
+    plain = expand(load_sweep(shipped)[0], shipped)
+    assert [pt.id for pt in points] == [pt.id for pt in plain]  # ids: the swept values
+    assert {pt.config.data.test_samples for pt in plain} != {7}
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(shipped.read_text())
+    with pytest.raises(ConfigError, match="read from the sweep file's folder.*--set"):
+        expand(load_sweep(copy)[0], copy)
+
+
+def test_set_of_a_swept_key_or_without_a_value_is_an_error(tmp_path, capsys):
+    p = write_sweep(tmp_path, {"grid": {"hardware.sram.size_kib": [16, 128]}})
+    with pytest.raises(ConfigError) as err:
+        load_sweep(p, overrides=["hardware.sram.size_kib=64", "seed"])
+    assert err.value.problems == [
+        "--set hardware.sram.size_kib: the sweep file sweeps this key; edit its values there",
+        "--set 'seed': expected KEY=VALUE, e.g. data.test_samples=1000"]
+    assert main(["validate", str(p), "--set", "network.n_excitatory=0"]) == 2
+    assert "network.n_excitatory" in capsys.readouterr().err
+    assert main(["validate", str(p), "--set", "network.n_excitatory=20"]) == 0
+    assert "OK (2 points" in capsys.readouterr().out
+
+
 # ------------------------------------------------------------------- a real sweep
 @pytest.fixture(scope="module")
 def hw_sweep(tmp_path_factory):
@@ -148,10 +179,23 @@ def test_rerun_redoes_no_finished_point(hw_sweep):
 
 
 def test_another_sweep_in_the_same_directory_is_refused(hw_sweep, tmp_path):
-    _, out, _ = hw_sweep
+    p, out, _ = hw_sweep
     other = write_sweep(tmp_path, {"grid": {"seed": [1, 2]}})
     with pytest.raises(Exception, match="holds another sweep"):
         run_sweep(other, out, workers=1, progress=False)
+    with pytest.raises(Exception, match="holds another sweep"):  # the same file, other --set
+        run_sweep(p, out, workers=1, progress=False, overrides=["seed=5"])
+
+
+def test_cli_sweep_set_reaches_every_point(tmp_path, capsys):
+    p = write_sweep(tmp_path, {"grid": {"energy": ["generic_45nm", "loihi_2018"]}})
+    out = tmp_path / "o"
+    assert main(["sweep", str(p), "--out", str(out), "--workers", "1", "--no-progress",
+                 "--set", "data.test_samples=12", "--set", "data.train_samples=10"]) == 0
+    for r in rows(out):
+        stats = json.loads((Path(r["run_dir"]) / "stats.json").read_text())
+        assert stats["hardware"]["phases"]["infer"]["samples"] == 12
+    assert (out / "sweep.yaml").read_text().endswith("# --set data.train_samples=10\n")
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from tqdm import tqdm
 
@@ -119,10 +120,12 @@ class _Recorder:
 
 def run_sweep(sweep_path: str | os.PathLike, out: str | os.PathLike | None = None, *,
               executor: str = "local", workers: int | None = None,
-              scheduler: str | None = None, progress: bool | None = None) -> SweepOutcome:
-    """Run (or continue) a sweep; returns its rows and what this invocation ran."""
+              scheduler: str | None = None, progress: bool | None = None,
+              overrides: Iterable[str] = ()) -> SweepOutcome:
+    """Run (or continue) a sweep; returns its rows and what this invocation ran.
+    `overrides` (`KEY=VALUE`) set config keys of every point (load_sweep)."""
     t0 = time.perf_counter()
-    sw, text = load_sweep(sweep_path)
+    sw, text = load_sweep(sweep_path, overrides=overrides)
     points = expand(sw, sweep_path)  # every point validated before anything runs
     out = Path(out) if out is not None else default_sweep_dir(sweep_path)
     _prepare(out, text)

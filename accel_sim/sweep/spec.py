@@ -25,7 +25,7 @@ import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
@@ -108,10 +108,12 @@ class Point:
         return ", ".join(f"{k}={v}" for k, v in self.values.items()) or "(base)"
 
 
-def load_sweep(path: str | Path, model: type[SweepFile] | None = None,
-               what: str = "sweep") -> tuple[SweepFile, str]:
+def load_sweep(path: str | Path, model: type[SweepFile] | None = None, what: str = "sweep",
+               overrides: Iterable[str] = ()) -> tuple[SweepFile, str]:
     """A sweep file (or a search file: `model`), validated, and its text (kept as given in
-    the output directory)."""
+    the output directory). `overrides` (`--set KEY=VALUE`) join the file's `set` for every
+    point, after it; they are appended to the text as comments, so a sweep directory
+    continued with other overrides is another sweep."""
     model = model or SweepFile
     p = Path(path)
     try:
@@ -125,11 +127,38 @@ def load_sweep(path: str | Path, model: type[SweepFile] | None = None,
         raise ConfigError([f"a {what} file is a mapping (base, set, grid, zip, points, ...)"],
                           str(p))
     try:
-        return model.model_validate(data), text
+        sw = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([".".join(map(str, e["loc"])) + ": " + e["msg"].removeprefix(
             "Value error, ") if e["loc"] else e["msg"].removeprefix("Value error, ")
             for e in exc.errors()], str(p)) from None
+    overrides = list(overrides)
+    if overrides:
+        sw.set = {**sw.set, **_parse_overrides(overrides, sw, what)}
+        text += "".join(f"# --set {o}\n" for o in overrides)
+    return sw, text
+
+
+def _parse_overrides(overrides: list[str], sw: SweepFile, what: str) -> dict[str, Any]:
+    """`KEY=VALUE` items as {key: typed value}; a key the file sweeps is an error."""
+    swept = set(sw.grid) | set(sw.zip) | {k for pt in sw.points for k in pt}
+    values, problems = {}, []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            problems.append(f"--set {item!r}: expected KEY=VALUE, e.g. data.test_samples=1000")
+        elif key in swept:
+            problems.append(f"--set {key}: the {what} file sweeps this key; edit its values "
+                            "there")
+        else:
+            try:
+                values[key] = read_yaml(raw, None) if raw.strip() else None
+            except ConfigError as exc:
+                problems.append(f"--set {key}: {exc.problems[0]}")
+    if problems:
+        raise ConfigError(problems)
+    return values
 
 
 def _override(key: str, value: Any) -> str:
@@ -151,7 +180,9 @@ def expand(sw: SweepFile, sweep_path: str | Path) -> list[Point]:
     config) is kept, marked infeasible, and recorded as such instead of run."""
     base = (Path(sweep_path).resolve().parent / sw.base)
     if not base.is_file():
-        raise ConfigError([f"base: config file not found: {base}"], str(sweep_path))
+        raise ConfigError([f"base: config file not found: {base} (a relative base is read "
+                           "from the sweep file's folder; to change the base config's "
+                           "values, keep the file and add --set KEY=VALUE)"], str(sweep_path))
     common = [_override(k, v) for k, v in sw.set.items()]
     points, problems = [], []
     for i, values in enumerate(_combinations(sw)):
