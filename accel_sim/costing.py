@@ -58,10 +58,27 @@ def price_results(results: Mapping[str, Mapping], table: ResolvedTable, clock_mh
     """stats.json `hardware.phases`: each phase's counts and cycles priced with the table.
     `results`: phase -> {counts, cycles (or latency_cycles), samples, presentations,
     time_steps}."""
-    return {name: price_phase(r["counts"], r.get("latency_cycles", r.get("cycles")), clock_mhz,
-                              table, samples=r["samples"], presentations=r["presentations"],
-                              time_steps=r["time_steps"])
-            for name, r in results.items()}
+    return {name: _priced(r, table, clock_mhz) for name, r in results.items()}
+
+
+def _priced(r: Mapping, table: ResolvedTable, clock_mhz: float) -> dict:
+    """One phase priced; a sampled replay's (`sampled`) also at both ends of its latency
+    interval: static energy grows with latency, dynamic energy is exact."""
+    def at(cycles):
+        return price_phase(r["counts"], cycles, clock_mhz, table, samples=r["samples"],
+                           presentations=r["presentations"], time_steps=r["time_steps"])
+
+    out = at(r.get("latency_cycles", r.get("cycles")))
+    sampled = r.get("sampled")
+    if sampled:
+        ends = [at(c) for c in sampled["latency_cycles_interval"]]
+        out["sampled"] = sampled
+        out["interval"] = {key: [e[key] for e in ends] for key in (
+            "latency_s", "latency_per_sample_s", "energy_per_sample_pj")}
+        out["interval"]["latency_cycles"] = list(sampled["latency_cycles_interval"])
+        out["interval"]["energy_pj"] = [e["energy_pj"]["total"] for e in ends]
+        out["interval"]["level"] = sampled["level"]
+    return out
 
 
 def hardware_stats(cfg, setup: ChipSetup, results: Mapping[str, Mapping], state_bits: int) -> dict:

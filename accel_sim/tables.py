@@ -142,6 +142,24 @@ def _component_table(phase: str, ph: dict, rows: list[dict]) -> list[str]:
     return out
 
 
+def _sampled_lines(phase: str, ph: dict) -> list[str]:
+    """A sampled replay's design and the interval of each estimated figure."""
+    sm, iv = ph.get("sampled"), ph.get("interval")
+    if not sm or not iv:
+        return []
+    pct = f"{iv['level'] * 100:g} %"
+    out = [_line(f"hardware.{phase}.sampled.presentations", sm["presentations"],
+                 f"of {sm['of']} replayed at {sm['fidelity']}, all at {sm['auxiliary']}"),
+           _line(f"hardware.{phase}.sampled.ratio", float(sm["ratio"]),
+                 f"{sm['fidelity']} / {sm['auxiliary']} cycles over the sample")]
+    for key, unit in (("latency_cycles", "cycles"), ("latency_per_sample_s", "s"),
+                      ("energy_pj", "pJ"), ("energy_per_sample_pj", "pJ")):
+        lo, hi = iv[key]
+        out += [_line(f"hardware.{phase}.{key}.lo", float(lo), f"{pct} interval, {unit}"),
+                _line(f"hardware.{phase}.{key}.hi", float(hi), f"{pct} interval, {unit}")]
+    return out
+
+
 def format_hardware_summary(hardware: dict) -> str:
     """gem5-style `hardware.*   value   # meaning` lines, then per phase a table of
     energy by component (total descending, dominant named) and the top dynamic
@@ -181,6 +199,7 @@ def format_hardware_summary(hardware: dict) -> str:
                 v = ph[k]
                 out.append(_line(f"hardware.{phase}.{k}",
                                  float(v) if isinstance(v, float) else v, meaning))
+        out += _sampled_lines(phase, ph)
     for phase, ph in phases:
         out.append("")
         out.extend(_component_table(phase, ph, rows))

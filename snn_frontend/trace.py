@@ -32,6 +32,7 @@ traces (written before the spec existed, D&C family only) still load.
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import zipfile
@@ -222,6 +223,15 @@ class SpikeTrace:
                                    for p in self.streams},
                           events=self.events, decays=self.decays[start:stop], _spec=self._spec)
 
+    def take(self, positions) -> "SpikeTrace":
+        """The presentations at these increasing positions, as a trace of their own (a copy)."""
+        pos = np.asarray(positions, dtype=np.int64)
+        if len(pos) == 0 or np.any(np.diff(pos) <= 0):
+            raise TraceError("take: positions must be increasing and not empty")
+        breaks = np.flatnonzero(np.diff(pos) != 1) + 1  # runs of consecutive presentations
+        runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(pos, breaks)]
+        return concatenate([self.select(a, b) for a, b in runs])
+
     def shard_bounds(self, n: int) -> list[tuple[int, int]]:
         """At most n ranges [start, stop) of consecutive presentations, as even in steps as
         whole presentations allow (empty ones left out)."""
@@ -249,9 +259,8 @@ class SpikeTrace:
             )
 
     # ---- files -------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write an uncompressed .npz atomically (temp file + rename)."""
-        path = Path(path)
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of the .npz format (FORMAT_VERSION)."""
         arrays = {"sample": self.sample, "attempt": self.attempt, "normalised": self.normalised,
                   "decays": self.decays, "step_ptr": self.step_ptr}
         for i, p in enumerate(self.streams):
@@ -260,9 +269,25 @@ class SpikeTrace:
         meta = dict(self.meta, format_version=FORMAT_VERSION, events=list(self.events),
                     streams=list(self.streams))
         arrays["meta_json"] = np.array(json.dumps(meta))
+        return arrays
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write an uncompressed .npz atomically (temp file + rename)."""
+        path = Path(path)
         with atomic_write(path) as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **self._arrays())
         return path
+
+    def to_bytes(self) -> bytes:
+        """The .npz file's bytes (for a trace kept inside another file, e.g. a checkpoint)."""
+        buf = io.BytesIO()
+        np.savez(buf, **self._arrays())
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, where: str = "<bytes>") -> "SpikeTrace":
+        """The trace `to_bytes` gave."""
+        return cls._read(io.BytesIO(data), where)
 
     @classmethod
     def parts(cls, path: str | os.PathLike) -> Iterator["SpikeTrace"]:
@@ -290,7 +315,15 @@ class SpikeTrace:
     @classmethod
     def _load_file(cls, path: Path) -> "SpikeTrace":
         try:
-            with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
+            with open(path, "rb") as fh:
+                return cls._read(fh, path)
+        except OSError as exc:
+            raise TraceError(f"{path}: not a readable SpikeTrace ({exc})") from None
+
+    @classmethod
+    def _read(cls, fh, path) -> "SpikeTrace":
+        try:
+            with np.load(fh, allow_pickle=False) as z:
                 meta = json.loads(str(z["meta_json"]))
                 version = meta.get("format_version")
                 if version == 1:

@@ -63,11 +63,17 @@ class PhaseResult:
     # on-chip populations whose updates a `state` rule chip counted by `input`: the trace
     # had no `<population>:active` stream for them
     without_active: tuple[str, ...] = ()
+    # a sampled replay (run.chip_sample): cycles are its estimate, this says how it was
+    # made and its interval (chip/sampling.py); None: every presentation replayed in detail
+    sampled: dict | None = None
 
     def as_dict(self) -> dict:
-        return {"counts": self.counts, "cycles": self.cycles, "samples": self.samples,
-                "presentations": self.presentations, "time_steps": self.time_steps,
-                "without_active": list(self.without_active)}
+        out = {"counts": self.counts, "cycles": self.cycles, "samples": self.samples,
+               "presentations": self.presentations, "time_steps": self.time_steps,
+               "without_active": list(self.without_active)}
+        if self.sampled is not None:
+            out["sampled"] = self.sampled
+        return out
 
     @property
     def warnings(self) -> list[str]:
@@ -106,9 +112,15 @@ class Chip:
         self.rates = HwRates(hw, self.mapping, self.topology)
         self.timer = fid.timer(self)
 
-    def phase(self, name: str, executor=None) -> "PhaseReplay | ShardedReplay":
+    def phase(self, name: str, executor=None, sample=None):
         """A consumer that replays trace parts as they come (for streaming): here, or with
-        an executor (accel_sim.executors) on its workers, shard by shard."""
+        an executor (accel_sim.executors) on its workers, shard by shard; with `sample`
+        (config.ChipSample), a sample of the presentations at this fidelity and every one
+        at the fastest (chip/sampling.py)."""
+        if sample is not None:
+            from .sampling import SampledReplay
+
+            return SampledReplay(self, name, sample, executor)
         return PhaseReplay(self, name) if executor is None else ShardedReplay(self, name, executor)
 
     def recipe(self) -> dict:
@@ -117,10 +129,10 @@ class Chip:
                 "placement": self.placement}
 
     def replay(self, parts: Iterable[SpikeTrace] | SpikeTrace, name: str,
-               executor=None) -> PhaseResult:
+               executor=None, sample=None) -> PhaseResult:
         if isinstance(parts, SpikeTrace):
             parts = [parts]
-        ph = self.phase(name, executor)
+        ph = self.phase(name, executor, sample)
         for part in parts:
             ph.consume(part)
         return ph.finish()

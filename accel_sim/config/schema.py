@@ -72,6 +72,23 @@ class EncodingConfig(Section):
         return self
 
 
+class ChipSample(Section):
+    """run.chip_sample: replay a random sample of the presentations at the detailed
+    fidelity and all at the fastest; the latency is a ratio estimate with a 95 % interval
+    (accel_sim/chip/sampling.py). Exactly one of `presentations` (a simple random sample
+    of that many) and `fraction` (each presentation with that probability)."""
+
+    presentations: Optional[Annotated[int, Field(ge=2)]] = None
+    fraction: Optional[Annotated[float, Field(gt=0, le=1)]] = None
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.presentations is None) == (self.fraction is None):
+            raise ValueError("give exactly one of presentations (a count) and fraction")
+        return self
+
+
 class RunConfig(Section):
     phases: list[Literal[PHASES]] = list(PHASES)  # type: ignore[valid-type]
     backend: Literal["auto", "cython", "numpy"] = "auto"
@@ -90,6 +107,7 @@ class RunConfig(Section):
     chip_workers: Annotated[int, Field(ge=0, le=1024)] = 0
     chip_executor: Literal["local", "dask"] = "local"
     chip_scheduler: Optional[str] = None
+    chip_sample: Optional[ChipSample] = None  # None: every presentation at `fidelity`
 
     @model_validator(mode="after")
     def _chip_workers(self):
@@ -181,6 +199,12 @@ def cross_checks(cfg: Config) -> tuple[list[str], list[str]]:
     if cfg.energy is None:
         problems.append("hardware: a chip needs an energy table: add e.g. 'energy: generic_45nm'")
     fid = registry.fidelity(cfg.run.fidelity)
+    fastest = next(iter(registry.fidelities()))
+    if cfg.run.chip_sample is not None and fid.name == fastest:
+        problems.append(f"run.chip_sample: a sampled replay runs a sample at a detailed "
+                        f"fidelity and every presentation at {fastest}; run.fidelity is "
+                        f"{fastest}: choose another (" + ", ".join(
+                            n for n in registry.fidelities() if n != fastest) + ")")
     if not hw.sync.barrier and not fid.barrier_free:
         free = [f.name for f in registry.fidelities().values() if f.barrier_free]
         problems.append(f"run.fidelity: {fid.name} models chips with a barrier after every step; "

@@ -152,7 +152,7 @@ class Run:
         when resuming, its state at the checkpoint."""
         if name in self.phases:
             raise RuntimeError(f"phase {name!r} is opened twice")
-        replay = (self.setup.chip.phase(name, self.chip_executor())
+        replay = (self.setup.chip.phase(name, self.chip_executor(), self.cfg.run.chip_sample)
                   if self.setup is not None else None)
         save = name in self.cfg.run.trace_phases
         trace = None

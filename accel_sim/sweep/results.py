@@ -43,6 +43,9 @@ def point_row(point, status: str, error: str, wall_s: float, stats: dict | None,
         row[f"{phase}.energy_per_sample_pj"] = ph["energy_per_sample_pj"]
         row[f"{phase}.latency_per_sample_s"] = ph["latency_per_sample_s"]
         row[f"{phase}.edp_pj_s"] = ph["edp_pj_s"]
+        if "interval" in ph:  # a sampled replay's 95 % interval (run.chip_sample)
+            for key in ("energy_per_sample_pj", "latency_per_sample_s"):
+                row[f"{phase}.{key}.lo"], row[f"{phase}.{key}.hi"] = ph["interval"][key]
         n = max(ph["samples"], 1)
         for comp, e in ph["energy_pj"]["by_component"].items():
             row[f"{phase}.{comp}_pj"] = e["total"] / n

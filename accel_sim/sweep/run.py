@@ -189,7 +189,9 @@ def _run_points(ex, todo: list[Point], rec: _Recorder, outcome: SweepOutcome) ->
                 for (k, rk), ps in groups.items()}
     t1 = time.perf_counter()
     shards = ex.workers // len(groups) if groups else 1
-    if shards > 1:  # fewer replays than workers: each one spread over several
+    # a sampled replay (run.chip_sample) draws its sample over the whole phase: not sharded
+    sampled = any(pl["points"][0]["config"]["run"].get("chip_sample") for pl in payloads.values())
+    if shards > 1 and not sampled:  # fewer replays than workers: each one spread over several
         _replay_sharded(ex, payloads, shards, rec, outcome)
     else:
         replays = [Task(f"replay-{rk}", replay_task, pl) for (_, rk), pl in payloads.items()]

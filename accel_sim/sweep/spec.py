@@ -45,7 +45,8 @@ __all__ = [
 #: config keys that never change what the frontend computes: points that differ only in
 #: these share one frontend run (threads: the kernels are bit-identical at any count)
 FRONTEND_FREE = ("name", "hardware", "energy", "run.fidelity", "run.progress", "run.threads",
-                 "run.trace_phases", "run.checkpoint_every")
+                 "run.trace_phases", "run.checkpoint_every", "run.chip_workers",
+                 "run.chip_executor", "run.chip_scheduler", "run.chip_sample")
 
 
 class SweepFile(BaseModel):
@@ -229,4 +230,5 @@ def replay_key(cfg: Config) -> str:
     """Equal for configs that replay the same trace on the same chip the same way (they
     differ at most in the energy table, so they are re-priced, not replayed)."""
     hw = config_to_dict(cfg)["hardware"]
-    return stable_hash([frontend_key(cfg), hw, cfg.run.fidelity])
+    sample = cfg.run.chip_sample.model_dump() if cfg.run.chip_sample is not None else None
+    return stable_hash([frontend_key(cfg), hw, cfg.run.fidelity, sample])

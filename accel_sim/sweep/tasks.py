@@ -97,7 +97,7 @@ def replay_shard_task(task: dict) -> dict:
         setup = prepare_chip(cfg, spec)
         results = {}
         for phase in cfg.run.phases:
-            ph = setup.chip.phase(phase)
+            ph = setup.chip.phase(phase, sample=cfg.run.chip_sample if n == 1 else None)
             if n == 1:
                 for part in SpikeTrace.parts(cache / f"trace_{phase}"):
                     ph.consume(part)
@@ -153,7 +153,7 @@ def price_points(cache: str | Path, points: list[dict], results: dict | None, er
 def _as_result(totals: dict) -> dict:
     """PhaseResult.as_dict() of a phase's merged totals."""
     out = {k: totals[k] for k in ("cycles", "samples", "presentations", "time_steps",
-                                  "without_active")}
+                                  "without_active", "sampled") if k in totals}
     return dict(out, counts=dict(sorted(totals["counts"].items())))
 
 
