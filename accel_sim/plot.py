@@ -1,7 +1,9 @@
 """Figures of a run's hardware cost (matplotlib, imported lazily, Agg backend)."""
 from __future__ import annotations
 
+import math
 import sys
+import textwrap
 from pathlib import Path
 
 from snn_frontend.files import atomic_write
@@ -9,7 +11,8 @@ from snn_frontend.files import atomic_write
 from .registry import COMPONENTS
 from .tables import _phases
 
-__all__ = ["COMPONENT_COLOURS", "plot_continual", "plot_energy_breakdown", "plot_training"]
+__all__ = ["COMPONENT_COLOURS", "format_uj", "plot_continual", "plot_energy_breakdown",
+           "plot_training"]
 
 # Fixed colour per component class, so figures of different runs compare at a glance.
 COMPONENT_COLOURS = {kind: c.color for kind, c in COMPONENTS.items()}
@@ -24,9 +27,20 @@ def _lighter(colour: str, amount: float = 0.55) -> tuple[float, float, float]:
 
 
 def _classes(phases: list[tuple[str, dict]]) -> list[str]:
-    seen = {c for _, ph in phases for c in (ph.get("energy_pj") or {}).get("by_component") or {}}
+    """The component classes with energy in some phase (a zero one has no bar to name)."""
+    seen = {c for _, ph in phases
+            for c, e in ((ph.get("energy_pj") or {}).get("by_component") or {}).items()
+            if float(e.get("dynamic", 0.0)) > 0 or float(e.get("static", 0.0)) > 0}
     known = [c for c in COMPONENT_COLOURS if c in seen]
     return known + sorted(seen - set(known))
+
+
+def format_uj(value: float) -> str:
+    """Energy in µJ with three significant digits and no exponent (1,234 / 12.3 / 0.0123)."""
+    if value <= 0:
+        return "0 µJ"
+    digits = max(0, 2 - math.floor(math.log10(value)))
+    return f"{value:,.{digits}f} µJ"
 
 
 def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Path:
@@ -79,9 +93,17 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
                 bottom += sta
         totals.append(bottom)
 
-    top = max(totals) if max(totals) > 0 else 1.0
+    highs = list(totals)
+    for i, (_, ph) in enumerate(phases):  # a sampled replay's 95 % interval
+        iv = (ph.get("interval") or {}).get("energy_per_sample_pj")
+        if iv:
+            lo, hi = (v * 1e-6 for v in iv)
+            ax.errorbar(i, totals[i], yerr=[[max(totals[i] - lo, 0)], [max(hi - totals[i], 0)]],
+                        fmt="none", ecolor="black", elinewidth=1, capsize=4)
+            highs[i] = max(hi, totals[i])
+    top = max(highs) if max(highs) > 0 else 1.0
     for i, t in enumerate(totals):
-        ax.text(i, t + 0.015 * top, f"{t:,.0f} µJ" if t >= 100 else f"{t:.3g} µJ", ha="center", va="bottom", fontsize=9,
+        ax.text(i, highs[i] + 0.015 * top, format_uj(t), ha="center", va="bottom", fontsize=9,
                 fontweight="bold")
     ax.set_ylim(0, top * 1.12)
     ax.set_xticks(x, [f"{p}\n({int(ph.get('samples', 0)):,} samples)" for p, ph in phases])
@@ -104,9 +126,12 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
     table = hardware.get("energy_table", "?")
     tech = hardware.get("technology")
     fidelity = hardware.get("fidelity", "?")
-    ax.set_title("Energy per sample" + (f" of {model}" if model else "") + f" on chip '{chip}'\n"
-                 f"energy table {table}" + (f" ({tech})" if tech else "")
-                 + f", fidelity {fidelity}", fontsize=10)
+    sub = f"table {table}" + (f" ({tech})" if tech else "") + f", fidelity {fidelity}"
+    if any(ph.get("interval") for _, ph in phases):
+        sub += "; bars: 95 % interval of a sampled replay"
+    ax.set_title("\n".join(textwrap.wrap(
+        "Energy per sample" + (f" of {model}" if model else "") + f" on chip '{chip}'", 52)
+        + textwrap.wrap(sub, 64)), fontsize=10)
     fig.tight_layout()
 
     with atomic_write(path) as fh:
@@ -133,8 +158,8 @@ def plot_continual(tasks: list[dict], path) -> Path:
     if ex:
         ax.plot([a for a, _ in ex], [b for _, b in ex], "s--", label="earlier tasks")
     ax.plot(x, [100 * r["all_learned"] for r in tasks], ":", color="grey", label="all learned")
-    ax.set_xticks(x, [f"{r['task']}\n({r['class']})" for r in tasks])
-    ax.set_xlabel("after task (class)")
+    ax.set_xticks(x, [str(r["class"]) for r in tasks])
+    ax.set_xlabel("after learning class (one task per class, in this order)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(axis="y", alpha=0.3)
@@ -146,7 +171,7 @@ def plot_continual(tasks: list[dict], path) -> Path:
     return path
 
 
-def plot_training(history: list[dict], path) -> Path:
+def plot_training(history: list[dict], path, model: str | None = None) -> Path:
     """training.png: the loss and the train / test accuracy after every epoch (supervised
     networks; `history` is stats.json's accuracy.history)."""
     import matplotlib
@@ -155,9 +180,10 @@ def plot_training(history: list[dict], path) -> Path:
         matplotlib.use("Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
-    fig = Figure(figsize=(8.0, 3.4), dpi=150)
+    fig = Figure(figsize=(8.0, 3.6), dpi=150)
     FigureCanvasAgg(fig)
     ep = [h["epoch"] for h in history]
     ax = fig.add_subplot(1, 2, 1)
@@ -172,6 +198,10 @@ def plot_training(history: list[dict], path) -> Path:
     ax.set_ylabel("accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(frameon=False)
+    for a in fig.axes:
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.suptitle(f"Training{f' of {model}' if model else ''}: loss and accuracy after each of "
+                 f"{len(history)} epochs", fontsize=10)
     fig.tight_layout()
     with atomic_write(path) as fh:
         fig.savefig(fh, format="png")

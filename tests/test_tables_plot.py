@@ -244,3 +244,36 @@ def test_plot_rejects_phase_without_samples(hardware, tmp_path):
     with pytest.raises(ValueError, match="samples"):
         plot_energy_breakdown(hardware, tmp_path / "x.png")
     assert not list(tmp_path.iterdir())
+
+
+def test_breakdown_names_only_components_with_energy_and_labels_alike(hardware, tmp_path):
+    from accel_sim.plot import _classes, format_uj, plot_energy_breakdown
+    from accel_sim.tables import _phases
+
+    for ph in hardware["phases"].values():
+        ph["energy_pj"]["by_component"]["dram"] = {"dynamic": 0.0, "static": 0.0, "total": 0.0}
+    assert "dram" not in _classes(_phases(hardware))
+    assert [format_uj(v) for v in (1234.4, 123.44, 12.344, 1.2344, 0.012344, 0.0)] == [
+        "1,234 µJ", "123 µJ", "12.3 µJ", "1.23 µJ", "0.0123 µJ", "0 µJ"]
+    out = plot_energy_breakdown(hardware, tmp_path / "b.png", model="a_model_with_a_long_name")
+    import matplotlib.image as mpimg
+    assert mpimg.imread(out).shape[1] < 1200  # the title wraps instead of widening the image
+
+
+def test_pareto_marks_every_point_and_separates_equal_ones(tmp_path):
+    import matplotlib.image as mpimg
+
+    from accel_sim.sweep.results import _styles, plot_pareto
+
+    rows = [{"index": i, "status": "ok", "a.size": s, "b.cast": c, "c.bits": b,
+             "infer.energy_per_sample_pj": 1e6 * (10 + s), "infer.latency_per_sample_s": 1e-6}
+            for i, (s, c, b) in enumerate([(1, "u", 8), (1, "u", 16), (2, "m", 8), (2, "u", 8)])]
+    style, keys, handles = _styles(rows, ["a.size", "b.cast", "c.bits"])
+    assert keys == {"colour": "a.size", "marker": "b.cast"}
+    assert style[0] == style[1] == ("C0", "s") and style[2] == ("C1", "o")  # values sorted
+    assert style[3] == ("C1", "s")
+    assert [h.get_label() for h in handles] == ["a.size = 1", "a.size = 2", "b.cast = m",
+                                                "b.cast = u"]
+    out = plot_pareto(rows, tmp_path / "p.png", swept=["a.size", "b.cast", "c.bits"])
+    _check_png(out)
+    assert mpimg.imread(out).shape[1] > 100

@@ -466,7 +466,7 @@ class SurrogateFamily(NetworkFamily):
         if history:
             from ..plot import plot_training
 
-            plot_training(history, run.out / "training.png")
+            plot_training(history, run.out / "training.png", model=run.cfg.network.model)
 
     def close(self, net: SurrogateNetwork) -> None:
         net.close()

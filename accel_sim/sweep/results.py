@@ -97,10 +97,39 @@ def accuracy_varies(rows: list[dict]) -> bool:
     return len(values) > 1
 
 
+_MARKERS = "osD^vPX*<>"
+
+
+def _styles(points: list[dict], swept: list[str]) -> tuple[dict, dict, list]:
+    """A colour per value of the first swept key and a marker per value of the second
+    (point index -> (colour, marker)); legend handles saying which is which."""
+    from matplotlib.lines import Line2D
+
+    def values(key):
+        return sorted({str(r.get(key)) for r in points}, key=lambda v: (len(v), v))
+
+    colour_key = swept[0] if swept else None
+    marker_key = swept[1] if len(swept) > 1 else None
+    colours = {v: f"C{k % 10}" for k, v in enumerate(values(colour_key))} if colour_key else {}
+    markers = ({v: _MARKERS[k % len(_MARKERS)] for k, v in enumerate(values(marker_key))}
+               if marker_key else {})
+    style = {r["index"]: (colours.get(str(r.get(colour_key)), "C0"),
+                          markers.get(str(r.get(marker_key)), "o")) for r in points}
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=f"{colour_key} = {v}")
+               for v, c in colours.items()]
+    handles += [Line2D([], [], ls="", marker=m, color="0.35", label=f"{marker_key} = {v}")
+                for v, m in markers.items()]
+    return style, {"colour": colour_key, "marker": marker_key}, handles
+
+
 def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
-                latency_key: str = INFER_LATENCY) -> Path | None:
+                latency_key: str = INFER_LATENCY, swept: list[str] = ()) -> Path | None:
     """Energy per inference vs latency per inference (and accuracy vs energy when accuracy
-    varies), every point drawn, the Pareto front joined and marked. None: nothing to draw."""
+    varies). Every point is drawn and labelled with its index (results.csv); its colour
+    is its value of the first swept key, its marker its value of the second, and the
+    label adds the values of any further swept keys. Points that fall on each other are
+    drawn side by side and labelled together. The Pareto front is joined. None: nothing
+    to draw."""
     pts = _ok(rows, energy_key, latency_key)
     if not pts:
         return None
@@ -111,11 +140,16 @@ def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
         matplotlib.use("Agg")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.transforms import offset_copy
 
     from snn_frontend.files import atomic_write
 
+    swept = list(swept)
+    style, keys, handles = _styles(pts, swept)
+    rest = [k for k in swept if k not in keys.values()]
     with_acc = accuracy_varies(rows)
-    fig = Figure(figsize=(11 if with_acc else 6, 4.5))
+    fig = Figure(figsize=(12 if with_acc else 7.5, 5.0))
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 2 if with_acc else 1, squeeze=False)[0]
     panels = [(axes[0], latency_key, 1e6, "latency per inference (µs)", energy_key, 1e-6,
@@ -125,19 +159,35 @@ def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
                        100.0, "test accuracy (%)",
                        pareto_front(rows, (energy_key,), ("accuracy",))))
     for ax, xk, xs, xl, yk, ys, yl, front in panels:
-        drawn = _ok(pts, xk, yk)
-        ax.scatter([r[xk] * xs for r in drawn], [r[yk] * ys for r in drawn], s=18,
-                   color="0.6", label="points")
-        ax.plot([r[xk] * xs for r in front], [r[yk] * ys for r in front], "o-",
-                color="C3", ms=6, label="Pareto front")
-        for r in front:
-            ax.annotate(str(r["index"]), (r[xk] * xs, r[yk] * ys), textcoords="offset points",
-                        xytext=(4, 4), fontsize=7)
+        ax.plot([r[xk] * xs for r in front], [r[yk] * ys for r in front], "-", color="0.75",
+                lw=2.5, zorder=1)
+        spots: dict[tuple, list[dict]] = {}
+        for r in _ok(pts, xk, yk):
+            spots.setdefault((f"{r[xk] * xs:.6g}", f"{r[yk] * ys:.6g}"), []).append(r)
+        for group in spots.values():
+            x, y = group[0][xk] * xs, group[0][yk] * ys
+            for k, r in enumerate(group):  # side by side, 7 points apart
+                dx = 7.0 * (k - (len(group) - 1) / 2)
+                colour, marker = style[r["index"]]
+                ax.plot([x], [y], ls="", marker=marker, color=colour, ms=7, mec="black",
+                        mew=0.6 if r in front else 0.0, zorder=3,
+                        transform=offset_copy(ax.transData, fig=fig, x=dx, units="points"))
+            if rest:  # one line per point: its index and its further values
+                label = "\n".join(f"{r['index']}: " + ", ".join(
+                    f"{k.rsplit('.', 1)[-1]} {r.get(k)}" for k in rest) for r in group)
+            else:
+                label = ", ".join(str(r["index"]) for r in group)
+            ax.annotate(label, (x, y), textcoords="offset points", va="center",
+                        xytext=(6 + 3.5 * len(group), 0), fontsize=7)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(f"{len(pts)} points; front labelled by point index (results.csv)", fontsize=9)
+    front_handle = Line2D([], [], color="0.75", lw=2.5, marker="o", mfc="white", mec="black",
+                          label="Pareto front (outlined)")
+    axes[-1].legend(handles=handles + [front_handle], fontsize=8, loc="upper left",
+                    bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle(f"{len(pts)} points, labelled by index (results.csv)", fontsize=10)
+    fig.tight_layout()
     with atomic_write(path) as fh:
         fig.savefig(fh, format="png", dpi=130, bbox_inches="tight")
     return path

@@ -151,9 +151,9 @@ def run_sweep(sweep_path: str | os.PathLike, out: str | os.PathLike | None = Non
                 ex.close()
     outcome.rows = sorted(rec.rows.values(), key=lambda r: r["index"])
     write_csv(outcome.rows, out / "results.csv")
-    plot_pareto(outcome.rows, out / "pareto.png")
     swept = [k for k in outcome.rows[0] if k in {k for p in points for k in p.values}] \
         if outcome.rows else []
+    plot_pareto(outcome.rows, out / "pareto.png", swept=swept)
     write_summary(outcome.rows, swept, out / "summary.md", f"Sweep {Path(sweep_path).name}")
     outcome.wall_s = time.perf_counter() - t0
     return outcome
