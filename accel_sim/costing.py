@@ -13,7 +13,8 @@ from snn_frontend.spec import NetworkSpec
 
 from .chip import Chip, active_warnings
 from .chip.mapping import load_placement
-from .energy import EnergyTable, ResolvedTable, message_model_warning, price_phase
+from .energy import (EnergyTable, ResolvedTable, message_model_warning, price_instances,
+                     price_phase)
 
 __all__ = ["ChipSetup", "prepare_chip", "resolve_table", "state_bits", "price_results",
            "hardware_stats"]
@@ -68,7 +69,13 @@ def _priced(r: Mapping, table: ResolvedTable, clock_mhz: float) -> dict:
         return price_phase(r["counts"], cycles, clock_mhz, table, samples=r["samples"],
                            presentations=r["presentations"], time_steps=r["time_steps"])
 
-    out = at(r.get("latency_cycles", r.get("cycles")))
+    latency = r.get("latency_cycles", r.get("cycles"))
+    out = at(latency)
+    if r.get("instances"):
+        out["instances"] = r["instances"]
+        out["per_instance"] = price_instances(r["instances"], latency, clock_mhz, table)
+    if r.get("first_step_cycles"):
+        out["first_step_cycles"] = r["first_step_cycles"]
     sampled = r.get("sampled")
     if sampled:
         ends = [at(c) for c in sampled["latency_cycles_interval"]]

@@ -12,7 +12,7 @@ from .registry import COMPONENTS
 from .tables import _phases
 
 __all__ = ["COMPONENT_COLOURS", "format_uj", "plot_continual", "plot_energy_breakdown",
-           "plot_training"]
+           "plot_latency", "plot_mesh", "plot_training"]
 
 # Fixed colour per component class, so figures of different runs compare at a glance.
 COMPONENT_COLOURS = {kind: c.color for kind, c in COMPONENTS.items()}
@@ -207,3 +207,130 @@ def plot_training(history: list[dict], path, model: str | None = None) -> Path:
         fig.savefig(fh, format="png")
     return path
 
+
+
+def _core_grid(per_tile: int) -> tuple[int, int]:
+    """Columns and rows of the cells that show a tile's cores."""
+    cols = math.ceil(math.sqrt(per_tile))
+    return cols, math.ceil(per_tile / cols)
+
+
+def _mesh_image(values, width: int, height: int, per_tile: int):
+    """Per-core values laid out on the mesh: tile (x, y), its cores in a small grid."""
+    import numpy as np
+
+    cols, rows = _core_grid(per_tile)
+    img = np.full((height * rows, width * cols), np.nan)
+    for i, v in enumerate(values):
+        tile, k = divmod(i, per_tile)
+        x, y = tile % width, tile // width
+        img[y * rows + k // cols, x * cols + k % cols] = v
+    return img
+
+
+def plot_mesh(hardware: dict, path) -> Path | None:
+    """mesh.png: per phase, the energy per sample of every core on the mesh (tiles
+    outlined, their cores inside) and every core's utilisation (busy / latency cycles)
+    with each link drawn between its tiles, coloured by its utilisation; the hottest
+    core and the busiest link named. None when the phases carry no per-instance results."""
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from .tables import hottest
+
+    phases = [(p, ph) for p, ph in _phases(hardware) if ph.get("per_instance")]
+    if not phases:
+        return None
+    inst = phases[0][1]["instances"]
+    width, height = inst["mesh"]
+    per_tile = inst["cores_per_tile"]
+    cols, rows = _core_grid(per_tile)
+    fig = Figure(figsize=(10.5, 0.6 + 3.6 * len(phases)))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(phases), 2, squeeze=False)
+    for (phase, ph), (ax_e, ax_u) in zip(phases, axes):
+        per = ph["per_instance"]
+        n = max(int(ph.get("samples", 0)), 1)
+        energy = [e["energy_pj"]["total"] / n * 1e-6 for e in per["cores"]]
+        util = [e["utilisation"] * 100 for e in per["cores"]]
+        core, link = hottest(per)
+        for ax, vals, cmap, label, vmin in ((ax_e, energy, "viridis", "µJ per sample", None),
+                                            (ax_u, util, "magma", "% of cycles busy", 0)):
+            im = ax.imshow(_mesh_image(vals, width, height, per_tile), origin="lower",
+                           cmap=cmap, extent=(-0.5, width - 0.5, -0.5, height - 0.5),
+                           interpolation="nearest", aspect="equal", vmin=vmin)
+            fig.colorbar(im, ax=ax, label=label, shrink=0.85)
+            for x in range(width + 1):
+                ax.axvline(x - 0.5, color="white", lw=1.2)
+            for y in range(height + 1):
+                ax.axhline(y - 0.5, color="white", lw=1.2)
+            ax.set_xticks(range(width))
+            ax.set_yticks(range(height))
+            ax.set_xlabel("tile x")
+            ax.set_ylabel("tile y")
+        if per["links"]:
+            norm = Normalize(0, max(e["utilisation"] for e in per["links"]) * 100 or 1)
+            sm = ScalarMappable(norm=norm, cmap="cool")
+            for e in per["links"]:
+                (x0, y0), (x1, y1) = (tuple(map(int, end.split(","))) for end in
+                                      e["name"][5:-1].split(">"))
+                dx, dy = (x1 - x0) * 0.6, (y1 - y0) * 0.6
+                off = 0.1 * (1 if (x1 - x0) + (y1 - y0) > 0 else -1)  # each way on its side
+                ox, oy = (0.0, off) if y0 == y1 else (off, 0.0)
+                ax_u.annotate("", (x0 + ox + 0.5 * (x1 - x0) + dx / 2, y0 + oy + 0.5 * (y1 - y0) + dy / 2),
+                              (x0 + ox + 0.5 * (x1 - x0) - dx / 2, y0 + oy + 0.5 * (y1 - y0) - dy / 2),
+                              arrowprops={"arrowstyle": "-|>", "lw": 2.0,
+                                          "color": sm.to_rgba(e["utilisation"] * 100)})
+            fig.colorbar(sm, ax=ax_u, label="link % busy (arrows)", shrink=0.7,
+                         location="bottom", pad=0.22)
+        ax_e.set_title(f"{phase}: energy per core; hottest {core['name']} at tile "
+                       f"({core['x']}, {core['y']}), {format_uj(core['energy_pj']['total'] / n * 1e-6)}",
+                       fontsize=9)
+        ax_u.set_title(f"{phase}: utilisation" + (
+            f"; busiest {link['name']} ({link['utilisation'] * 100:.2g} %)" if link else ""),
+            fontsize=9)
+    fig.suptitle(f"chip '{hardware.get('chip', '?')}': {width}x{height} tiles of {per_tile} "
+                 f"core(s), fidelity {hardware.get('fidelity', '?')}", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=120, bbox_inches="tight")
+    return path
+
+
+def plot_latency(hardware: dict, path) -> Path | None:
+    """latency.png: the cycles of every step of each phase's first presentation, at the
+    run's fidelity (beside energy_breakdown.png). None without per-step cycles."""
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    phases = [(p, ph) for p, ph in _phases(hardware) if ph.get("first_step_cycles")]
+    if not phases:
+        return None
+    fig = Figure(figsize=(7.0, 3.8))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for phase, ph in phases:
+        steps = ph["first_step_cycles"]
+        ax.plot(range(len(steps)), steps, lw=0.9,
+                label=f"{phase} ({sum(steps):,} cycles, {len(steps)} steps)")
+    ax.set_xlabel("time step of the first presentation")
+    ax.set_ylabel("cycles")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"Cycles per step on chip '{hardware.get('chip', '?')}', fidelity "
+                 f"{hardware.get('fidelity', '?')}", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", dpi=130, bbox_inches="tight")
+    return path

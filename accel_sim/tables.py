@@ -15,8 +15,8 @@ from typing import Any
 from .registry import PHASES as PHASE_ORDER
 from .report import _line, write_text
 
-__all__ = ["CSV_FIELDS", "PHASE_ORDER", "energy_rows", "format_hardware_summary",
-           "write_energy_csv"]
+__all__ = ["CSV_FIELDS", "PHASE_ORDER", "energy_rows", "format_hardware_summary", "hottest",
+           "instance_rows", "write_energy_csv", "write_instance_csv"]
 
 CSV_FIELDS = ("phase", "component", "action", "count", "pj_per_action", "energy_pj")
 
@@ -89,6 +89,48 @@ def write_energy_csv(hardware: dict, path) -> Path:
     return path
 
 
+def instance_rows(hardware: dict) -> list[dict]:
+    """per_core.csv: one row per phase and instance (core, router, link, DRAM channel,
+    chip, unattributed): where it sits, its busy cycles and utilisation, its energy per
+    sample and, per action, its count (`count.<kind.action>`)."""
+    rows = []
+    for phase, ph in _phases(hardware):
+        per = ph.get("per_instance")
+        if not per:
+            continue
+        n = max(int(ph.get("samples", 0)), 1)
+        for group in ("cores", "routers", "links", "others"):
+            for e in per[group]:
+                row = {"phase": phase, "instance": e["name"], "kind": e["kind"],
+                       "tile": e.get("tile", ""), "x": e.get("x", ""), "y": e.get("y", ""),
+                       "busy_cycles": e.get("busy_cycles", ""),
+                       "utilisation": e.get("utilisation", ""),
+                       "messages": e.get("messages", "")}
+                energy = e.get("energy_pj")
+                for k in ("dynamic", "static", "total"):
+                    row[f"{k}_pj_per_sample"] = energy[k] / n if energy else ""
+                for action, c in (e.get("counts") or {}).items():
+                    row[f"count.{action}"] = c
+                rows.append(row)
+    return rows
+
+
+def write_instance_csv(hardware: dict, path) -> Path | None:
+    """Write `instance_rows(hardware)` as CSV, atomically; None when there are none."""
+    rows = instance_rows(hardware)
+    if not rows:
+        return None
+    fields: list[str] = []
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", restval=0)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(Path(path), buf.getvalue())
+    return Path(path)
+
+
 # --------------------------------------------------------------------- summary
 
 _PHASE_KEYS = (
@@ -139,6 +181,30 @@ def _component_table(phase: str, ph: dict, rows: list[dict]) -> list[str]:
             name = f"{r['component']}.{r['action']}"
             out.append(f"#   {name:<24}{r['count']:>14}{_num(r['pj_per_action'], 12)}"
                        f"{_num(r['energy_pj'], 14)}{_share(r['energy_pj'], total):>10.1f}")
+    return out
+
+
+def hottest(per_instance: dict) -> tuple[dict, dict | None]:
+    """The core with the most energy and the link with the highest utilisation (None
+    without links)."""
+    core = max(per_instance["cores"], key=lambda e: e["energy_pj"]["total"])
+    link = max(per_instance["links"], key=lambda e: e["utilisation"], default=None)
+    return core, link
+
+
+def _instance_lines(phase: str, ph: dict) -> list[str]:
+    """The hottest core and the busiest link of a phase (per_core.csv has every one)."""
+    per = ph.get("per_instance")
+    if not per:
+        return []
+    core, link = hottest(per)
+    n = max(int(ph.get("samples", 0)), 1)
+    out = [_line(f"hardware.{phase}.hottest_core", core["name"],
+                 f"tile ({core['x']}, {core['y']}): {core['energy_pj']['total'] / n:.4g} pJ "
+                 f"per sample, {core['utilisation'] * 100:.1f} % busy")]
+    if link is not None:
+        out.append(_line(f"hardware.{phase}.busiest_link", link["name"],
+                         f"{link['utilisation'] * 100:.2f} % busy, {link['messages']} messages"))
     return out
 
 
@@ -199,7 +265,7 @@ def format_hardware_summary(hardware: dict) -> str:
                 v = ph[k]
                 out.append(_line(f"hardware.{phase}.{k}",
                                  float(v) if isinstance(v, float) else v, meaning))
-        out += _sampled_lines(phase, ph)
+        out += _sampled_lines(phase, ph) + _instance_lines(phase, ph)
     for phase, ph in phases:
         out.append("")
         out.extend(_component_table(phase, ph, rows))

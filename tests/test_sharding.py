@@ -59,6 +59,7 @@ def _same(a, b):
     assert (a.cycles, a.samples, a.presentations, a.time_steps, a.simpy_events) == \
         (b.cycles, b.samples, b.presentations, b.time_steps, b.simpy_events)
     assert a.presentation_cycles == b.presentation_cycles
+    assert a.instances == b.instances and a.first_step_cycles == b.first_step_cycles
 
 
 @pytest.mark.parametrize("phase", ["train", "infer"])

@@ -27,6 +27,7 @@ from ..registry import Fidelity
 from .counting import ChipCounter
 from .des import SimpyTimer
 from .event import EventTimer
+from .instances import InstanceCounter, add_instances
 from .mapping import Mapping as ChipMapping
 from .timing import HwRates, TimestepTimer
 from .topology import Topology
@@ -66,13 +67,20 @@ class PhaseResult:
     # a sampled replay (run.chip_sample): cycles are its estimate, this says how it was
     # made and its interval (chip/sampling.py); None: every presentation replayed in detail
     sampled: dict | None = None
+    # per-instance counts and busy cycles (chip/instances.py); the first presentation's
+    # cycles per step
+    instances: dict | None = None
+    first_step_cycles: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         out = {"counts": self.counts, "cycles": self.cycles, "samples": self.samples,
                "presentations": self.presentations, "time_steps": self.time_steps,
                "without_active": list(self.without_active)}
-        if self.sampled is not None:
-            out["sampled"] = self.sampled
+        for key in ("sampled", "instances"):
+            if getattr(self, key) is not None:
+                out[key] = getattr(self, key)
+        if self.first_step_cycles:
+            out["first_step_cycles"] = self.first_step_cycles
         return out
 
     @property
@@ -144,6 +152,7 @@ class PhaseReplay:
         self.result = PhaseResult(name, hardware=chip.hw)  # cycles: this phase's own
         self._totals: Counter = Counter()
         self._without_active: set[str] = set()
+        self._instances = InstanceCounter(chip)
 
     def consume(self, part: SpikeTrace) -> None:
         chip = self.chip
@@ -170,8 +179,12 @@ class PhaseReplay:
                                               state_reset=state_reset)
             for (kind, action), n in counts.items():
                 self._totals[f"{kind}.{action}"] += n
+            self._instances.add(pres, work, learn=learn, learning=learning,
+                                state_reset=state_reset)
             before = chip.timer.events
             cycles = yield from chip.timer.presentation(pres, work)
+            if not res.first_step_cycles:
+                res.first_step_cycles = [int(c) for c in chip.timer.last_step_cycles]
             res.simpy_events += chip.timer.events - before
             res.presentation_cycles.append(int(cycles))
             res.cycles += int(cycles)
@@ -188,13 +201,17 @@ class PhaseReplay:
             state["samples"], state["presentations"], state["time_steps"], state["cycles"],
             state.get("wall_s", 0.0))
         self._without_active.update(state.get("without_active", ()))
+        self._instances.load(state["instances"])
+        r.first_step_cycles = list(state["first_step_cycles"])
 
     def snapshot(self) -> dict:
         r = self.result
         return {"counts": dict(self._totals), "cycles": int(r.cycles),
                 "samples": r.samples, "presentations": r.presentations,
                 "time_steps": r.time_steps, "wall_s": r.wall_s,
-                "without_active": sorted(self._without_active)}
+                "without_active": sorted(self._without_active),
+                "instances": self._instances.totals(dict(self._totals)),
+                "first_step_cycles": list(r.first_step_cycles)}
 
     def totals(self) -> dict:
         """What this replay counted and timed, for another replay to `absorb`."""
@@ -204,9 +221,13 @@ class PhaseReplay:
     def absorb(self, totals: dict) -> None:
         """Add a replay of the presentations that follow (a shard replayed elsewhere):
         counts, cycles and presentations add, as if they had been replayed here."""
+        self._instances.load(add_instances(self._instances.totals(dict(self._totals)),
+                                           totals["instances"]))
         self._totals.update(totals["counts"])
         self._without_active.update(totals["without_active"])
         r = self.result
+        if not r.first_step_cycles:
+            r.first_step_cycles = list(totals["first_step_cycles"])
         r.samples += totals["samples"]
         r.presentations += totals["presentations"]
         r.time_steps += totals["time_steps"]
@@ -218,6 +239,7 @@ class PhaseReplay:
         r = self.result
         r.counts = dict(sorted(self._totals.items()))
         r.without_active = tuple(sorted(self._without_active))
+        r.instances = self._instances.totals(r.counts)
         return r
 
 
@@ -226,9 +248,12 @@ def merge_totals(shards: list[dict]) -> dict:
     them all would give."""
     counts: Counter = Counter()
     out = {"samples": 0, "presentations": 0, "time_steps": 0, "cycles": 0, "simpy_events": 0,
-           "wall_s": 0.0, "presentation_cycles": [], "without_active": set()}
+           "wall_s": 0.0, "presentation_cycles": [], "without_active": set(), "instances": None,
+           "first_step_cycles": []}
     for t in shards:
         counts.update(t["counts"])
+        out["instances"] = add_instances(out["instances"], t["instances"])
+        out["first_step_cycles"] = out["first_step_cycles"] or t["first_step_cycles"]
         for key in ("samples", "presentations", "time_steps", "cycles", "simpy_events",
                     "wall_s"):
             out[key] += t[key]

@@ -80,6 +80,8 @@ class StepWork:
     # chips whose synapse units differ in time (cores.synop_cycles_sparse / _conv), else
     # None: (T, C) cycles of each core's synaptic operations, unit by unit
     synop_time: np.ndarray | None = None
+    # synapse unit (core action) -> (T, C) its synaptic operations
+    unit_synops: dict[str, np.ndarray] | None = None
     spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
     #                                   cycles of its core up to and including its neuron
 
@@ -275,6 +277,7 @@ class ChipCounter:
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
         work = StepWork(synops, sram, deliveries, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
                         moving, max_hops, pass_words, pass_ops, pass_bits)
+        work.unit_synops = by_unit
         if self.unit_cycles is not None:
             work.synop_time = sum((-(-ps // self.m.hw.cores.synapse_lanes) * self.unit_cycles[u]
                                    for u, ps in by_unit.items()), np.zeros((T, C), np.int64))
@@ -290,7 +293,7 @@ class ChipCounter:
         cost = np.full((T, N), soma.idle, np.int64)
         for q in self.spec.chip_populations:
             off = self._pop_offset[q.name]
-            active = self._active_mask(p, q.name, q.size, spikes, steps, T)
+            active = self.active_mask(p, q.name, q.size, spikes, steps, T)
             cost[:, self._rank[off:off + q.size]] += soma.active * active
             n, idx = spikes[q.name]
             np.add.at(cost, (steps[q.name], self._rank[off + idx]), soma.spike)
@@ -308,7 +311,7 @@ class ChipCounter:
             st = steps[q.name]
             work.spike_soma[q.name] = cum[st, r + 1] - cum[st, start_of[r]]
 
-    def _active_mask(self, p: Presentation, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
+    def active_mask(self, p: Presentation, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
         """(T, n) neurons updated at each step: the trace's `:active` stream, else those a
         synaptic event reached in the previous step."""
         mask = np.zeros((T, n), bool)

@@ -97,10 +97,12 @@ class _Barrier:
         self.env, self.parties, self.cycles = env, parties, cycles
         self.arrived = [0] * steps
         self.release = [env.event() for _ in range(steps)]
+        self.released_at = [0] * steps  # the cycle each step ends
 
     def arrive(self, t: int) -> None:
         self.arrived[t] += 1
         if self.arrived[t] == self.parties:
+            self.released_at[t] = self.env.now + self.cycles
             _after(self.env, self.cycles, self.release[t].succeed)
 
 
@@ -182,9 +184,12 @@ class SimpyChip:
         self._neuron_done = [[env.event() for _ in range(C)] for _ in range(T)] if not self.barrier else None
         barrier = _Barrier(env, C, r.barrier, T) if self.barrier else None
         self._barrier = barrier
+        self._step_end = [0] * T  # without the barrier: when the last core ends each step
         port = env.process(self._port(T, barrier))
         cores = [env.process(self._core_steps(c, T, barrier)) for c in range(C)]
         yield simpy.AllOf(env, cores + [port])
+        ends = barrier.released_at if barrier is not None else self._step_end
+        self.last_step_cycles = np.diff([t0] + ends)
         return env.now - t0
 
     # ------------------------------------------------------------------ cores
@@ -220,6 +225,7 @@ class SimpyChip:
             finish = self._end[t * C + c] + self._learn[t][c]
             if finish > env.now:
                 yield env.timeout(finish - env.now)
+            self._step_end[t] = max(self._step_end[t], env.now)
 
     def _to_barrier(self, i: int) -> None:
         """Core and step `i` (t * C + c) arrive at the barrier once learning is done."""
@@ -320,6 +326,11 @@ class SimpyTimer:
     @property
     def events(self) -> int:
         return self.des.events
+
+    @property
+    def last_step_cycles(self):
+        """Cycles of each step of the last presentation (from one step's end to the next)."""
+        return self.des.last_step_cycles
 
     def presentation(self, p: Presentation, work: StepWork):
         """SimPy process body (driven with `yield from`): returns the presentation's cycles."""

@@ -198,6 +198,7 @@ class EventTimer:
     def presentation(self, p: Presentation, work: StepWork):
         """SimPy process body (driven with `yield from`): the chip's clock advances by the
         presentation's cycles, which it returns."""
-        cycles = int(event_cycles(p, work, self.plan, self.rates, self.levels).sum())
+        self.last_step_cycles = event_cycles(p, work, self.plan, self.rates, self.levels)
+        cycles = int(self.last_step_cycles.sum())
         yield self.env.timeout(cycles)
         return cycles

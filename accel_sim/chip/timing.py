@@ -20,7 +20,7 @@ import numpy as np
 
 from .counting import StepWork
 
-__all__ = ["HwRates", "timestep_cycles", "pass_cycles", "learn_cycles_per_core", "tiles_in_use",
+__all__ = ["HwRates", "core_busy_cycles", "synaptic_cycles", "timestep_cycles", "pass_cycles", "learn_cycles_per_core", "tiles_in_use",
            "barrier_cycles", "TimestepTimer"]
 
 
@@ -114,8 +114,9 @@ def pass_cycles(work: StepWork, r: HwRates) -> int:
     return max(mem, ops) + dram
 
 
-def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
-    """Cycles of each step (T,), the whole-matrix passes added to the first step."""
+def synaptic_cycles(work: StepWork, r: HwRates) -> np.ndarray:
+    """(T, C): each core's synaptic work per step: synapse lanes and SRAM ports in
+    parallel, plus the fixed cost of every message it receives."""
     syn = (work.synop_time if work.synop_time is not None
            else ceil_div(work.synops, r.syn_lanes) * r.synop_cycles)
     busy = np.maximum(syn,
@@ -123,7 +124,26 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
                       + np.where(work.sram_reads > 0, r.read_lat, 0))
     if r.receive_cycles:  # the fixed cost of every message a core receives
         busy = busy + r.receive_cycles * work.deliveries
-    service = busy.max(axis=1)
+    return busy
+
+
+def core_busy_cycles(work: StepWork, r: HwRates) -> np.ndarray:
+    """(C,): the cycles each core is occupied over a presentation: its neuron phase, its
+    synaptic work and its learning in every step (as `timestep` times them), and its
+    share of the whole-matrix passes."""
+    busy = (np.broadcast_to(r.neuron_phase(work), work.synops.shape).sum(axis=0)
+            + synaptic_cycles(work, r).sum(axis=0))
+    if work.learn_ops is not None:
+        busy = busy + learn_cycles_per_core(work, r).sum(axis=0)
+    if work.pass_words.any() or work.pass_ops.any():
+        busy = busy + np.maximum(ceil_div(2 * work.pass_words, r.ports),
+                                 ceil_div(work.pass_ops, r.learn_lanes))
+    return np.asarray(busy, np.int64)
+
+
+def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
+    """Cycles of each step (T,), the whole-matrix passes added to the first step."""
+    service = synaptic_cycles(work, r).max(axis=1)
     port = work.port_messages * r.out_service + np.where(work.port_messages > 0, r.message_cycles, 0)
     most = work.core_messages.max(axis=1)  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
@@ -158,6 +178,7 @@ class TimestepTimer:
     def presentation(self, p, work: StepWork):
         """SimPy process body (driven with `yield from`): the chip's clock advances by the
         presentation's cycles, which it returns."""
-        cycles = int(timestep_cycles(work, self.rates).sum())
+        self.last_step_cycles = timestep_cycles(work, self.rates)
+        cycles = int(self.last_step_cycles.sum())
         yield self.env.timeout(cycles)
         return cycles

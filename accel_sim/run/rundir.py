@@ -188,7 +188,8 @@ def write_results(out: Path, stats: dict, info: dict) -> None:
 
 
 def write_outputs(out: Path, stats: dict, run: dict) -> None:
-    """summary.txt, and with a chip energy.csv and energy_breakdown.png, from stats."""
+    """summary.txt, and with a chip energy.csv, per_core.csv, energy_breakdown.png,
+    mesh.png and latency.png, from stats."""
     text = format_summary(stats, run)
     tasks = stats.get("accuracy", {}).get("tasks")
     if tasks:
@@ -198,10 +199,13 @@ def write_outputs(out: Path, stats: dict, run: dict) -> None:
         plot_continual(tasks, out / "continual.png")
     hw = stats.get("hardware")
     if hw and hw.get("phases"):
-        from ..plot import plot_energy_breakdown
-        from ..tables import format_hardware_summary, write_energy_csv
+        from ..plot import plot_energy_breakdown, plot_latency, plot_mesh
+        from ..tables import format_hardware_summary, write_energy_csv, write_instance_csv
 
         text += format_hardware_summary(hw)
         write_energy_csv(hw, out / "energy.csv")
+        write_instance_csv(hw, out / "per_core.csv")
         plot_energy_breakdown(hw, out / "energy_breakdown.png", model=run.get("model"))
+        plot_mesh(hw, out / "mesh.png")
+        plot_latency(hw, out / "latency.png")
     write_text(out / "summary.txt", text)

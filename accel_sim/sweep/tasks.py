@@ -153,7 +153,8 @@ def price_points(cache: str | Path, points: list[dict], results: dict | None, er
 def _as_result(totals: dict) -> dict:
     """PhaseResult.as_dict() of a phase's merged totals."""
     out = {k: totals[k] for k in ("cycles", "samples", "presentations", "time_steps",
-                                  "without_active", "sampled") if k in totals}
+                                  "without_active", "sampled", "instances",
+                                  "first_step_cycles") if k in totals}
     return dict(out, counts=dict(sorted(totals["counts"].items())))
 
 

@@ -1,0 +1,236 @@
+"""Per-instance results: which core, router, link and DRAM channel did the work.
+
+Instances are named as Accelergy names them: `core[i]` (a core and its SRAM: the `core.*`
+and `sram.*` actions it performs), `router[t]` (the router of tile t: messages injected
+and delivered locally at their source tile, and every hop over a link leaving it),
+`link[x0,y0>x1,y1]` (messages over the link between two neighbouring tiles), `dram[0]`
+(the DRAM channel) and `chip` (`chip.*`). Attribution, per presentation:
+- `core.<synapse unit>`, `sram.read_word` of delivery: the destination core's
+  (StepWork.unit_synops, sram_reads);
+- `core.spike_out`: the core of the neuron that fired; `core.neuron_update_*`: the core
+  of the neuron updated (active as the chip counts it: ChipCounter.active_mask);
+- learning: `core.stdp_update` and its read-modify-write words at the core holding the
+  weights (StepWork.learn_ops, learn_words), whole-matrix passes at each core by its
+  weights, traces and thresholds at the cores holding the neurons (or the targets, for
+  presynaptic traces replicated there);
+- `router.*`: per spike and projection, its route's messages (Topology.route).
+Whatever a counter does not split by instance (the BPTT actions) stays whole in
+`unattributed`, so every action's instances add up to the phase's total exactly.
+Busy cycles: a core's neuron phase, synaptic work (lanes or SRAM ports, the receive cost)
+and learning per step, the `timestep` model's occupancy (the same at every fidelity); a
+link's flits; the DRAM channel's transfers.
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from snn_frontend.trace import Presentation
+
+from .counting import StepWork
+from .timing import core_busy_cycles
+
+__all__ = ["InstanceCounter", "add_instances", "link_name"]
+
+
+def link_name(link) -> str:
+    x0, y0, x1, y1 = link
+    return f"link[{x0},{y0}>{x1},{y1}]"
+
+
+class InstanceCounter:
+    """Accumulates per-instance counts of one phase on one chip."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        counter, topo = chip.counter, chip.topology
+        self.C, self.n_tiles = counter.m.n_cores, topo.n_tiles
+        self.links: list = []
+        index: dict = {}
+        # per projection: (n_src, n_links) traversals of one spike, and the source tile of
+        # each presynaptic neuron with its messages and local deliveries
+        self._routes = {}
+        for pr in counter.spec.projections:
+            src = counter.sources[pr.name]
+            rows, cols = [], []
+            for s, route in enumerate(src.routes):
+                for _, tree, _ in route.messages:
+                    for link, _ in tree:
+                        if link not in index:
+                            index[link] = len(self.links)
+                            self.links.append(link)
+                        rows.append(s)
+                        cols.append(index[link])
+            tile = (np.full(len(src.routes), topo.port[1] * topo.width + topo.port[0])
+                    if src.from_port else topo.tile_of(src.core))
+            self._routes[pr.name] = (rows, cols, np.asarray(tile, np.int64),
+                                     src.fields["packets"], src.fields["local"])
+        L = len(self.links)
+        self._traverse = {name: sparse.csr_matrix(
+            (np.ones(len(r), np.int64), (r, c)), shape=(len(t), L))
+            for name, (r, c, t, _, _) in self._routes.items()}
+        self._link_tile = np.array([y0 * topo.width + x0 for x0, y0, _, _ in self.links],
+                                   np.int64)
+        self._link_ew = np.array([y0 == y1 for _, y0, _, y1 in self.links], bool)
+        self.core: dict[str, np.ndarray] = {}
+        self.router: dict[str, np.ndarray] = {}
+        self.link_messages = np.zeros(L, np.int64)
+        self.core_busy = np.zeros(self.C, np.int64)
+        self.dram_busy = 0
+
+    # ---- one presentation ---------------------------------------------------------
+    def add(self, p: Presentation, work: StepWork, *, learn: bool, learning: dict,
+            state_reset: bool) -> None:
+        chip, counter = self.chip, self.chip.counter
+        m, spec, C, T = counter.m, counter.spec, self.C, p.n_steps
+        spikes = {q.name: (p.counts[q.name].astype(np.int64), p.indices[q.name].astype(np.int64))
+                  for q in spec.populations}
+        steps = {name: np.repeat(np.arange(T), n) for name, (n, _) in spikes.items()}
+        for unit, ps in (work.unit_synops or {}).items():
+            self._core(f"core.{unit}", ps.sum(axis=0))
+        self._core("sram.read_word", work.sram_reads.sum(axis=0))
+        for q in spec.chip_populations:
+            core = m.core[q.name]
+            _, idx = spikes[q.name]
+            self._core("core.spike_out", np.bincount(core[idx], minlength=C))
+            active = counter.active_mask(p, q.name, q.size, spikes, steps, T).sum(axis=0)
+            on = np.bincount(core, weights=active, minlength=C).astype(np.int64)
+            self._core("core.neuron_update_active", on)
+            self._core("core.neuron_update_idle", T * m.k[q.name] - on)
+        if learn and counter.backprop is None:
+            self._learning(p, work, spikes, learning, state_reset)
+        self._network(spikes)
+        self.core_busy += core_busy_cycles(work, chip.rates)
+        self.dram_busy += int(chip.rates.dram_cycles(work.dram_bits, work.dram_streams).sum())
+
+    def _core(self, action: str, per_core) -> None:
+        acc = self.core.get(action)
+        if acc is None:
+            acc = self.core[action] = np.zeros(self.C, np.int64)
+        acc += np.asarray(per_core, np.int64)
+
+    def _learning(self, p, work, spikes, learning, state_reset) -> None:
+        counter = self.chip.counter
+        m, spec, T = counter.m, counter.spec, p.n_steps
+        self._core("core.stdp_update", work.learn_ops.sum(axis=0))
+        rmw = work.learn_words.sum(axis=0) // 2
+        passes = int(p.normalised) + p.decays
+        post = set()
+        for pr in spec.projections:
+            if pr.plastic != "stdp":
+                continue
+            n_src = spec.population(pr.src).size
+            k = m.k[pr.dst]
+            held = (k > 0).astype(np.int64)
+            self._core("core.trace_update", held * (T * n_src + int(spikes[pr.src][0].sum())))
+            post.add(pr.dst)
+            if passes:
+                words = passes * counter.tables[pr.name].block_sram
+                rmw = rmw + words
+                if p.normalised:
+                    self._core("core.normalise_op", n_src * k)
+                if p.decays:
+                    self._core("core.decay_op", p.decays * n_src * k)
+        self._core("sram.read_word", rmw)
+        self._core("sram.write_word", rmw)
+        for name in post:
+            q = spec.population(name)
+            fired = np.bincount(m.core[name][spikes[name][1]], minlength=self.C)
+            self._core("core.trace_update", len(q.trace_vars) * (T * m.k[name] + fired))
+        for q in spec.chip_populations:
+            if q.kind == "adaptive_lif":
+                fired = np.bincount(m.core[q.name][spikes[q.name][1]], minlength=self.C)
+                self._core("core.threshold_update", T * m.k[q.name] + fired
+                           + (m.k[q.name] if state_reset else 0))
+
+    def _network(self, spikes) -> None:
+        per_link = np.zeros(len(self.links), np.int64)
+        inject = np.zeros(self.n_tiles, np.int64)
+        local = np.zeros(self.n_tiles, np.int64)
+        for pr in self.chip.counter.spec.projections:
+            _, idx = spikes[pr.src]
+            if not len(idx):
+                continue
+            _, _, tile, packets, loc = self._routes[pr.name]
+            fired = np.bincount(idx, minlength=len(tile))
+            per_link += self._traverse[pr.name].T @ fired
+            inject += np.bincount(tile, weights=fired * packets, minlength=self.n_tiles).astype(np.int64)
+            local += np.bincount(tile, weights=fired * loc, minlength=self.n_tiles).astype(np.int64)
+        self.link_messages += per_link
+        hops = {"router.hop_ew": self._link_ew, "router.hop_ns": ~self._link_ew}
+        for action, values in (("router.inject", inject), ("router.local_delivery", local)):
+            self._router(action, values)
+        for action, mask in hops.items():
+            self._router(action, np.bincount(self._link_tile[mask], weights=per_link[mask],
+                                             minlength=self.n_tiles).astype(np.int64))
+
+    def _router(self, action: str, per_tile) -> None:
+        acc = self.router.get(action)
+        if acc is None:
+            acc = self.router[action] = np.zeros(self.n_tiles, np.int64)
+        acc += per_tile
+
+    # ---- totals ---------------------------------------------------------------------
+    def totals(self, counts: dict[str, int]) -> dict:
+        """Plain data (stats.json): per-instance counts and busy cycles; `counts` (the
+        phase's "kind.action" totals) give the DRAM channel's, the chip's and the
+        unattributed remainder."""
+        topo = self.chip.topology
+        per_core = {a: v.tolist() for a, v in sorted(self.core.items())}
+        per_router = {a: v.tolist() for a, v in sorted(self.router.items())}
+        unattributed = {}
+        for key, n in counts.items():
+            kind = key.split(".", 1)[0]
+            if kind in ("core", "sram"):
+                rest = n - int(self.core[key].sum()) if key in self.core else n
+            elif kind == "router":
+                rest = n - int(self.router[key].sum()) if key in self.router else n
+            else:
+                rest = 0
+            if rest:
+                unattributed[key] = rest
+        return {"cores": self.C, "tiles": self.n_tiles, "mesh": [topo.width, topo.height],
+                "cores_per_tile": topo.cores_per_tile,
+                "core": per_core, "core_busy_cycles": self.core_busy.tolist(),
+                "router": per_router,
+                "links": [link_name(lk) for lk in self.links],
+                "link_messages": self.link_messages.tolist(),
+                "link_flits": int(self.chip.rates.flits),
+                "dram": {k: n for k, n in counts.items() if k.startswith("dram.")},
+                "dram_busy_cycles": self.dram_busy,
+                "chip": {k: n for k, n in counts.items() if k.startswith("chip.")},
+                "unattributed": unattributed}
+
+    def load(self, totals: dict) -> None:
+        """Continue from `totals` (a checkpoint)."""
+        self.core = {a: np.asarray(v, np.int64) for a, v in totals["core"].items()}
+        self.router = {a: np.asarray(v, np.int64) for a, v in totals["router"].items()}
+        self.link_messages = np.asarray(totals["link_messages"], np.int64)
+        self.core_busy = np.asarray(totals["core_busy_cycles"], np.int64)
+        self.dram_busy = int(totals["dram_busy_cycles"])
+
+
+def add_instances(a: dict | None, b: dict | None) -> dict | None:
+    """The per-instance totals of two consecutive replays of one phase on one chip (the
+    count totals in `dram`, `chip`, `unattributed` add too)."""
+    if a is None or b is None:
+        return a if b is None else b
+
+    def add_lists(x: dict, y: dict) -> dict:
+        keys = sorted(set(x) | set(y))
+        n = len(next(iter(x.values() or y.values()), []))
+        return {k: (np.asarray(x.get(k, [0] * n)) + np.asarray(y.get(k, [0] * n))).tolist()
+                for k in keys}
+
+    def add_counts(x: dict, y: dict) -> dict:
+        return {k: x.get(k, 0) + y.get(k, 0) for k in sorted(set(x) | set(y))}
+
+    out = dict(a)
+    out["core"] = add_lists(a["core"], b["core"])
+    out["router"] = add_lists(a["router"], b["router"])
+    for key in ("core_busy_cycles", "link_messages"):
+        out[key] = (np.asarray(a[key]) + np.asarray(b[key])).tolist()
+    out["dram_busy_cycles"] = a["dram_busy_cycles"] + b["dram_busy_cycles"]
+    for key in ("dram", "chip", "unattributed"):
+        out[key] = add_counts(a[key], b[key])
+    return out
