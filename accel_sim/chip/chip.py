@@ -27,7 +27,7 @@ from ..registry import Fidelity
 from .counting import ChipCounter
 from .des import SimpyTimer
 from .event import EventTimer
-from .instances import InstanceCounter, add_instances
+from .instances import InstanceCounter, InstancePlan, add_instances
 from .mapping import Mapping as ChipMapping
 from .timing import HwRates, TimestepTimer
 from .topology import Topology
@@ -119,6 +119,7 @@ class Chip:
         self.counter = ChipCounter(self.mapping, self.topology)
         self.rates = HwRates(hw, self.mapping, self.topology)
         self.timer = fid.timer(self)
+        self._instance_plan: InstancePlan | None = None
 
     def phase(self, name: str, executor=None, sample=None):
         """A consumer that replays trace parts as they come (for streaming): here, or with
@@ -130,6 +131,13 @@ class Chip:
 
             return SampledReplay(self, name, sample, executor)
         return PhaseReplay(self, name) if executor is None else ShardedReplay(self, name, executor)
+
+    @property
+    def instance_plan(self) -> InstancePlan:
+        """Links and routes of the per-instance results, built on first use."""
+        if self._instance_plan is None:
+            self._instance_plan = InstancePlan(self)
+        return self._instance_plan
 
     def recipe(self) -> dict:
         """What builds this chip again elsewhere (a worker replaying a shard)."""

@@ -82,6 +82,8 @@ class StepWork:
     synop_time: np.ndarray | None = None
     # synapse unit (core action) -> (T, C) its synaptic operations
     unit_synops: dict[str, np.ndarray] | None = None
+    synaptic: np.ndarray | None = None  # (T, C) timing.synaptic_cycles, once computed
+    updated: dict[str, np.ndarray] | None = None  # population -> (T,) neurons updated active
     spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
     #                                   cycles of its core up to and including its neuron
 
@@ -231,8 +233,9 @@ class ChipCounter:
                      np.zeros(T, np.int64))
 
         # ---- neuron updates: active or idle (updated_per_step) ----
-        active = sum(int(updated_per_step(q, self.incoming[q.name], p, spikes, steps).sum())
-                     for q in spec.chip_populations)
+        updated = {q.name: updated_per_step(q, self.incoming[q.name], p, spikes, steps)
+                   for q in spec.chip_populations}
+        active = sum(int(u.sum()) for u in updated.values())
         total = T * sum(q.size for q in spec.chip_populations)
         cnt["core", "neuron_update_active"] = active
         cnt["core", "neuron_update_idle"] = total - active
@@ -277,7 +280,7 @@ class ChipCounter:
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
         work = StepWork(synops, sram, deliveries, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
                         moving, max_hops, pass_words, pass_ops, pass_bits)
-        work.unit_synops = by_unit
+        work.unit_synops, work.updated = by_unit, updated
         if self.unit_cycles is not None:
             work.synop_time = sum((-(-ps // self.m.hw.cores.synapse_lanes) * self.unit_cycles[u]
                                    for u, ps in by_unit.items()), np.zeros((T, C), np.int64))

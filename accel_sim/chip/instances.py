@@ -38,43 +38,66 @@ def link_name(link) -> str:
     return f"link[{x0},{y0}>{x1},{y1}]"
 
 
-class InstanceCounter:
-    """Accumulates per-instance counts of one phase on one chip."""
+class InstancePlan:
+    """What every replay on one chip shares: the links, and per projection the links one
+    spike of each presynaptic neuron traverses and its source tile (Chip.instance_plan)."""
 
     def __init__(self, chip):
-        self.chip = chip
         counter, topo = chip.counter, chip.topology
         self.C, self.n_tiles = counter.m.n_cores, topo.n_tiles
         self.links: list = []
         index: dict = {}
-        # per projection: (n_src, n_links) traversals of one spike, and the source tile of
-        # each presynaptic neuron with its messages and local deliveries
-        self._routes = {}
-        for pr in counter.spec.projections:
-            src = counter.sources[pr.name]
-            rows, cols = [], []
-            for s, route in enumerate(src.routes):
+        per_route: dict[int, list[int]] = {}  # a Route (shared by its sources) -> link ids
+
+        def link_ids(route) -> list[int]:
+            ids = per_route.get(id(route))
+            if ids is None:
+                ids = per_route[id(route)] = []
                 for _, tree, _ in route.messages:
                     for link, _ in tree:
                         if link not in index:
                             index[link] = len(self.links)
                             self.links.append(link)
-                        rows.append(s)
-                        cols.append(index[link])
+                        ids.append(index[link])
+            return ids
+
+        per_source = {}
+        for pr in counter.spec.projections:
+            src = counter.sources[pr.name]
+            ids = [link_ids(route) for route in src.routes]
+            rows = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
+            cols = np.fromiter((c for x in ids for c in x), np.int64, len(rows))
             tile = (np.full(len(src.routes), topo.port[1] * topo.width + topo.port[0])
                     if src.from_port else topo.tile_of(src.core))
-            self._routes[pr.name] = (rows, cols, np.asarray(tile, np.int64),
-                                     src.fields["packets"], src.fields["local"])
+            per_source[pr.name] = (rows, cols, np.asarray(tile, np.int64))
         L = len(self.links)
-        self._traverse = {name: sparse.csr_matrix(
-            (np.ones(len(r), np.int64), (r, c)), shape=(len(t), L))
-            for name, (r, c, t, _, _) in self._routes.items()}
-        self._link_tile = np.array([y0 * topo.width + x0 for x0, y0, _, _ in self.links],
-                                   np.int64)
-        self._link_ew = np.array([y0 == y1 for _, y0, _, y1 in self.links], bool)
+        # per projection: (n_src, n_links) link traversals of one spike of each source; its
+        # messages and local deliveries at its source tile
+        self.traverse = {name: sparse.csr_matrix((np.ones(len(r), np.int64), (r, c)),
+                                                 shape=(len(t), L))
+                         for name, (r, c, t) in per_source.items()}
+        self.tile = {name: t for name, (_, _, t) in per_source.items()}
+        self.packets = {pr.name: counter.sources[pr.name].fields["packets"]
+                        for pr in counter.spec.projections}
+        self.local = {pr.name: counter.sources[pr.name].fields["local"]
+                      for pr in counter.spec.projections}
+        self.link_tile = np.array([y0 * topo.width + x0 for x0, y0, _, _ in self.links],
+                                  np.int64)
+        self.link_ew = np.array([y0 == y1 for _, y0, _, y1 in self.links], bool)
+
+
+class InstanceCounter:
+    """Accumulates per-instance counts of one phase on one chip."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.plan = chip.instance_plan
+        self.C, self.n_tiles = self.plan.C, self.plan.n_tiles
         self.core: dict[str, np.ndarray] = {}
-        self.router: dict[str, np.ndarray] = {}
-        self.link_messages = np.zeros(L, np.int64)
+        # spikes per presynaptic neuron and projection: the network's counts follow
+        # (linearly) at `totals`
+        self.fired = {name: np.zeros(t.shape[0], np.int64)
+                      for name, t in self.plan.traverse.items()}
         self.core_busy = np.zeros(self.C, np.int64)
         self.dram_busy = 0
 
@@ -93,8 +116,12 @@ class InstanceCounter:
             core = m.core[q.name]
             _, idx = spikes[q.name]
             self._core("core.spike_out", np.bincount(core[idx], minlength=C))
-            active = counter.active_mask(p, q.name, q.size, spikes, steps, T).sum(axis=0)
-            on = np.bincount(core, weights=active, minlength=C).astype(np.int64)
+            per_step = work.updated[q.name]
+            if np.all((per_step == 0) | (per_step == q.size)):  # whole steps: no mask needed
+                on = int((per_step == q.size).sum()) * m.k[q.name]
+            else:
+                active = counter.active_mask(p, q.name, q.size, spikes, steps, T).sum(axis=0)
+                on = np.bincount(core, weights=active, minlength=C).astype(np.int64)
             self._core("core.neuron_update_active", on)
             self._core("core.neuron_update_idle", T * m.k[q.name] - on)
         if learn and counter.backprop is None:
@@ -144,31 +171,29 @@ class InstanceCounter:
                            + (m.k[q.name] if state_reset else 0))
 
     def _network(self, spikes) -> None:
-        per_link = np.zeros(len(self.links), np.int64)
-        inject = np.zeros(self.n_tiles, np.int64)
-        local = np.zeros(self.n_tiles, np.int64)
         for pr in self.chip.counter.spec.projections:
             _, idx = spikes[pr.src]
-            if not len(idx):
-                continue
-            _, _, tile, packets, loc = self._routes[pr.name]
-            fired = np.bincount(idx, minlength=len(tile))
-            per_link += self._traverse[pr.name].T @ fired
-            inject += np.bincount(tile, weights=fired * packets, minlength=self.n_tiles).astype(np.int64)
-            local += np.bincount(tile, weights=fired * loc, minlength=self.n_tiles).astype(np.int64)
-        self.link_messages += per_link
-        hops = {"router.hop_ew": self._link_ew, "router.hop_ns": ~self._link_ew}
-        for action, values in (("router.inject", inject), ("router.local_delivery", local)):
-            self._router(action, values)
-        for action, mask in hops.items():
-            self._router(action, np.bincount(self._link_tile[mask], weights=per_link[mask],
-                                             minlength=self.n_tiles).astype(np.int64))
+            if len(idx):
+                acc = self.fired[pr.name]
+                acc += np.bincount(idx, minlength=len(acc))
 
-    def _router(self, action: str, per_tile) -> None:
-        acc = self.router.get(action)
-        if acc is None:
-            acc = self.router[action] = np.zeros(self.n_tiles, np.int64)
-        acc += per_tile
+    def _per_link_and_router(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Messages over each link, and each router's actions, from the spikes so far."""
+        plan, T = self.plan, self.n_tiles
+        per_link = np.zeros(len(plan.links), np.int64)
+        inject = np.zeros(T, np.int64)
+        local = np.zeros(T, np.int64)
+        for name, fired in self.fired.items():
+            per_link += plan.traverse[name].T @ fired
+            inject += np.bincount(plan.tile[name], weights=fired * plan.packets[name],
+                                  minlength=T).astype(np.int64)
+            local += np.bincount(plan.tile[name], weights=fired * plan.local[name],
+                                 minlength=T).astype(np.int64)
+        router = {"router.inject": inject, "router.local_delivery": local}
+        for action, mask in (("router.hop_ew", plan.link_ew), ("router.hop_ns", ~plan.link_ew)):
+            router[action] = np.bincount(plan.link_tile[mask], weights=per_link[mask],
+                                         minlength=T).astype(np.int64)
+        return per_link, router
 
     # ---- totals ---------------------------------------------------------------------
     def totals(self, counts: dict[str, int]) -> dict:
@@ -176,15 +201,16 @@ class InstanceCounter:
         phase's "kind.action" totals) give the DRAM channel's, the chip's and the
         unattributed remainder."""
         topo = self.chip.topology
+        per_link, router = self._per_link_and_router()
         per_core = {a: v.tolist() for a, v in sorted(self.core.items())}
-        per_router = {a: v.tolist() for a, v in sorted(self.router.items())}
+        per_router = {a: v.tolist() for a, v in sorted(router.items())}
         unattributed = {}
         for key, n in counts.items():
             kind = key.split(".", 1)[0]
             if kind in ("core", "sram"):
                 rest = n - int(self.core[key].sum()) if key in self.core else n
             elif kind == "router":
-                rest = n - int(self.router[key].sum()) if key in self.router else n
+                rest = n - int(router[key].sum()) if key in router else n
             else:
                 rest = 0
             if rest:
@@ -193,8 +219,9 @@ class InstanceCounter:
                 "cores_per_tile": topo.cores_per_tile,
                 "core": per_core, "core_busy_cycles": self.core_busy.tolist(),
                 "router": per_router,
-                "links": [link_name(lk) for lk in self.links],
-                "link_messages": self.link_messages.tolist(),
+                "links": [link_name(lk) for lk in self.plan.links],
+                "link_messages": per_link.tolist(),
+                "fired": {name: v.tolist() for name, v in self.fired.items()},
                 "link_flits": int(self.chip.rates.flits),
                 "dram": {k: n for k, n in counts.items() if k.startswith("dram.")},
                 "dram_busy_cycles": self.dram_busy,
@@ -204,8 +231,7 @@ class InstanceCounter:
     def load(self, totals: dict) -> None:
         """Continue from `totals` (a checkpoint)."""
         self.core = {a: np.asarray(v, np.int64) for a, v in totals["core"].items()}
-        self.router = {a: np.asarray(v, np.int64) for a, v in totals["router"].items()}
-        self.link_messages = np.asarray(totals["link_messages"], np.int64)
+        self.fired = {a: np.asarray(v, np.int64) for a, v in totals["fired"].items()}
         self.core_busy = np.asarray(totals["core_busy_cycles"], np.int64)
         self.dram_busy = int(totals["dram_busy_cycles"])
 
@@ -228,6 +254,7 @@ def add_instances(a: dict | None, b: dict | None) -> dict | None:
     out = dict(a)
     out["core"] = add_lists(a["core"], b["core"])
     out["router"] = add_lists(a["router"], b["router"])
+    out["fired"] = add_lists(a["fired"], b["fired"])
     for key in ("core_busy_cycles", "link_messages"):
         out[key] = (np.asarray(a[key]) + np.asarray(b[key])).tolist()
     out["dram_busy_cycles"] = a["dram_busy_cycles"] + b["dram_busy_cycles"]

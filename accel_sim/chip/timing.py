@@ -116,7 +116,10 @@ def pass_cycles(work: StepWork, r: HwRates) -> int:
 
 def synaptic_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """(T, C): each core's synaptic work per step: synapse lanes and SRAM ports in
-    parallel, plus the fixed cost of every message it receives."""
+    parallel, plus the fixed cost of every message it receives (kept on `work`: the
+    timing and the per-instance busy cycles both use it)."""
+    if work.synaptic is not None:
+        return work.synaptic
     syn = (work.synop_time if work.synop_time is not None
            else ceil_div(work.synops, r.syn_lanes) * r.synop_cycles)
     busy = np.maximum(syn,
@@ -124,6 +127,7 @@ def synaptic_cycles(work: StepWork, r: HwRates) -> np.ndarray:
                       + np.where(work.sram_reads > 0, r.read_lat, 0))
     if r.receive_cycles:  # the fixed cost of every message a core receives
         busy = busy + r.receive_cycles * work.deliveries
+    work.synaptic = busy
     return busy
 
 
