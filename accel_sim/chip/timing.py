@@ -135,8 +135,10 @@ def core_busy_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """(C,): the cycles each core is occupied over a presentation: its neuron phase, its
     synaptic work and its learning in every step (as `timestep` times them), and its
     share of the whole-matrix passes."""
-    busy = (np.broadcast_to(r.neuron_phase(work), work.synops.shape).sum(axis=0)
-            + synaptic_cycles(work, r).sum(axis=0))
+    T = work.synops.shape[0]
+    neurons = (T * r.neuron_cycles_per_core if work.neuron_cycles is None
+               else work.neuron_cycles.sum(axis=0))  # the same phase every step, or its own
+    busy = neurons + synaptic_cycles(work, r).sum(axis=0)
     if work.learn_ops is not None:
         busy = busy + learn_cycles_per_core(work, r).sum(axis=0)
     if work.pass_words.any() or work.pass_ops.any():
