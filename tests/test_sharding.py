@@ -169,3 +169,23 @@ def test_a_sweep_with_one_replay_spreads_it_over_its_workers(tmp_path):
         sa = json.loads((tmp_path / "one" / "points" / a["point"] / "stats.json").read_text())
         sb = json.loads((tmp_path / "two" / "points" / b["point"] / "stats.json").read_text())
         assert sa == sb
+
+
+@pytest.mark.slow
+def test_cli_chip_workers_and_its_errors(tmp_path, capsys):
+    """--chip-workers sets run.chip_workers; --resume takes nothing else; --scheduler
+    means Dask, and an unreachable one is a one-line error."""
+    from accel_sim.cli import main
+
+    sets = [a for s in SMALL for a in ("--set", s)]
+    cfg = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "configs" /
+              "default.yaml")
+    assert main(["run", cfg, *sets, "--chip-workers", "2", "--out", str(tmp_path / "r"),
+                 "--no-progress"]) == 0
+    assert "chip_workers: 2" in (tmp_path / "r" / "config.resolved.yaml").read_text()
+    capsys.readouterr()
+    assert main(["run", "--resume", str(tmp_path / "r"), "--chip-workers", "2"]) == 2
+    assert "--resume takes only the run directory" in capsys.readouterr().err
+    assert main(["run", cfg, *sets, "--scheduler", "tcp://127.0.0.1:1", "--out",
+                 str(tmp_path / "s"), "--no-progress"]) == 2
+    assert "cannot reach the Dask scheduler tcp://127.0.0.1:1" in capsys.readouterr().err
