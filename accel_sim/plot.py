@@ -312,17 +312,23 @@ def plot_latency(hardware: dict, path) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    import numpy as np
+
     phases = [(p, ph) for p, ph in _phases(hardware) if ph.get("first_step_cycles")]
     if not phases:
         return None
     fig = Figure(figsize=(7.0, 3.8))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for phase, ph in phases:
-        steps = ph["first_step_cycles"]
-        ax.plot(range(len(steps)), steps, lw=0.9,
-                label=f"{phase} ({sum(steps):,} cycles, {len(steps)} steps)")
-    ax.set_xlabel("time step of the first presentation")
+    for k, (phase, ph) in enumerate(phases):
+        steps = np.asarray(ph["first_step_cycles"], float)
+        colour = f"C{k}"
+        ax.plot(np.arange(len(steps)), steps, lw=0.6, alpha=0.35, color=colour)
+        window = min(25, len(steps))  # the trend: a running mean over `window` steps
+        mean = np.convolve(steps, np.ones(window) / window, mode="valid")
+        ax.plot(np.arange(len(mean)) + (window - 1) / 2, mean, lw=1.8, color=colour,
+                label=f"{phase} ({int(steps.sum()):,} cycles, {len(steps)} steps)")
+    ax.set_xlabel("time step of the first presentation (thin: each step; thick: mean of 25)")
     ax.set_ylabel("cycles")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
