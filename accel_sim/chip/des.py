@@ -13,8 +13,10 @@ fidelity, whose closed form this model checks exactly), and schedules its next e
 
 Synchronisation:
 - `sync.barrier: true`: a barrier ends every step. A core that has done its step's jobs
-  and its learning arrives at the barrier (an event per step), which releases every
-  core `barrier_cycles` after the last arrival. `event` computes exactly these cycles.
+  and its learning arrives at the barrier; its arrival cycle is known when its last job
+  is served, so it is recorded, not scheduled, and the barrier releases every core (an
+  event per step) `barrier_cycles` after the last arrival. `event` computes exactly
+  these cycles.
 - `sync.barrier: false`: no barrier. A core starts step t+1 as soon as its own step t is
   done (neuron phase, every job it receives for step t, learning); messages of a later
   step that reach a core still busy with an earlier one wait in its input queue. The
@@ -96,14 +98,20 @@ class _Barrier:
     def __init__(self, env: simpy.Environment, parties: int, cycles: int, steps: int):
         self.env, self.parties, self.cycles = env, parties, cycles
         self.arrived = [0] * steps
+        self.latest = [0] * steps  # the last arrival so far at each step's barrier
         self.release = [env.event() for _ in range(steps)]
         self.released_at = [0] * steps  # the cycle each step ends
 
-    def arrive(self, t: int) -> None:
+    def arrive_at(self, t: int, when: int) -> None:
+        """A core will reach step t's barrier at cycle `when` (>= now). Nothing but the
+        barrier waits on an arrival, so it is a number, not an event: once every core has
+        said when, the release is scheduled `cycles` after the last of them."""
         self.arrived[t] += 1
+        if when > self.latest[t]:
+            self.latest[t] = when
         if self.arrived[t] == self.parties:
-            self.released_at[t] = self.env.now + self.cycles
-            _after(self.env, self.cycles, self.release[t].succeed)
+            self.released_at[t] = self.latest[t] + self.cycles
+            _after(self.env, self.released_at[t] - self.env.now, self.release[t].succeed)
 
 
 class SimpyChip:
@@ -196,8 +204,8 @@ class SimpyChip:
     def _core_steps(self, c: int, T: int, barrier: _Barrier | None):
         """Core c: per step, the neuron phase, its spikes' messages, its jobs, learning,
         then the barrier (or straight on to the next step without one). With the barrier,
-        the core arrives there when its last job and its learning are done (an event), and
-        the process sleeps until the release."""
+        the core arrives there when its last job and its learning are done (a cycle told
+        to the barrier), and the process sleeps until the release."""
         env, C, blocks = self.env, self.C, self.r.soma_blocks
         for t in range(T):
             now = env.now
@@ -230,9 +238,7 @@ class SimpyChip:
     def _to_barrier(self, i: int) -> None:
         """Core and step `i` (t * C + c) arrive at the barrier once learning is done."""
         t, c = divmod(i, self.C)
-        when = max(self._end[i], self.env.now) + self._learn[t][c]
-        _after(self.env, when - self.env.now, lambda: self._barrier.arrive(t))
-        self.events += 1
+        self._barrier.arrive_at(t, max(self._end[i], self.env.now) + self._learn[t][c])
 
     def _port(self, T: int, barrier: _Barrier | None):
         """The input port: step t's input spikes leave once the cores' neuron phase is over
