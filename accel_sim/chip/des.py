@@ -194,36 +194,54 @@ class SimpyChip:
         self._barrier = barrier
         self._step_end = [0] * T  # without the barrier: when the last core ends each step
         port = env.process(self._port(T, barrier))
-        cores = [env.process(self._core_steps(c, T, barrier)) for c in range(C)]
+        if barrier is not None:  # every core starts its step at the release: one process
+            cores = [env.process(self._cores_in_step(T, barrier))]
+        else:
+            cores = [env.process(self._core_steps(c, T)) for c in range(C)]
         yield simpy.AllOf(env, cores + [port])
         ends = barrier.released_at if barrier is not None else self._step_end
         self.last_step_cycles = np.diff([t0] + ends)
         return env.now - t0
 
     # ------------------------------------------------------------------ cores
-    def _core_steps(self, c: int, T: int, barrier: _Barrier | None):
-        """Core c: per step, the neuron phase, its spikes' messages, its jobs, learning,
-        then the barrier (or straight on to the next step without one). With the barrier,
-        the core arrives there when its last job and its learning are done (a cycle told
-        to the barrier), and the process sleeps until the release."""
-        env, C, blocks = self.env, self.C, self.r.soma_blocks
+    def _begin_step(self, t: int, c: int, now: int) -> int:
+        """Core c begins step t at `now`: its neuron phase, then (or, without blocking, as
+        its neurons fire) its spikes' local jobs and messages; returns when the neuron
+        phase (and the chain of sends, without blocking) is over."""
+        nc = self._nc[t][c]
+        self._step_of[c] = t
+        if self.r.soma_blocks:  # the neuron phase holds the core's synapse pipeline, then it sends
+            end = self.cores[c].take(now, nc) + nc
+            self._inject(t, c, end, now)
+        else:  # messages leave as neurons fire; the chain of soma work and sends ends
+            end = now + nc + self.r.message_cycles * len(self._msgs.get((t, c), ()))
+            self._inject(t, c, None, now)
+        i = t * self.C + c
+        self._end[i] = max(self._end[i], end)
+        return end
+
+    def _cores_in_step(self, T: int, barrier: _Barrier):
+        """With the barrier: at each release every core begins its step, in core order, and
+        goes to the barrier when its last job and its learning are done (a cycle told to
+        the barrier); one process sleeps until the next release."""
+        C = self.C
+        for t in range(T):
+            now = self.env.now
+            for c in range(C):
+                self._begin_step(t, c, now)
+                i = t * C + c
+                self._armed[i] = True
+                if self._pending[i] == 0:
+                    self._to_barrier(i)
+            yield barrier.release[t]
+
+    def _core_steps(self, c: int, T: int):
+        """Without the barrier, core c: per step, the neuron phase, its spikes' messages,
+        its jobs, learning, and straight on to the next step."""
+        env, C = self.env, self.C
         for t in range(T):
             now = env.now
-            nc = self._nc[t][c]
-            self._step_of[c] = t
-            if blocks:  # the neuron phase holds the core's synapse pipeline, then it sends
-                end = self.cores[c].take(now, nc) + nc
-                self._inject(t, c, end, now)
-            else:  # messages leave as neurons fire; the chain of soma work and sends ends
-                end = now + nc + self.r.message_cycles * len(self._msgs.get((t, c), ()))
-                self._inject(t, c, None, now)
-            self._end[t * C + c] = max(self._end[t * C + c], end)
-            if barrier is not None:
-                self._armed[t * C + c] = True
-                if self._pending[t * C + c] == 0:
-                    self._to_barrier(t * C + c)
-                yield barrier.release[t]
-                continue
+            end = self._begin_step(t, c, now)
             for _, _, j in sorted(self._queued.pop((t, c), ())):
                 self._serve_job(j, now)
             if end > now:
