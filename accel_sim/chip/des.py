@@ -135,15 +135,16 @@ class SimpyChip:
             self.children.append(dict(ch))
         self._link_lat = plan.link_lat.tolist()
         self._calendar = _Calendar(env)
-        self.events = 0  # arrivals the model scheduled (for the events-per-second figure)
+        # an arrival at cycle `when`, after every process resumed at that cycle and after
+        # arrivals of lower priority (unit key x cores + core: see chip/messages.py)
+        self._at = self._calendar.at
+
+    @property
+    def events(self) -> int:
+        """Arrivals the model scheduled (for the events-per-second figure)."""
+        return self._calendar.seq
 
     # --------------------------------------------------------------- scheduling
-    def _at(self, when: int, priority: int, fn, a: int, b: int = 0, c: int = 0) -> None:
-        """An arrival at cycle `when`, after every process resumed at that cycle and after
-        arrivals of lower priority (unit key x cores + core: see chip/messages.py)."""
-        self._calendar.at(when, priority, fn, a, b, c)
-        self.events += 1
-
     def _job_at(self, when: int, j: int) -> None:
         self._at(when, self._key[j] * self.C + self._core[j], self._arrive_job, j)
 
