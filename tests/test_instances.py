@@ -120,3 +120,16 @@ def test_busy_cycles_do_not_exceed_the_latency(tmp_path):
     # a link carries flits x messages: three 1-flit messages on each used link
     assert r.instances["link_flits"] * 3 <= r.cycles
     assert json.loads(json.dumps(r.instances)) == r.instances  # plain data for stats.json
+
+
+def test_a_checkpoint_without_instances_is_a_clear_error():
+    from accel_sim.errors import RunError
+
+    trace, placement = _hand()
+    chip = Chip(load_hardware("edge"), trace.spec, "timestep", placement)
+    ph = chip.phase("infer")
+    ph.consume(trace)
+    state = ph.snapshot()
+    del state["instances"]
+    with pytest.raises(RunError, match="earlier version"):
+        chip.phase("infer").restore(state)

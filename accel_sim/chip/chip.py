@@ -22,7 +22,7 @@ from snn_frontend.spec import NetworkSpec
 from snn_frontend.trace import SpikeTrace, active_stream
 
 from .. import registry
-from ..errors import ConfigError
+from ..errors import ConfigError, RunError
 from ..registry import Fidelity
 from .counting import ChipCounter
 from .des import SimpyTimer
@@ -209,6 +209,9 @@ class PhaseReplay:
             state["samples"], state["presentations"], state["time_steps"], state["cycles"],
             state.get("wall_s", 0.0))
         self._without_active.update(state.get("without_active", ()))
+        if "instances" not in state:
+            raise RunError("the checkpoint was written by an earlier version of "
+                           "neuro-accel-sim (no per-instance counts): run the config again")
         self._instances.load(state["instances"])
         r.first_step_cycles = list(state["first_step_cycles"])
 
