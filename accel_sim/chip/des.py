@@ -87,6 +87,15 @@ class _Calendar:
         del self.by_cycle[when]
 
 
+def _slices(keys: np.ndarray, n_keys: int, ids: np.ndarray) -> tuple[list[int], list[int]]:
+    """Group `ids` by `keys` (0 <= key < n_keys): (ptr, ids sorted by key, stable), the
+    ids of key k being ids[ptr[k]:ptr[k + 1]] (plain lists: sliced once per event)."""
+    order = np.argsort(keys, kind="stable")
+    ptr = np.zeros(n_keys + 1, np.int64)
+    np.cumsum(np.bincount(keys, minlength=n_keys), out=ptr[1:])
+    return ptr.tolist(), ids[order].tolist()
+
+
 def _after(env: simpy.Environment, delay: int, fn) -> None:
     """Call fn() `delay` cycles from now, as an event of that cycle."""
     env.timeout(delay).callbacks.append(lambda _ev: fn())
@@ -171,17 +180,17 @@ class SimpyChip:
         self._learn = learn_cycles_per_core(work, r).tolist()
         # jobs expected per (step, core); messages and local jobs per (step, source)
         self._pending = np.bincount(dl.job_step * C + dl.job_core, minlength=T * C).tolist()
-        self._msgs = defaultdict(list)
-        for m, (t, s) in enumerate(zip(dl.msg_step.tolist(), dl.msg_src_core.tolist())):
-            self._msgs[t, s].append(m)
-        self._local = defaultdict(list)
-        self._via = defaultdict(list)  # (message, leaf position) -> jobs
-        for j, (m, leaf, t, s) in enumerate(zip(dl.job_msg.tolist(), dl.job_leaf.tolist(),
-                                                self._step, dl.job_src_core.tolist())):
-            if m < 0:
-                self._local[t, s].append(j)
-            else:
-                self._via[m, leaf].append(j)
+        # messages and local jobs of each (step, source: a core, or -1 the port), and the
+        # jobs reached from each (message, leaf position: -1 its source), as slices of one
+        # list each (ascending within a slice): key -> ids[ptr[key]:ptr[key + 1]]
+        self._msgs = _slices(dl.msg_step * (C + 1) + dl.msg_src_core + 1, T * (C + 1),
+                             np.arange(len(dl.msg_step)))
+        local = dl.job_msg < 0
+        self._local = _slices((dl.job_step * (C + 1) + dl.job_src_core + 1)[local],
+                              T * (C + 1), np.flatnonzero(local))
+        self._leaves = int(dl.job_leaf.max(initial=-1)) + 2
+        self._via = _slices((dl.job_msg * self._leaves + dl.job_leaf + 1)[~local],
+                            len(dl.msg_step) * self._leaves, np.flatnonzero(~local))
         passes = pass_cycles(work, r)
         if passes:
             yield env.timeout(passes)
@@ -215,7 +224,9 @@ class SimpyChip:
             end = self.cores[c].take(now, nc) + nc
             self._inject(t, c, end, now)
         else:  # messages leave as neurons fire; the chain of soma work and sends ends
-            end = now + nc + self.r.message_cycles * len(self._msgs.get((t, c), ()))
+            ptr = self._msgs[0]
+            k = t * (self.C + 1) + c + 1
+            end = now + nc + self.r.message_cycles * (ptr[k + 1] - ptr[k])
             self._inject(t, c, None, now)
         i = t * self.C + c
         self._end[i] = max(self._end[i], end)
@@ -278,13 +289,17 @@ class SimpyChip:
         while its core sends; the messages leave one after another through its network
         interface."""
         r = self.r
-        for j in self._local.get((t, src), ()):
+        k = t * (self.C + 1) + src + 1
+        ptr, ids = self._local
+        for j in ids[ptr[k]:ptr[k + 1]]:
             self._job_at(when if when is not None else start + self._job_soma[j], j)
-        msgs = self._msgs.get((t, src))
+        ptr, ids = self._msgs
+        msgs = ids[ptr[k]:ptr[k + 1]]
         if not msgs:
             return
         server = self.out[src if src >= 0 else self.C]
         svc, lat = r.out_service, r.message_cycles
+        via_ptr, via_ids = self._via
         for k, m in enumerate(msgs):
             ready = when if when is not None else start + self._msg_soma[m] + r.message_cycles * k
             depart = server.take(ready, svc) + lat
@@ -292,7 +307,8 @@ class SimpyChip:
             key = self._msg_key[m] * self.C
             for pos in self.children[tpl].get(-1, ()):
                 self._at(depart, key, self._arrive_link, m, tpl, pos)
-            for j in self._via.get((m, -1), ()):
+            v = m * self._leaves
+            for j in via_ids[via_ptr[v]:via_ptr[v + 1]]:
                 self._job_at(depart, j)
 
     def _jobs_done(self, t: int, c: int):
@@ -312,7 +328,9 @@ class SimpyChip:
         key = self._msg_key[m] * self.C
         for child in self.children[tpl].get(pos, ()):
             self._at(depart, key, self._arrive_link, m, tpl, child)
-        for j in self._via.get((m, pos), ()):
+        ptr, ids = self._via
+        v = m * self._leaves + pos + 1
+        for j in ids[ptr[v]:ptr[v + 1]]:
             self._job_at(depart, j)
 
     def _arrive_job(self, j: int, _b: int = 0, _c: int = 0) -> None:
