@@ -77,13 +77,14 @@ class _Calendar:
         self.env.timeout(delay).callbacks.append(lambda _ev: self._drain(when))
 
     def _drain(self, when: int) -> None:
-        env, heap = self.env, self.by_cycle[when]
+        """Run the arrivals of cycle `when` (now), each as fn(now, a, b, c)."""
+        peek, heap, pop = self.env.peek, self.by_cycle[when], heapq.heappop
         while heap:
-            if env.peek() == env.now:  # other events of this cycle go first
+            if peek() == when:  # other events of this cycle go first
                 self._arm(when, 0)
                 return
-            _, _, fn, a, b, c = heapq.heappop(heap)
-            fn(a, b, c)
+            _, _, fn, a, b, c = pop(heap)
+            fn(when, a, b, c)
         del self.by_cycle[when]
 
 
@@ -321,10 +322,10 @@ class SimpyChip:
         yield self.env.timeout(max(self._end[i] - self.env.now, 0))
 
     # ------------------------------------------------------------- callbacks
-    def _arrive_link(self, m: int, tpl: int, pos: int) -> None:
+    def _arrive_link(self, now: int, m: int, tpl: int, pos: int) -> None:
         r = self.r
         lid = self.tpl_links[tpl][pos]
-        depart = self.links[lid].take(self.env.now, r.flits) + self._link_lat[lid]
+        depart = self.links[lid].take(now, r.flits) + self._link_lat[lid]
         key = self._msg_key[m] * self.C
         for child in self.children[tpl].get(pos, ()):
             self._at(depart, key, self._arrive_link, m, tpl, child)
@@ -333,12 +334,12 @@ class SimpyChip:
         for j in ids[ptr[v]:ptr[v + 1]]:
             self._job_at(depart, j)
 
-    def _arrive_job(self, j: int, _b: int = 0, _c: int = 0) -> None:
+    def _arrive_job(self, now: int, j: int, _b: int = 0, _c: int = 0) -> None:
         c, t = self._core[j], self._step[j]
         if t > self._step_of[c]:  # no barrier: the core is still in an earlier step
-            self._queued[t, c].append((self.env.now, self._key[j], j))
+            self._queued[t, c].append((now, self._key[j], j))
             return
-        self._serve_job(j, self.env.now)
+        self._serve_job(j, now)
 
     def _serve_job(self, j: int, now: int) -> None:
         c, i = self._core[j], self._step[j] * self.C + self._core[j]
