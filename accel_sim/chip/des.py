@@ -154,10 +154,6 @@ class SimpyChip:
         """Arrivals the model scheduled (for the events-per-second figure)."""
         return self._calendar.seq
 
-    # --------------------------------------------------------------- scheduling
-    def _job_at(self, when: int, j: int) -> None:
-        self._at(when, self._key[j] * self.C + self._core[j], self._arrive_job, j)
-
     # ------------------------------------------------------------- presentation
     def presentation(self, p: Presentation, work: StepWork):
         """SimPy process: one presentation; its value is the presentation's cycles."""
@@ -172,6 +168,7 @@ class SimpyChip:
         # per job, as Python lists (indexed once per event)
         self._key, self._core, self._step = (dl.job_key.tolist(), dl.job_core.tolist(),
                                              dl.job_step.tolist())
+        self._job_prio = (dl.job_key * C + dl.job_core).tolist()  # among a cycle's arrivals
         self._svc = r.service_cycles(dl.job_syn, dl.job_words, dl.job_synop_cycles).tolist()
         self._read = np.where(dl.job_words > 0, r.read_lat, 0).tolist()
         self._dsvc = np.where(dl.job_dram_bits > 0, r.dram_cycles(
@@ -293,7 +290,8 @@ class SimpyChip:
         k = t * (self.C + 1) + src + 1
         ptr, ids = self._local
         for j in ids[ptr[k]:ptr[k + 1]]:
-            self._job_at(when if when is not None else start + self._job_soma[j], j)
+            self._at(when if when is not None else start + self._job_soma[j],
+                     self._job_prio[j], self._arrive_job, j)
         ptr, ids = self._msgs
         msgs = ids[ptr[k]:ptr[k + 1]]
         if not msgs:
@@ -301,6 +299,7 @@ class SimpyChip:
         server = self.out[src if src >= 0 else self.C]
         svc, lat = r.out_service, r.message_cycles
         via_ptr, via_ids = self._via
+        at, prio, arrive_job = self._at, self._job_prio, self._arrive_job
         for k, m in enumerate(msgs):
             ready = when if when is not None else start + self._msg_soma[m] + r.message_cycles * k
             depart = server.take(ready, svc) + lat
@@ -310,7 +309,7 @@ class SimpyChip:
                 self._at(depart, key, self._arrive_link, m, tpl, pos)
             v = m * self._leaves
             for j in via_ids[via_ptr[v]:via_ptr[v + 1]]:
-                self._job_at(depart, j)
+                at(depart, prio[j], arrive_job, j)
 
     def _jobs_done(self, t: int, c: int):
         """Wait until core c has done every job of step t (the job that completes them
@@ -331,8 +330,9 @@ class SimpyChip:
             self._at(depart, key, self._arrive_link, m, tpl, child)
         ptr, ids = self._via
         v = m * self._leaves + pos + 1
+        prio = self._job_prio
         for j in ids[ptr[v]:ptr[v + 1]]:
-            self._job_at(depart, j)
+            self._at(depart, prio[j], self._arrive_job, j)
 
     def _arrive_job(self, now: int, j: int, _b: int = 0, _c: int = 0) -> None:
         c, t = self._core[j], self._step[j]
