@@ -65,22 +65,25 @@ def _serve(server: np.ndarray, arrive: np.ndarray, key: np.ndarray, service: np.
     return start, order
 
 
-def _levels(plan: DeliveryPlan) -> list[list[int]]:
-    """Links grouped so that every link's parents are in an earlier group."""
+def _levels(plan: DeliveryPlan) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Links grouped so that every link's parents are in an earlier group; per group its
+    users as arrays: (template, position in it, link, parent position or -1)."""
     level = np.zeros(plan.n_links, np.int64)
     for lid in plan.link_order:
         for t, pos in plan.link_users[lid]:
             par = plan.templates[t].parents[pos]
             if par >= 0:
                 level[lid] = max(level[lid], level[plan.templates[t].links[par]] + 1)
-    groups: dict[int, list[int]] = {}
+    groups: dict[int, list[tuple[int, int, int, int]]] = {}
     for lid in plan.link_order:
-        groups.setdefault(int(level[lid]), []).append(lid)
-    return [groups[k] for k in sorted(groups)]
+        for t, pos in plan.link_users[lid]:
+            groups.setdefault(int(level[lid]), []).append(
+                (t, pos, lid, int(plan.templates[t].parents[pos])))
+    return [tuple(np.array(col, np.int64) for col in zip(*groups[k])) for k in sorted(groups)]
 
 
 def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates,
-                 levels: list[list[int]]) -> np.ndarray:
+                 levels: list[tuple]) -> np.ndarray:
     """Cycles of each step (T,) of one presentation."""
     T, C = p.n_steps, plan.cc.m.n_cores
     dl = plan.presentation(p, work.spike_soma)
@@ -112,29 +115,23 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
         rank[o] = np.arange(len(o)) - firsts
         ready = start[dl.msg_step] + dl.msg_soma + r.message_cycles * rank
     depart = _serve(src, ready, dl.msg_key, np.full(len(src), r.out_service), span)[0] + r.message_cycles
-    # links, level by level: per template, the departure of each of its messages per link
+    # links, level by level: every message of every template that uses a link of the
+    # level, at once (a link serves its messages in (arrival, key) order, whatever order
+    # they are listed in); dep: each message's departure from each link of its template
     order_t = np.argsort(dl.msg_template, kind="stable")
     bounds = np.searchsorted(dl.msg_template[order_t], np.arange(len(plan.templates) + 1))
-    msgs_of = [order_t[bounds[t]:bounds[t + 1]] for t in range(len(plan.templates))]
     dep = np.zeros((len(dl.msg_step), int(n_links.max(initial=0)) or 1), np.int64)
-    for group in levels:
-        rows, srv, arr = [], [], []
-        for lid in group:
-            for t, pos in plan.link_users[lid]:
-                ms = msgs_of[t]
-                if not len(ms):
-                    continue
-                par = plan.templates[t].parents[pos]
-                arr.append(depart[ms] if par < 0 else dep[ms, par])
-                rows.append((ms, pos))
-                srv.append(np.full(len(ms), lid))
-        if not arr:
+    for tpl, pos, lid, par in levels:
+        n = bounds[tpl + 1] - bounds[tpl]  # messages of each user's template
+        total = int(n.sum())
+        if not total:
             continue
-        ms_all = np.concatenate([m for m, _ in rows])
-        pos_all = np.concatenate([np.full(len(m), p) for m, p in rows])
-        links = np.concatenate(srv)
-        dep[ms_all, pos_all] = _serve(links, np.concatenate(arr), dl.msg_key[ms_all],
-                                      np.full(len(ms_all), r.flits), span)[0] + plan.link_lat[links]
+        first = np.repeat(bounds[tpl] - (np.cumsum(n) - n), n)
+        ms_all = order_t[first + np.arange(total)]
+        pos_all, links, par_all = np.repeat(pos, n), np.repeat(lid, n), np.repeat(par, n)
+        arr = np.where(par_all < 0, depart[ms_all], dep[ms_all, np.maximum(par_all, 0)])
+        dep[ms_all, pos_all] = _serve(links, arr, dl.msg_key[ms_all],
+                                      np.full(total, r.flits), span)[0] + plan.link_lat[links]
     # jobs at the destination cores
     job_arr = np.empty(len(dl.job_step), np.int64)
     local = dl.job_msg < 0
