@@ -11,8 +11,8 @@ from snn_frontend.files import atomic_write
 from .registry import COMPONENTS
 from .tables import _phases
 
-__all__ = ["COMPONENT_COLOURS", "format_uj", "plot_continual", "plot_energy_breakdown",
-           "plot_latency", "plot_mesh", "plot_training"]
+__all__ = ["COMPONENT_COLOURS", "format_uj", "new_figure", "plot_continual",
+           "plot_energy_breakdown", "plot_latency", "plot_mesh", "plot_training"]
 
 # Fixed colour per component class, so figures of different runs compare at a glance.
 COMPONENT_COLOURS = {kind: c.color for kind, c in COMPONENTS.items()}
@@ -24,6 +24,21 @@ def _lighter(colour: str, amount: float = 0.55) -> tuple[float, float, float]:
     from matplotlib.colors import to_rgb
     r, g, b = to_rgb(colour)
     return (r + (1 - r) * amount, g + (1 - g) * amount, b + (1 - b) * amount)
+
+
+def new_figure(**kwargs):
+    """A matplotlib Figure on the Agg canvas, without pyplot (headless-safe). If pyplot is
+    already loaded (a notebook), its backend is left alone: switching would close the
+    user's figures."""
+    import matplotlib
+    if "matplotlib.pyplot" not in sys.modules:
+        matplotlib.use("Agg")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def _classes(phases: list[tuple[str, dict]]) -> list[str]:
@@ -50,13 +65,6 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
     a lighter, hatched shade stacked right above it. The total is written on top
     of each bar. Saved as PNG at 150 dpi (atomically); returns the path.
     """
-    import matplotlib
-    if "matplotlib.pyplot" not in sys.modules:
-        # Headless-safe. If pyplot is already loaded (a notebook), leave its backend
-        # alone: switching would close the user's figures, and we never use pyplot.
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
     path = Path(path)
@@ -67,8 +75,7 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
     extra = iter(_EXTRA_COLOURS * (1 + len(classes) // len(_EXTRA_COLOURS)))
     colours = {c: COMPONENT_COLOURS.get(c) or next(extra) for c in classes}
 
-    fig = Figure(figsize=(max(5.5, 2.2 + 1.6 * len(phases)), 5.0))
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(max(5.5, 2.2 + 1.6 * len(phases)), 5.0))
     ax = fig.add_subplot()
     x = list(range(len(phases)))
     width = 0.55
@@ -141,16 +148,8 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
 
 def plot_continual(tasks: list[dict], path) -> Path:
     """Accuracy on the newest task and on the earlier tasks after each task (continual.png)."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     path = Path(path)
-    fig = Figure(figsize=(6.4, 3.6), dpi=150)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(6.4, 3.6), dpi=150)
     ax = fig.add_subplot(1, 1, 1)
     x = [r["task"] for r in tasks]
     ax.plot(x, [100 * r["newest"] for r in tasks], "o-", label="newest task")
@@ -174,17 +173,10 @@ def plot_continual(tasks: list[dict], path) -> Path:
 def plot_training(history: list[dict], path, model: str | None = None) -> Path:
     """training.png: the loss and the train / test accuracy after every epoch (supervised
     networks; `history` is stats.json's accuracy.history)."""
-    import matplotlib
-
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
-    fig = Figure(figsize=(8.0, 3.6), dpi=150)
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(8.0, 3.6), dpi=150)
     ep = [h["epoch"] for h in history]
     ax = fig.add_subplot(1, 2, 1)
     ax.plot(ep, [h["train_loss"] for h in history], "-", color=COMPONENT_COLOURS["core"])
@@ -233,13 +225,8 @@ def plot_mesh(hardware: dict, path) -> Path | None:
     outlined, their cores inside) and every core's utilisation (busy / latency cycles)
     with each link drawn between its tiles, coloured by its utilisation; the hottest
     core and the busiest link named. None when the phases carry no per-instance results."""
-    import matplotlib
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
-    from matplotlib.figure import Figure
 
     from .tables import hottest
 
@@ -250,8 +237,7 @@ def plot_mesh(hardware: dict, path) -> Path | None:
     width, height = inst["mesh"]
     per_tile = inst["cores_per_tile"]
     cols, rows = _core_grid(per_tile)
-    fig = Figure(figsize=(10.5, 0.6 + 3.6 * len(phases)))
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(10.5, 0.6 + 3.6 * len(phases)))
     axes = fig.subplots(len(phases), 2, squeeze=False)
     for (phase, ph), (ax_e, ax_u) in zip(phases, axes):
         per = ph["per_instance"]
@@ -306,19 +292,12 @@ def plot_mesh(hardware: dict, path) -> Path | None:
 def plot_latency(hardware: dict, path) -> Path | None:
     """latency.png: the cycles of every step of each phase's first presentation, at the
     run's fidelity (beside energy_breakdown.png). None without per-step cycles."""
-    import matplotlib
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     import numpy as np
 
     phases = [(p, ph) for p, ph in _phases(hardware) if ph.get("first_step_cycles")]
     if not phases:
         return None
-    fig = Figure(figsize=(7.0, 3.8))
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(7.0, 3.8))
     ax = fig.add_subplot()
     for k, (phase, ph) in enumerate(phases):
         steps = np.asarray(ph["first_step_cycles"], float)

@@ -206,16 +206,11 @@ def plot_search(rows: list[dict], budgets: Budgets, path: Path) -> Path:
     """Left: every candidate's memory vs estimated energy per inference, the budgets drawn,
     infeasible ones grey. Right: the trained ones' accuracy vs memory, the Pareto set
     joined, the selected model starred."""
-    import matplotlib
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
     from snn_frontend.files import atomic_write
 
-    fig = Figure(figsize=(11, 4.5))
-    FigureCanvasAgg(fig)
+    from .plot import new_figure
+
+    fig = new_figure(figsize=(11, 4.5))
     a, b = fig.subplots(1, 2)
     est = [r for r in rows if r.get("memory_kb") is not None
            and r.get("est_infer_energy_uj") is not None]

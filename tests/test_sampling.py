@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import run_killed_after
 
 from accel_sim import ConfigError, SpikeTrace, load_config, load_hardware, run_experiment
 from accel_sim.chip import Chip
@@ -130,25 +131,13 @@ def test_a_run_reports_the_interval_in_stats_summary_and_beside_the_full_run(inf
 def test_a_resumed_sampled_run_ends_as_the_uninterrupted_one(tmp_path, monkeypatch):
     """The reservoir of `presentations: n` rides in the checkpoint."""
     from accel_sim import resume_experiment
-    from accel_sim.run import context
 
     over = SMALL + ["data.test_samples=30", "data.train_samples=40", "run.fidelity=event",
                     "run.phases=[train]", "run.trace_phases=[]",
                     "run.chip_sample={presentations: 6, seed: 2}"]
     whole = run_experiment(load_config(None, over), tmp_path / "a")
-    calls = {"n": 0}
-    real = context.Run.checkpoint
-
-    def stop_after_first(self, position, extra=None):
-        real(self, position, extra)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(context.Run, "checkpoint", stop_after_first)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(load_config(None, over + ["run.checkpoint_every=20"]), tmp_path / "b")
-    monkeypatch.setattr(context.Run, "checkpoint", real)
+    run_killed_after(load_config(None, over + ["run.checkpoint_every=20"]), tmp_path / "b",
+                     monkeypatch, samples=25)  # checkpoint at 20
     resumed = resume_experiment(tmp_path / "b", progress=False)
     a, b = whole["hardware"]["phases"]["train"], resumed["hardware"]["phases"]["train"]
     assert a["sampled"] == b["sampled"] and a["latency_cycles"] == b["latency_cycles"]

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_killed_after
 
 from accel_sim import ConfigError, SpikeTrace, load_config, load_hardware, run_experiment, simulate
 from accel_sim.executors import LocalExecutor
@@ -107,22 +108,9 @@ def test_a_run_with_chip_workers_writes_the_serial_runs_figures(traces, tmp_path
 def test_a_resumed_sharded_run_ends_as_the_uninterrupted_one(traces, tmp_path, monkeypatch):
     """A checkpoint waits for the shards in flight; the resumed run goes on from it."""
     from accel_sim import resume_experiment
-    from accel_sim.run import context
 
     cfg = load_config(None, SMALL + ["run.chip_workers=2", "run.checkpoint_every=10"])
-    calls = {"n": 0}
-    real = context.Run.checkpoint
-
-    def stop_after_first(self, position, extra=None):
-        real(self, position, extra)
-        calls["n"] += 1
-        if calls["n"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(context.Run, "checkpoint", stop_after_first)
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, tmp_path / "r")
-    monkeypatch.setattr(context.Run, "checkpoint", real)
+    run_killed_after(cfg, tmp_path / "r", monkeypatch, samples=15)  # checkpoint at 10
     resumed = resume_experiment(tmp_path / "r", progress=False)
     assert resumed["hardware"]["phases"] == traces[1]["hardware"]["phases"]
 

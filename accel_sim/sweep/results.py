@@ -133,24 +133,18 @@ def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
     pts = _ok(rows, energy_key, latency_key)
     if not pts:
         return None
-    import sys
-
-    import matplotlib
-    if "matplotlib.pyplot" not in sys.modules:
-        matplotlib.use("Agg")
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.transforms import offset_copy
 
     from snn_frontend.files import atomic_write
 
+    from ..plot import new_figure
+
     swept = list(swept)
     style, keys, handles = _styles(pts, swept)
     rest = [k for k in swept if k not in keys.values()]
     with_acc = accuracy_varies(rows)
-    fig = Figure(figsize=(12 if with_acc else 7.5, 5.0))
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(12 if with_acc else 7.5, 5.0))
     axes = fig.subplots(1, 2 if with_acc else 1, squeeze=False)[0]
     panels = [(axes[0], latency_key, 1e6, "latency per inference (µs)", energy_key, 1e-6,
                "energy per inference (µJ)", pareto_front(rows, (energy_key, latency_key)))]
