@@ -190,3 +190,16 @@ def test_a_sweep_carries_the_interval_in_results_csv(tmp_path):
     for r in rows:
         lo, mid, hi = (float(r[f"infer.energy_per_sample_pj{s}"]) for s in (".lo", "", ".hi"))
         assert lo <= mid <= hi  # a point when event = R x timestep on every presentation
+
+
+def test_too_small_a_sample_is_a_clear_error():
+    from accel_sim.errors import RunError
+    from snn_frontend.spec import NetworkSpec, Population, Projection
+
+    spec = NetworkSpec((Population("in", 1, "input"), Population("a", 1, "lif")),
+                       (Projection("in", "a", "dense", 8),))
+    trace = SpikeTrace.from_rasters(spec, {"in": np.ones((5, 1), bool),
+                                           "a": np.zeros((5, 1), bool)})
+    with pytest.raises(RunError, match="1 of the 1 presentations of phase infer were sampled"):
+        Chip(load_hardware("edge"), spec, "event").replay(
+            trace, "infer", sample=ChipSample(presentations=5))

@@ -37,6 +37,7 @@ from scipy import stats
 from snn_frontend.trace import SpikeTrace, concatenate
 
 from .. import registry
+from ..errors import RunError
 
 __all__ = ["SampledReplay", "presentation_keys", "ratio_interval"]
 
@@ -168,6 +169,10 @@ class SampledReplay:
         if len(y) != len(self._sampled):
             raise RuntimeError(f"{len(y)} detailed replays for {len(self._sampled)} sampled "
                                "presentations")
+        if len(y) < 2:
+            raise RunError(f"run.chip_sample: {len(y)} of the {len(x)} presentations of phase "
+                           f"{self.name} were sampled; an interval needs at least 2 (raise "
+                           "fraction, or give presentations: n)")
         auxiliary_cycles = int(r.cycles)
         est = ratio_interval(y, x[self._sampled], auxiliary_cycles, len(x))
         r.cycles = int(round(est["estimate"]))
