@@ -11,7 +11,7 @@ from snn_frontend.files import atomic_write
 from .registry import COMPONENTS
 from .tables import _phases
 
-__all__ = ["COMPONENT_COLOURS", "format_uj", "new_figure", "plot_continual",
+__all__ = ["COMPONENT_COLOURS", "format_uj", "new_figure", "plot_continual", "save_png",
            "plot_energy_breakdown", "plot_latency", "plot_mesh", "plot_training"]
 
 # Fixed colour per component class, so figures of different runs compare at a glance.
@@ -41,6 +41,14 @@ def new_figure(**kwargs):
     return fig
 
 
+def save_png(fig, path, **savefig) -> Path:
+    """Write the figure as PNG atomically (temp file + rename); returns the path."""
+    path = Path(path)
+    with atomic_write(path) as fh:
+        fig.savefig(fh, format="png", **savefig)
+    return path
+
+
 def _classes(phases: list[tuple[str, dict]]) -> list[str]:
     """The component classes with energy in some phase (a zero one has no bar to name)."""
     seen = {c for _, ph in phases
@@ -67,7 +75,6 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
     """
     from matplotlib.patches import Patch
 
-    path = Path(path)
     phases = _phases(hardware)
     if not phases:
         raise ValueError("hardware.phases is empty: nothing to plot")
@@ -141,14 +148,11 @@ def plot_energy_breakdown(hardware: dict, path, model: str | None = None) -> Pat
         + textwrap.wrap(sub, 64)), fontsize=10)
     fig.tight_layout()
 
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png", dpi=150, bbox_inches="tight")
-    return path
+    return save_png(fig, path, dpi=150, bbox_inches="tight")
 
 
 def plot_continual(tasks: list[dict], path) -> Path:
     """Accuracy on the newest task and on the earlier tasks after each task (continual.png)."""
-    path = Path(path)
     fig = new_figure(figsize=(6.4, 3.6), dpi=150)
     ax = fig.add_subplot(1, 1, 1)
     x = [r["task"] for r in tasks]
@@ -165,9 +169,7 @@ def plot_continual(tasks: list[dict], path) -> Path:
     ax.legend(loc="lower left", frameon=False)
     ax.set_title("class-incremental learning")
     fig.tight_layout()
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png")
-    return path
+    return save_png(fig, path)
 
 
 def plot_training(history: list[dict], path, model: str | None = None) -> Path:
@@ -175,7 +177,6 @@ def plot_training(history: list[dict], path, model: str | None = None) -> Path:
     networks; `history` is stats.json's accuracy.history)."""
     from matplotlib.ticker import MaxNLocator
 
-    path = Path(path)
     fig = new_figure(figsize=(8.0, 3.6), dpi=150)
     ep = [h["epoch"] for h in history]
     ax = fig.add_subplot(1, 2, 1)
@@ -195,9 +196,7 @@ def plot_training(history: list[dict], path, model: str | None = None) -> Path:
     fig.suptitle(f"Training{f' of {model}' if model else ''}: loss and accuracy after each of "
                  f"{len(history)} epochs", fontsize=10)
     fig.tight_layout()
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png")
-    return path
+    return save_png(fig, path)
 
 
 
@@ -283,10 +282,7 @@ def plot_mesh(hardware: dict, path) -> Path | None:
     fig.suptitle(f"chip '{hardware.get('chip', '?')}': {width}x{height} tiles of {per_tile} "
                  f"core(s), fidelity {hardware.get('fidelity', '?')}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png", dpi=120, bbox_inches="tight")
-    return path
+    return save_png(fig, path, dpi=120, bbox_inches="tight")
 
 
 def plot_latency(hardware: dict, path) -> Path | None:
@@ -315,7 +311,4 @@ def plot_latency(hardware: dict, path) -> Path | None:
     ax.set_title(f"Cycles per step on chip '{hardware.get('chip', '?')}', fidelity "
                  f"{hardware.get('fidelity', '?')}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png", dpi=130, bbox_inches="tight")
-    return path
+    return save_png(fig, path, dpi=130, bbox_inches="tight")

@@ -206,9 +206,8 @@ def plot_search(rows: list[dict], budgets: Budgets, path: Path) -> Path:
     """Left: every candidate's memory vs estimated energy per inference, the budgets drawn,
     infeasible ones grey. Right: the trained ones' accuracy vs memory, the Pareto set
     joined, the selected model starred."""
-    from snn_frontend.files import atomic_write
 
-    from .plot import new_figure
+    from .plot import new_figure, save_png
 
     fig = new_figure(figsize=(11, 4.5))
     a, b = fig.subplots(1, 2)
@@ -247,9 +246,7 @@ def plot_search(rows: list[dict], budgets: Budgets, path: Path) -> Path:
     b.legend(fontsize=8)
     for ax in (a, b):
         ax.grid(alpha=0.3)
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png", dpi=130, bbox_inches="tight")
-    return path
+    return save_png(fig, path, dpi=130, bbox_inches="tight")
 
 
 def _summary(rows, points, budgets: Budgets, selected, path: Path, name: str) -> None:

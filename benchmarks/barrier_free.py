@@ -16,14 +16,11 @@ import argparse
 import json
 import time
 
-import numpy as np
+from dc_trace import dc_network, inference_trace
 
 from accel_sim import load_hardware, simulate
 from accel_sim.config import load_config
 from accel_sim.machine import machine_info
-from snn_frontend.datasets import load_dataset
-from snn_frontend.network import DiehlCookNetwork
-from snn_frontend.trace import TraceBuilder
 
 
 def main() -> None:
@@ -37,15 +34,7 @@ def main() -> None:
     a = ap.parse_args()
     cfg = load_config(None, ["data.dataset=mnist", f"network.n_excitatory={a.neurons}",
                              "run.phases=[infer]"])
-    net = DiehlCookNetwork.from_config(cfg, 784)
-    if a.model:
-        with np.load(a.model) as z:
-            net.weights[...] = z["weights"]
-            net.state.theta[:] = z["theta"]
-    spec = net.spec(32)
-    tb = TraceBuilder(net.trace_meta(spec, learn=False))
-    net.infer(load_dataset("mnist", "test").images[: a.samples], 1, threads=1, trace=tb)
-    trace = tb.build()
+    trace = inference_trace(dc_network(cfg, a.model), a.samples)[0]
     res = {"benchmark": "barrier_free", "chip": a.chip, "neurons": a.neurons,
            "samples": a.samples, "machine": machine_info(),
            "time_steps_per_sample": trace.n_steps / a.samples,

@@ -21,16 +21,12 @@ import argparse
 import json
 import time
 
-import numpy as np
+from dc_trace import dc_network, inference_trace
 
 from accel_sim.chip import Chip
 from accel_sim.config import load_config
 from accel_sim.executors import DaskExecutor, LocalExecutor
 from accel_sim.machine import machine_info
-from snn_frontend.counts import FrontendCounts
-from snn_frontend.datasets import load_dataset
-from snn_frontend.network import DiehlCookNetwork
-from snn_frontend.trace import TraceBuilder
 
 
 def main() -> None:
@@ -49,20 +45,10 @@ def main() -> None:
     cfg = load_config(None, ["data.dataset=mnist", f"network.n_excitatory={a.neurons}",
                              f"encoding.dt_ms={a.dt_ms}", f"hardware={a.chip}",
                              "energy=generic_45nm", "run.phases=[infer]"])
-    images = load_dataset("mnist", "test").images[: a.samples]
-    net = DiehlCookNetwork.from_config(cfg, 784)
-    if a.model:
-        with np.load(a.model) as z:
-            net.weights[...] = z["weights"]
-            net.state.theta[:] = z["theta"]
-    net.infer(images[:5], 0, threads=1)  # warm-up
-    spec = net.spec(32)
-    tb = TraceBuilder(net.trace_meta(spec, learn=False))
-    counts = FrontendCounts()
-    t0 = time.perf_counter()
-    net.infer(images, 1, threads=1, counts=counts, trace=tb)
-    frontend_s = (time.perf_counter() - t0) / a.samples
-    trace = tb.build()
+    net = dc_network(cfg, a.model)
+    trace, counts, frontend_s = inference_trace(net, a.samples, warm_up=True)
+    frontend_s /= a.samples
+    spec = trace.spec
     short = trace.select(0, next((k for k, p in enumerate(trace) if p.sample >= a.simpy_samples),
                                  trace.n_presentations))
     res = {"benchmark": "chip_replay", "neurons": a.neurons, "samples": a.samples,

@@ -17,17 +17,13 @@ import argparse
 import json
 import time
 
-import numpy as np
+from dc_trace import dc_network, inference_trace
 
 from accel_sim.chip import Chip
 from accel_sim.config import load_config
 from accel_sim.config.schema import ChipSample
 from accel_sim.executors import LocalExecutor
 from accel_sim.machine import machine_info
-from snn_frontend.counts import FrontendCounts
-from snn_frontend.datasets import load_dataset
-from snn_frontend.network import DiehlCookNetwork
-from snn_frontend.trace import TraceBuilder
 
 
 def main() -> None:
@@ -48,19 +44,8 @@ def main() -> None:
                              f"hardware={a.chip}", f"hardware.sync.barrier={a.barrier}",
                              "energy=generic_45nm", "run.phases=[infer]",
                              f"run.fidelity={a.fidelity}"])
-    net = DiehlCookNetwork.from_config(cfg, 784)
-    if a.model:
-        with np.load(a.model) as z:
-            net.weights[...] = z["weights"]
-            net.state.theta[:] = z["theta"]
-    spec = net.spec(32)
-    tb = TraceBuilder(net.trace_meta(spec, learn=False))
-    counts = FrontendCounts()
-    images = load_dataset("mnist", "test").images[: a.samples]
-    t0 = time.perf_counter()
-    net.infer(images, 1, threads=1, counts=counts, trace=tb)
-    frontend_s = time.perf_counter() - t0
-    trace = tb.build()
+    trace, counts, frontend_s = inference_trace(dc_network(cfg, a.model), a.samples)
+    spec = trace.spec
     ex = LocalExecutor(a.workers) if a.workers else None
     chip = Chip(cfg.hardware, spec, a.fidelity)
     if ex is not None:

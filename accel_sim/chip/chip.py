@@ -320,17 +320,19 @@ class ShardedReplay:
             self.worker_s += totals.pop("wall_s")
             self._local.absorb(totals)
 
-    def snapshot(self) -> dict:
+    def _drain(self) -> None:
+        """Wait for every shard in flight and absorb it (timed as this replay's)."""
         t0 = time.perf_counter()
         self._collect(keep=0)
         self.result.wall_s += time.perf_counter() - t0
+
+    def snapshot(self) -> dict:
+        self._drain()
         return self._local.snapshot()
 
     def restore(self, state: dict) -> None:
         self._local.restore(state)
 
     def finish(self) -> PhaseResult:
-        t0 = time.perf_counter()
-        self._collect(keep=0)
-        self.result.wall_s += time.perf_counter() - t0
+        self._drain()
         return self._local.finish()

@@ -136,9 +136,8 @@ def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
     from matplotlib.lines import Line2D
     from matplotlib.transforms import offset_copy
 
-    from snn_frontend.files import atomic_write
 
-    from ..plot import new_figure
+    from ..plot import new_figure, save_png
 
     swept = list(swept)
     style, keys, handles = _styles(pts, swept)
@@ -182,9 +181,7 @@ def plot_pareto(rows: list[dict], path: Path, energy_key: str = INFER_ENERGY,
                     bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.suptitle(f"{len(pts)} points, labelled by index (results.csv)", fontsize=10)
     fig.tight_layout()
-    with atomic_write(path) as fh:
-        fig.savefig(fh, format="png", dpi=130, bbox_inches="tight")
-    return path
+    return save_png(fig, path, dpi=130, bbox_inches="tight")
 
 
 def _fmt(v) -> str:
