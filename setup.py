@@ -66,6 +66,13 @@ extensions = cythonize(
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         ),
         Extension(
+            "accel_sim.chip._event_kernels",
+            ["ext/event_kernels.pyx"],
+            include_dirs=[numpy.get_include()],
+            extra_compile_args=COMPILE_ARGS,
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        ),
+        Extension(
             "snn_frontend._nir_kernels",
             ["ext/nir_kernels.pyx"],
             include_dirs=[numpy.get_include()],

@@ -1,8 +1,10 @@
 """Pick the compiled kernels or their NumPy reference, once per process and kernel family.
 
 Families: "dc" (the Diehl & Cook kernels, `_dc_kernels` / `_reference`), "bptt" (the
-surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`) and "nir" (imported
-networks' populations, `_nir_kernels` / `_nir_reference`).
+surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`), "nir" (imported
+networks' populations, `_nir_kernels` / `_nir_reference`) and "event" (the chip's `event`
+fidelity, `accel_sim.chip._event_kernels` / `accel_sim.chip.event`). Modules are imported
+when first asked for.
 
 `ACCEL_SIM_BACKEND=numpy` forces the reference; `cython` requires the compiled
 module (ImportError otherwise); unset or `auto` uses the compiled module when it
@@ -16,14 +18,14 @@ import os
 from functools import cache
 from types import ModuleType
 
-from . import _bptt_reference, _nir_reference, _reference
-
 __all__ = ["BACKENDS", "kernels"]
 
 BACKENDS = ("cython", "numpy")
-#: kernel family -> (compiled module name, NumPy reference)
-FAMILIES = {"dc": ("_dc_kernels", _reference), "bptt": ("_bptt_kernels", _bptt_reference),
-            "nir": ("_nir_kernels", _nir_reference)}
+#: kernel family -> (compiled module, its NumPy reference)
+FAMILIES = {"dc": ("snn_frontend._dc_kernels", "snn_frontend._reference"),
+            "bptt": ("snn_frontend._bptt_kernels", "snn_frontend._bptt_reference"),
+            "nir": ("snn_frontend._nir_kernels", "snn_frontend._nir_reference"),
+            "event": ("accel_sim.chip._event_kernels", "accel_sim.chip.event")}
 _log = logging.getLogger("snn_frontend")
 
 
@@ -31,7 +33,7 @@ _log = logging.getLogger("snn_frontend")
 def _compiled(family: str) -> tuple[ModuleType | None, str]:
     """The compiled kernel module of a family, or None and why not (imported once)."""
     try:
-        return importlib.import_module(f"{__package__}.{FAMILIES[family][0]}"), ""
+        return importlib.import_module(FAMILIES[family][0]), ""
     except ImportError as exc:
         return None, str(exc)
 
@@ -50,13 +52,13 @@ def kernels(backend: str | None = None, family: str = "dc") -> tuple[str, Module
     if choice not in ("auto", "cython", "numpy"):
         raise ValueError(f"unknown backend {choice!r}; choose 'auto', 'cython' or 'numpy'")
     if choice == "numpy":
-        return "numpy", FAMILIES[family][1]
+        return "numpy", importlib.import_module(FAMILIES[family][1])
     module, reason = _compiled(family)
     if module is None:
         if choice == "cython":
             raise ImportError(
-                f"the compiled kernels (snn_frontend.{FAMILIES[family][0]}) are not built ({reason}); "
+                f"the compiled kernels ({FAMILIES[family][0]}) are not built ({reason}); "
                 "reinstall with a C compiler (pip install -e .) or use backend 'numpy'")
         _warn_fallback(reason)
-        return "numpy", FAMILIES[family][1]
+        return "numpy", importlib.import_module(FAMILIES[family][1])
     return "cython", module

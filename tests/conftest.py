@@ -20,7 +20,7 @@ def _built(module: str) -> bool:
     import importlib
 
     try:
-        importlib.import_module(f"snn_frontend.{module}")
+        importlib.import_module(module if "." in module else f"snn_frontend.{module}")
         return True
     except ImportError:
         return False
@@ -29,6 +29,9 @@ def _built(module: str) -> bool:
 requires_nir_kernels = pytest.mark.skipif(
     not STRICT and not _built("_nir_kernels"),
     reason="the compiled NIR kernels are not built (a strict build fails instead)")
+requires_event_kernels = pytest.mark.skipif(
+    not STRICT and not _built("accel_sim.chip._event_kernels"),
+    reason="the compiled event kernel is not built (a strict build fails instead)")
 
 def run_killed_after(cfg, out, monkeypatch, samples: int) -> None:
     """Run `cfg` into `out` and kill it (KeyboardInterrupt) when training sample

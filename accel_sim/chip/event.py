@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from snn_frontend._backend import kernels
 from snn_frontend.trace import Presentation
 
 from .counting import StepWork
@@ -183,19 +184,23 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
 
 
 class EventTimer:
-    """The `event` fidelity as the chip drives it."""
+    """The `event` fidelity as the chip drives it: `event_cycles` compiled
+    (ext/event_kernels.pyx, the same cycles), or this module's NumPy reference
+    (ACCEL_SIM_BACKEND=numpy, or no compiler)."""
 
     events = 0  # it schedules no SimPy events of its own
 
     def __init__(self, chip):
         self.env, self.rates = chip.env, chip.rates
         self.plan = DeliveryPlan(chip.counter, chip.rates)
-        self.levels = _levels(self.plan)
+        self.backend, module = kernels(None, "event")
+        self.event_cycles = module.event_cycles
+        self.levels = _levels(self.plan) if self.backend == "numpy" else None
 
     def presentation(self, p: Presentation, work: StepWork):
         """SimPy process body (driven with `yield from`): the chip's clock advances by the
         presentation's cycles, which it returns."""
-        self.last_step_cycles = event_cycles(p, work, self.plan, self.rates, self.levels)
+        self.last_step_cycles = self.event_cycles(p, work, self.plan, self.rates, self.levels)
         cycles = int(self.last_step_cycles.sum())
         yield self.env.timeout(cycles)
         return cycles

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -107,6 +108,62 @@ class DeliveryPlan:
             for pos, lid in enumerate(tpl.links):
                 users[int(lid)].append((t, pos))
         self.link_users = users
+
+    @cached_property
+    def flat(self) -> dict[str, np.ndarray]:
+        """The plan as flat int64 arrays, projections in spec order (the compiled `event`
+        kernel's input): per projection its sources' unit lists (`unit_ptr` from
+        `unit_base`, absolute into `unit_kind`, `unit_what`), source cores (-1: the port),
+        access tables (C, stride) from `tab_base` (stride 1 when every source is alike:
+        column 0), whether it stores weights and its synapse unit's cycles per operation;
+        templates' links, parents, destinations and leaves (CSR); links' topological rank,
+        the links in that order, and their latency."""
+        cc, spec, m = self.cc, self.cc.spec, self.cc.m
+        unit_ptr, kind, what, cores, tabs = [], [], [], [], {k: [] for k in ("syn", "sram", "bits", "dram")}
+        unit_base, src_base, tab_base, stride = [0], [0], [0], []
+        units = 0
+        per_synop = cc.unit_cycles
+        for pr in spec.projections:
+            ptr, k, w = self.units[pr.name]
+            unit_ptr.append(ptr + units)
+            kind.append(k)
+            what.append(w)
+            units += len(k)
+            unit_base.append(unit_base[-1] + len(ptr))
+            n_src = spec.population(pr.src).size
+            cores.append(m.core[pr.src].astype(np.int64) if spec.population(pr.src).on_chip
+                         else np.full(n_src, -1, np.int64))
+            src_base.append(src_base[-1] + n_src)
+            t, alike = cc.tables[pr.name], cc.sources[pr.name].alike
+            cols = slice(0, 1) if alike else slice(None)
+            for key, table in (("syn", t.synops), ("sram", t.sram), ("bits", t.dram_bits), ("dram", t.dram)):
+                tabs[key].append(np.ascontiguousarray(table[:, cols], np.int64).ravel())
+            stride.append(1 if alike else n_src)
+            tab_base.append(tab_base[-1] + len(tabs["syn"][-1]))
+        tpl = self.templates
+        rank = np.empty(self.n_links, np.int64)
+        rank[np.array(self.link_order, np.int64)] = np.arange(self.n_links)
+        csr = lambda parts: np.cumsum([0] + [len(x) for x in parts]).astype(np.int64)  # noqa: E731
+        cat = lambda parts: (np.concatenate(parts).astype(np.int64) if parts  # noqa: E731
+                             else np.zeros(0, np.int64))
+        return {
+            "unit_base": np.array(unit_base, np.int64), "unit_ptr": cat(unit_ptr),
+            "unit_kind": cat(kind), "unit_what": cat(what),
+            "src_base": np.array(src_base, np.int64), "src_core": cat(cores),
+            "tab_base": np.array(tab_base, np.int64), "tab_stride": np.array(stride, np.int64),
+            "alike": np.array([cc.sources[pr.name].alike for pr in spec.projections], np.int64),
+            "stores": np.array([pr.stores_weights for pr in spec.projections], np.int64),
+            "synop_cycles": np.array([per_synop[synapse_unit(pr)] if per_synop is not None
+                                      else m.hw.cores.synop_cycles for pr in spec.projections],
+                                     np.int64),
+            "syn": cat(tabs["syn"]), "sram": cat(tabs["sram"]), "bits": cat(tabs["bits"]),
+            "dram": cat(tabs["dram"]),
+            "tl_ptr": csr([t.links for t in tpl]), "tl_links": cat([t.links for t in tpl]),
+            "tl_parents": cat([t.parents for t in tpl]),
+            "td_ptr": csr([t.dests for t in tpl]), "td_dests": cat([t.dests for t in tpl]),
+            "td_leaves": cat([t.leaves for t in tpl]),
+            "link_rank": rank, "link_lat": self.link_lat.astype(np.int64),
+        }
 
     def presentation(self, p: Presentation, spike_soma: dict | None = None) -> Deliveries:
         """The units of one presentation; `spike_soma` (StepWork.spike_soma) gives each
