@@ -20,7 +20,6 @@ start_p = max(arrival_p, finish_{p-1}), finish_p = start_p + service_p.
 """
 import numpy as np
 
-from libc.math cimport ceil
 from libc.stdint cimport int64_t
 from libc.stdlib cimport qsort
 
@@ -45,6 +44,31 @@ cdef int item_cmp(const void* a, const void* b) noexcept nogil:
     return -1 if x.idx < y.idx else (1 if x.idx > y.idx else 0)
 
 
+cdef inline bint before(const Item* x, const Item* y) noexcept nogil:
+    """x comes before y in (arrival, key, index) order (item_cmp < 0)."""
+    if x.arrive != y.arrive:
+        return x.arrive < y.arrive
+    if x.key != y.key:
+        return x.key < y.key
+    return x.idx < y.idx
+
+
+cdef inline void order(Item* it, Py_ssize_t n) noexcept nogil:
+    """Sort items in (arrival, key, index) order: insertion for a few, else qsort."""
+    cdef Py_ssize_t i, j
+    cdef Item x
+    if n > 24:
+        qsort(it, n, sizeof(Item), item_cmp)
+        return
+    for i in range(1, n):
+        x = it[i]
+        j = i
+        while j > 0 and before(&x, &it[j - 1]):
+            it[j] = it[j - 1]
+            j -= 1
+        it[j] = x
+
+
 cdef inline void serve(Item* it, Py_ssize_t n, const int64_t* service,
                        int64_t* start) noexcept nogil:
     """One FIFO server: sort its items (they usually come in order), then start[idx] of
@@ -52,8 +76,8 @@ cdef inline void serve(Item* it, Py_ssize_t n, const int64_t* service,
     cdef Py_ssize_t i
     cdef int64_t busy_until = 0, s
     for i in range(1, n):
-        if item_cmp(&it[i - 1], &it[i]) > 0:
-            qsort(it, n, sizeof(Item), item_cmp)
+        if before(&it[i], &it[i - 1]):
+            order(it, n)
             break
     for i in range(n):
         s = it[i].arrive
@@ -96,12 +120,9 @@ cdef struct Plan:
     const int64_t* tab_base
     const int64_t* tab_stride
     const int64_t* alike
-    const int64_t* stores
-    const int64_t* synop_cycles
-    const int64_t* syn
-    const int64_t* sram
-    const int64_t* bits
-    const int64_t* dram
+    const int64_t* service
+    const int64_t* read
+    const int64_t* dram_service
     const int64_t* tl_ptr
     const int64_t* tl_links
     const int64_t* tl_parents
@@ -112,9 +133,7 @@ cdef struct Plan:
     const int64_t* link_lat
     Py_ssize_t P, C, L
     # rates
-    int64_t out_service, message_cycles, flits, read_lat, barrier, dram_miss
-    int64_t syn_lanes, ports, receive_cycles
-    double dram_bytes_per_cycle
+    int64_t out_service, message_cycles, flits, barrier
     bint soma_blocks
     # this presentation: spikes of each projection's source, from `spike_first` (P, T+1)
     const int64_t* spike_first
@@ -154,8 +173,7 @@ cdef struct Step:
     int64_t* j_arrive
     int64_t* j_service
     int64_t* j_read
-    int64_t* j_bits
-    int64_t* j_dwords
+    int64_t* j_dram
     int64_t* j_start
     Py_ssize_t J
     # scratch
@@ -163,11 +181,6 @@ cdef struct Step:
     Item* items
     int64_t* order_pos
     int64_t* end
-
-
-cdef inline int64_t ceil_div(int64_t a, int64_t b) noexcept nogil:
-    """ceil(a / b) of a >= 0, b > 0 (timing.ceil_div)."""
-    return (a + b - 1) // b
 
 
 cdef inline void step_units(const Plan* pl, Step* s, Py_ssize_t t, int64_t* key) noexcept nogil:
@@ -203,24 +216,14 @@ cdef inline void step_units(const Plan* pl, Step* s, Py_ssize_t t, int64_t* key)
 cdef inline void add_job(const Plan* pl, Step* s, Py_ssize_t o, int64_t idx, int64_t core,
                          int64_t key, int64_t msg, int64_t leaf, int64_t src,
                          int64_t soma) noexcept nogil:
-    """One job: its synaptic work (the access tables) and service cycles
-    (HwRates.service_cycles), DRAM bits and words."""
-    cdef int64_t col = 0 if pl.alike[o] else idx
-    cdef int64_t at = pl.tab_base[o] + core * pl.tab_stride[o] + col
-    cdef int64_t syn = pl.syn[at], words = 0, bits = 0, dwords = 0
+    """One job: its service cycles (HwRates.service_cycles of its synaptic work), read
+    latency and DRAM channel cycles, from the plan's tables."""
+    cdef int64_t at = pl.tab_base[o] + core * pl.tab_stride[o] + (0 if pl.alike[o] else idx)
     cdef int64_t j = s.J
-    cdef int64_t lanes, mem
-    if pl.alike[o]:
-        words = pl.sram[at]
-    elif pl.stores[o]:
-        words, bits, dwords = pl.sram[at], pl.bits[at], pl.dram[at]
-    lanes = ceil_div(syn, pl.syn_lanes) * pl.synop_cycles[o]
-    mem = ceil_div(words, pl.ports)
     s.j_core[j], s.j_key[j], s.j_msg[j], s.j_leaf[j] = core, key, msg, leaf
     s.j_src[j], s.j_soma[j] = src, soma
-    s.j_service[j] = pl.receive_cycles + (lanes if lanes > mem else mem)
-    s.j_read[j] = pl.read_lat if words > 0 else 0
-    s.j_bits[j], s.j_dwords[j] = bits, dwords
+    s.j_service[j], s.j_read[j] = pl.service[at], pl.read[at]
+    s.j_dram[j] = pl.dram_service[at]
     s.J += 1
 
 
@@ -336,10 +339,9 @@ cdef inline int64_t jobs(const Plan* pl, Step* s, const int64_t* nc, const int64
     # the DRAM channel, in (arrival at the core, key, core) order
     n = 0
     for j in range(s.J):
-        if s.j_bits[j] > 0:
+        if s.j_dram[j] > 0:
             s.t_rank[n], s.t_arrive[n], s.t_key[n] = 0, s.j_arrive[j], s.j_key[j] * C + s.j_core[j]
-            s.t_msg[n] = (<int64_t>ceil(<double>s.j_bits[j] / 8 / pl.dram_bytes_per_cycle)
-                          + (pl.dram_miss if s.j_dwords[j] > 0 else 0))
+            s.t_msg[n] = s.j_dram[j]
             s.t_pos[n] = j  # which job (scratch, read back below)
             n += 1
     if n:
@@ -398,31 +400,18 @@ def event_cycles(p, work, plan, r, levels=None):
     cdef const int64_t[::1] spike_soma_v = np.concatenate(soma) if soma else np.zeros(0, np.int64)
     cdef const int64_t[::1] nc = np.ascontiguousarray(r.neuron_phase(work), np.int64).ravel()
     cdef const int64_t[::1] learn = np.ascontiguousarray(learn_cycles_per_core(work, r), np.int64).ravel()
-    # the largest step: its units, messages, traversals and jobs bound the scratch
+    # the largest step's messages, link traversals and jobs bound the scratch
     cdef Py_ssize_t M, N, J
-    units = np.zeros(T, np.int64)
     msgs = np.zeros(T, np.int64)
     trav = np.zeros(T, np.int64)
     jb = np.zeros(T, np.int64)
-    n_links = np.diff(f["tl_ptr"])
-    n_dest = np.diff(f["td_ptr"])
     for o, pr in enumerate(spec.projections):
-        i = idx[o]
-        if not len(i):
-            continue
-        st = np.repeat(np.arange(T), p.counts[pr.src].astype(np.int64))
-        ub = f["unit_base"][o]
-        lo, hi = f["unit_ptr"][ub + i], f["unit_ptr"][ub + i + 1]
-        per = hi - lo
-        u = np.repeat(lo - np.cumsum(per) + per, per) + np.arange(int(per.sum()))
-        ust = np.repeat(st, per)
-        is_msg = f["unit_kind"][u] == 1
-        tpl = f["unit_what"][u]
-        msgs += np.bincount(ust[is_msg], minlength=T)
-        trav += np.bincount(ust[is_msg], n_links[tpl[is_msg]], T).astype(np.int64)
-        per_unit = np.ones(len(u), np.int64)  # jobs: one per local delivery or destination
-        per_unit[is_msg] = n_dest[tpl[is_msg]]
-        jb += np.bincount(ust, per_unit, T).astype(np.int64)
+        if len(idx[o]):
+            st = np.repeat(np.arange(T), p.counts[pr.src].astype(np.int64))
+            at = f["src_base"][o] + idx[o]
+            msgs += np.bincount(st, f["src_messages"][at], T).astype(np.int64)
+            trav += np.bincount(st, f["src_traversals"][at], T).astype(np.int64)
+            jb += np.bincount(st, f["src_jobs"][at], T).astype(np.int64)
     M, N, J = int(msgs.max(initial=0)), int(trav.max(initial=0)), int(jb.max(initial=0))
     width = max(M, N, J + C, 1)
     buf = {k: np.zeros(max(M, 1), np.int64) for k in ("m_key", "m_src", "m_from_core", "m_tpl",
@@ -432,7 +421,7 @@ def event_cycles(p, work, plan, r, levels=None):
     buf["t_dep"] = np.zeros(max(N, 1), np.int64)
     buf.update({k: np.zeros(max(J, 1), np.int64) for k in (
         "j_core", "j_key", "j_msg", "j_leaf", "j_src", "j_soma", "j_arrive", "j_service",
-        "j_read", "j_bits", "j_dwords")})
+        "j_read", "j_dram")})
     buf["fill"] = np.zeros(max(C, plan.n_links) + 2, np.int64)
     buf["order_pos"] = np.zeros(max(C, 1), np.int64)
     buf["end"] = np.zeros(max(C, 1), np.int64)
@@ -449,19 +438,16 @@ def event_cycles(p, work, plan, r, levels=None):
     pl.unit_kind = ptr(kv["unit_kind"]); pl.unit_what = ptr(kv["unit_what"])
     pl.src_base = ptr(kv["src_base"]); pl.src_core = ptr(kv["src_core"])
     pl.tab_base = ptr(kv["tab_base"]); pl.tab_stride = ptr(kv["tab_stride"])
-    pl.alike = ptr(kv["alike"]); pl.stores = ptr(kv["stores"])
-    pl.synop_cycles = ptr(kv["synop_cycles"])
-    pl.syn = ptr(kv["syn"]); pl.sram = ptr(kv["sram"]); pl.bits = ptr(kv["bits"])
-    pl.dram = ptr(kv["dram"])
+    pl.alike = ptr(kv["alike"])
+    pl.service, pl.read = ptr(kv["service"]), ptr(kv["read"])
+    pl.dram_service = ptr(kv["dram_service"])
     pl.tl_ptr = ptr(kv["tl_ptr"]); pl.tl_links = ptr(kv["tl_links"])
     pl.tl_parents = ptr(kv["tl_parents"]); pl.td_ptr = ptr(kv["td_ptr"])
     pl.td_dests = ptr(kv["td_dests"]); pl.td_leaves = ptr(kv["td_leaves"])
     pl.link_rank = ptr(kv["link_rank"]); pl.link_lat = ptr(kv["link_lat"])
     pl.P, pl.C, pl.L, pl.T = len(spec.projections), C, plan.n_links, T
     pl.out_service, pl.message_cycles, pl.flits = r.out_service, r.message_cycles, r.flits
-    pl.read_lat, pl.barrier, pl.dram_miss = r.read_lat, r.barrier, r.dram_miss
-    pl.syn_lanes, pl.ports, pl.receive_cycles = r.syn_lanes, r.ports, r.receive_cycles
-    pl.dram_bytes_per_cycle = r.dram_bytes_per_cycle
+    pl.barrier = r.barrier
     pl.soma_blocks = bool(r.soma_blocks)
     pl.spike_first, pl.spike_idx, pl.spike_soma = ptr(spike_first), ptr(spike_idx), ptr(spike_soma_v)
     pl.nc, pl.learn = ptr(nc), ptr(learn)
@@ -489,8 +475,7 @@ def event_cycles(p, work, plan, r, levels=None):
     v = buf["j_arrive"]; s.j_arrive = &v[0]
     v = buf["j_service"]; s.j_service = &v[0]
     v = buf["j_read"]; s.j_read = &v[0]
-    v = buf["j_bits"]; s.j_bits = &v[0]
-    v = buf["j_dwords"]; s.j_dwords = &v[0]
+    v = buf["j_dram"]; s.j_dram = &v[0]
     v = buf["fill"]; s.fill = &v[0]
     v = buf["order_pos"]; s.order_pos = &v[0]
     v = buf["end"]; s.end = &v[0]

@@ -67,7 +67,7 @@ class DeliveryPlan:
     """Templates and per-source unit lists of one (spec, chip) pair."""
 
     def __init__(self, counter: ChipCounter, rates):
-        self.cc = counter
+        self.cc, self.rates = counter, rates
         spec = counter.spec
         link_id: dict[tuple, int] = {}
         templates: list[Template] = []
@@ -114,12 +114,15 @@ class DeliveryPlan:
         """The plan as flat int64 arrays, projections in spec order (the compiled `event`
         kernel's input): per projection its sources' unit lists (`unit_ptr` from
         `unit_base`, absolute into `unit_kind`, `unit_what`), source cores (-1: the port),
-        access tables (C, stride) from `tab_base` (stride 1 when every source is alike:
-        column 0), whether it stores weights and its synapse unit's cycles per operation;
-        templates' links, parents, destinations and leaves (CSR); links' topological rank,
-        the links in that order, and their latency."""
-        cc, spec, m = self.cc, self.cc.spec, self.cc.m
-        unit_ptr, kind, what, cores, tabs = [], [], [], [], {k: [] for k in ("syn", "sram", "bits", "dram")}
+        and per (destination core, source) a job's service cycles, SRAM read latency and
+        DRAM channel cycles (0: nothing spilled): tables (C, stride) from `tab_base` (stride 1 when every source is
+        alike: column 0);
+        templates' links, parents, destinations and leaves (CSR); links' topological rank
+        and latency; per source (from `src_base`) the messages, link traversals and jobs
+        of one of its spikes."""
+        cc, spec, m, r = self.cc, self.cc.spec, self.cc.m, self.rates
+        unit_ptr, kind, what, cores = [], [], [], []
+        tabs = {k: [] for k in ("service", "read", "dram_service")}
         unit_base, src_base, tab_base, stride = [0], [0], [0], []
         units = 0
         per_synop = cc.unit_cycles
@@ -134,13 +137,34 @@ class DeliveryPlan:
             cores.append(m.core[pr.src].astype(np.int64) if spec.population(pr.src).on_chip
                          else np.full(n_src, -1, np.int64))
             src_base.append(src_base[-1] + n_src)
+            # each job's figures, as `presentation` gives them (column 0 when alike)
             t, alike = cc.tables[pr.name], cc.sources[pr.name].alike
             cols = slice(0, 1) if alike else slice(None)
-            for key, table in (("syn", t.synops), ("sram", t.sram), ("bits", t.dram_bits), ("dram", t.dram)):
-                tabs[key].append(np.ascontiguousarray(table[:, cols], np.int64).ravel())
+            keep = alike or pr.stores_weights
+            syn = t.synops[:, cols]
+            words = t.sram[:, cols] if keep else np.zeros_like(syn)
+            stored = pr.stores_weights and not alike
+            cycles = per_synop[synapse_unit(pr)] if per_synop is not None else None
+            bits = t.dram_bits[:, cols] if stored else np.zeros_like(syn)
+            streams = (t.dram[:, cols] > 0).astype(np.int64) if stored else np.zeros_like(syn)
+            for key, table in (("service", r.service_cycles(syn, words, cycles)),
+                               ("read", np.where(words > 0, r.read_lat, 0)),
+                               ("dram_service", np.where(bits > 0, r.dram_cycles(bits, streams), 0))):
+                tabs[key].append(np.ascontiguousarray(table, np.int64).ravel())
             stride.append(1 if alike else n_src)
-            tab_base.append(tab_base[-1] + len(tabs["syn"][-1]))
+            tab_base.append(tab_base[-1] + len(tabs["service"][-1]))
         tpl = self.templates
+        # per source neuron of each projection: a spike's messages, link traversals, jobs
+        n_links = np.array([len(t.links) for t in tpl] or [0], np.int64)
+        n_dests = np.array([len(t.dests) for t in tpl] or [0], np.int64)
+        per_src = {"src_messages": [], "src_traversals": [], "src_jobs": []}
+        for pr in spec.projections:
+            ptr, k, w = self.units[pr.name]
+            is_msg = k == 1
+            sums = lambda v: np.add.reduceat(np.append(v, 0), ptr[:-1]) * (np.diff(ptr) > 0)  # noqa: E731
+            per_src["src_messages"].append(sums(is_msg.astype(np.int64)))
+            per_src["src_traversals"].append(sums(np.where(is_msg, n_links[np.where(is_msg, w, 0)], 0)))
+            per_src["src_jobs"].append(sums(np.where(is_msg, n_dests[np.where(is_msg, w, 0)], 1)))
         rank = np.empty(self.n_links, np.int64)
         rank[np.array(self.link_order, np.int64)] = np.arange(self.n_links)
         csr = lambda parts: np.cumsum([0] + [len(x) for x in parts]).astype(np.int64)  # noqa: E731
@@ -152,17 +176,13 @@ class DeliveryPlan:
             "src_base": np.array(src_base, np.int64), "src_core": cat(cores),
             "tab_base": np.array(tab_base, np.int64), "tab_stride": np.array(stride, np.int64),
             "alike": np.array([cc.sources[pr.name].alike for pr in spec.projections], np.int64),
-            "stores": np.array([pr.stores_weights for pr in spec.projections], np.int64),
-            "synop_cycles": np.array([per_synop[synapse_unit(pr)] if per_synop is not None
-                                      else m.hw.cores.synop_cycles for pr in spec.projections],
-                                     np.int64),
-            "syn": cat(tabs["syn"]), "sram": cat(tabs["sram"]), "bits": cat(tabs["bits"]),
-            "dram": cat(tabs["dram"]),
+            **{k: cat(v) for k, v in tabs.items()},
             "tl_ptr": csr([t.links for t in tpl]), "tl_links": cat([t.links for t in tpl]),
             "tl_parents": cat([t.parents for t in tpl]),
             "td_ptr": csr([t.dests for t in tpl]), "td_dests": cat([t.dests for t in tpl]),
             "td_leaves": cat([t.leaves for t in tpl]),
             "link_rank": rank, "link_lat": self.link_lat.astype(np.int64),
+            **{k: cat(v) for k, v in per_src.items()},
         }
 
     def presentation(self, p: Presentation, spike_soma: dict | None = None) -> Deliveries:
