@@ -223,3 +223,13 @@ def test_rates_from_the_chip_config():
     assert r.flits == 2 and r.ports == 2
     assert r.dram_bytes_per_cycle == pytest.approx(32.0)  # 16 GB/s at 2 ns per cycle
     assert r.dram_miss == 20
+
+
+def test_ceil_div_by_a_power_of_two_is_the_division():
+    from accel_sim.chip.timing import ceil_div
+    a = np.arange(-70, 70, dtype=np.int64)
+    for b in (1, 2, 3, 4, 8, 64):
+        got = ceil_div(a, b)
+        np.testing.assert_array_equal(got, [math.ceil(x / b) for x in a.tolist()])
+        assert got is not a
+    assert ceil_div(7, 2) == 4 and ceil_div(np.array([0.5, 2.0]), 2).tolist() == [1.0, 1.0]

@@ -177,7 +177,7 @@ class ChipCounter:
             if src.alike:  # per step: spikes x the one source's figures
                 ps = np.outer(n, tbl.synops[:, 0])
                 synops += ps
-                by_unit[unit] = by_unit.get(unit, 0) + ps
+                by_unit[unit] = by_unit[unit] + ps if unit in by_unit else ps
                 sram += np.outer(n, tbl.sram[:, 0])
                 if self.per_message:
                     deliveries += np.outer(n, tbl.synops[:, 0] > 0)
@@ -198,7 +198,7 @@ class ChipCounter:
                 if self.per_message:
                     deliveries += per_step(tbl.synops[:, idx] > 0, st, T)
             synops += ps
-            by_unit[unit] = by_unit.get(unit, 0) + ps
+            by_unit[unit] = by_unit[unit] + ps if unit in by_unit else ps
             if pr.stores_weights:
                 sram += per_step(tbl.sram[:, idx], st, T)
                 dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
@@ -477,8 +477,8 @@ def touched_per_step(incoming, n: int, spikes, steps, T: int) -> np.ndarray:
 def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
     """Sum the columns of values (C, S), one per spike (of step `step_of`), by step -> (T, C)."""
     C = values.shape[0]
+    out = np.zeros((T, C), np.int64)
     c, j = np.nonzero(values)
-    if not len(c):
-        return np.zeros((T, C), np.int64)
-    flat = np.bincount(step_of[j] * C + c, values[c, j], T * C)
-    return flat.astype(np.int64).reshape(T, C)
+    if len(c):
+        np.add.at(out.reshape(-1), step_of[j] * C + c, values[c, j])
+    return out

@@ -25,6 +25,12 @@ __all__ = ["HwRates", "core_busy_cycles", "synaptic_cycles", "timestep_cycles", 
 
 
 def ceil_div(a, b):
+    """ceil(a / b) by a positive integer b, of arrays or scalars; an integer array by a
+    power of two is a shift (floor((a + b - 1) / b) = ceil(a / b) for integers), as
+    integer division of a (steps x cores) array costs ~10x more."""
+    if isinstance(b, (int, np.integer)) and b > 0 and not b & (b - 1) and isinstance(a, np.ndarray) \
+            and a.dtype.kind == "i":
+        return (a + (b - 1)) >> (int(b).bit_length() - 1) if b > 1 else a.copy()
     return -(-a // b)
 
 
@@ -122,11 +128,12 @@ def synaptic_cycles(work: StepWork, r: HwRates) -> np.ndarray:
         return work.synaptic
     syn = (work.synop_time if work.synop_time is not None
            else ceil_div(work.synops, r.syn_lanes) * r.synop_cycles)
-    busy = np.maximum(syn,
-                      ceil_div(work.sram_reads, r.ports)
-                      + np.where(work.sram_reads > 0, r.read_lat, 0))
+    mem = ceil_div(work.sram_reads, r.ports)
+    if r.read_lat:
+        mem += np.where(work.sram_reads > 0, r.read_lat, 0)
+    busy = np.maximum(syn, mem, out=mem)
     if r.receive_cycles:  # the fixed cost of every message a core receives
-        busy = busy + r.receive_cycles * work.deliveries
+        busy += r.receive_cycles * work.deliveries
     work.synaptic = busy
     return busy
 
