@@ -17,11 +17,13 @@ step's start. Per step, each `cdef inline` helper is one stage of the reference:
 - the step ends when the last core has learnt; the barrier follows.
 Every resource is a FIFO server taking its work in (arrival, key) order (`serve`):
 start_p = max(arrival_p, finish_{p-1}), finish_p = start_p + service_p.
+The scratch is one block, sized for the largest step (`largest_step`) and reused by every
+step; the whole presentation runs without the GIL.
 """
 import numpy as np
 
 from libc.stdint cimport int64_t
-from libc.stdlib cimport qsort
+from libc.stdlib cimport free, malloc, qsort
 
 from accel_sim.chip.timing import learn_cycles_per_core, pass_cycles
 
@@ -117,6 +119,9 @@ cdef struct Plan:
     const int64_t* unit_what
     const int64_t* src_base
     const int64_t* src_core
+    const int64_t* src_messages
+    const int64_t* src_traversals
+    const int64_t* src_jobs
     const int64_t* tab_base
     const int64_t* tab_stride
     const int64_t* alike
@@ -179,7 +184,7 @@ cdef struct Step:
     # scratch
     int64_t* fill
     Item* items
-    int64_t* order_pos
+    int64_t* early
     int64_t* end
 
 
@@ -297,7 +302,7 @@ cdef inline int64_t jobs(const Plan* pl, Step* s, const int64_t* nc, const int64
     over), the DRAM channel the spilled words; the step's end: the last core's, learnt."""
     cdef Py_ssize_t i, j, c, C = pl.C, E = 0, n
     cdef int64_t arrive, done, step_end = 0, v
-    cdef int64_t* early = s.order_pos  # per core: 1 when its neuron phase is a job
+    cdef int64_t* early = s.early  # per core: 1 when its neuron phase is a job
     for j in range(s.J):  # arrivals
         if s.j_msg[j] < 0:
             if pl.soma_blocks:
@@ -358,20 +363,69 @@ cdef inline int64_t jobs(const Plan* pl, Step* s, const int64_t* nc, const int64
     return step_end
 
 
-cdef void run(const Plan* pl, Step* s, int64_t* cycles) noexcept nogil:
-    cdef Py_ssize_t t, c
+cdef void largest_step(const Plan* pl, Py_ssize_t* M, Py_ssize_t* N, Py_ssize_t* J) noexcept nogil:
+    """The most messages, link traversals and jobs of any step (the scratch's sizes)."""
+    cdef Py_ssize_t t, o, k, at, T1 = pl.T + 1
+    cdef int64_t m, n, j
+    M[0] = N[0] = J[0] = 0
+    for t in range(pl.T):
+        m = n = j = 0
+        for o in range(pl.P):
+            for k in range(pl.spike_first[o * T1 + t], pl.spike_first[o * T1 + t + 1]):
+                at = pl.src_base[o] + pl.spike_idx[k]
+                m += pl.src_messages[at]
+                n += pl.src_traversals[at]
+                j += pl.src_jobs[at]
+        M[0], N[0], J[0] = max(M[0], m), max(N[0], n), max(J[0], j)
+
+
+cdef int64_t* carve(int64_t** block, Py_ssize_t n) noexcept nogil:
+    """The next n int64 of a scratch block."""
+    cdef int64_t* out = block[0]
+    block[0] += n
+    return out
+
+
+cdef int run(const Plan* pl, int64_t* cycles) noexcept nogil:
+    """Every step's cycles (barrier included); -1 when scratch memory cannot be had."""
+    cdef Py_ssize_t t, c, M, N, J, W
     cdef int64_t key = 0, most
     cdef const int64_t* nc
+    cdef Step s
+    largest_step(pl, &M, &N, &J)
+    M, N, J = M + 1, N + 1, J + 1
+    W = max(M, max(N, J + pl.C))
+    cdef Py_ssize_t words = 8 * M + N + 6 * W + 10 * J + 3 * (pl.C + pl.L + 2)
+    cdef int64_t* mem = <int64_t*>malloc(sizeof(int64_t) * words + sizeof(Item) * W)
+    if mem == NULL:
+        return -1
+    cdef int64_t* at = mem
+    s.m_key, s.m_src, s.m_from_core, s.m_tpl = carve(&at, M), carve(&at, M), carve(&at, M), carve(&at, M)
+    s.m_soma, s.m_ready, s.m_depart, s.m_trav = carve(&at, M), carve(&at, M), carve(&at, M), carve(&at, M)
+    s.t_dep = carve(&at, N)
+    s.t_arrive, s.t_key, s.t_rank = carve(&at, W), carve(&at, W), carve(&at, W)
+    s.t_msg, s.t_pos, s.j_start = carve(&at, W), carve(&at, W), carve(&at, W)
+    s.j_core, s.j_key, s.j_msg, s.j_leaf = carve(&at, J), carve(&at, J), carve(&at, J), carve(&at, J)
+    s.j_src, s.j_soma, s.j_arrive = carve(&at, J), carve(&at, J), carve(&at, J)
+    s.j_service, s.j_read, s.j_dram = carve(&at, J), carve(&at, J), carve(&at, J)
+    s.fill = carve(&at, pl.C + pl.L + 2)
+    s.early, s.end = carve(&at, pl.C + pl.L + 2), carve(&at, pl.C + pl.L + 2)
+    s.items = <Item*>at
+    if at - mem != words:  # the carving and the size above disagree
+        free(mem)
+        return -2
     for t in range(pl.T):
         nc = &pl.nc[t * pl.C]
         most = nc[0]
         for c in range(1, pl.C):
             if nc[c] > most:
                 most = nc[c]
-        step_units(pl, s, t, &key)
-        interfaces(pl, s, nc, most)
-        links(pl, s)
-        cycles[t] = jobs(pl, s, nc, &pl.learn[t * pl.C], most) + pl.barrier
+        step_units(pl, &s, t, &key)
+        interfaces(pl, &s, nc, most)
+        links(pl, &s)
+        cycles[t] = jobs(pl, &s, nc, &pl.learn[t * pl.C], most) + pl.barrier
+    free(mem)
+    return 0
 
 
 cdef inline const int64_t* ptr(const int64_t[::1] a) noexcept:
@@ -382,106 +436,57 @@ def event_cycles(p, work, plan, r, levels=None):
     """Cycles of each step (T,) of one presentation: event.event_cycles, compiled
     (`levels` is the reference's; the kernel follows the links' topological rank)."""
     f = plan.flat
-    spec, m = plan.cc.spec, plan.cc.m
-    T, C = p.n_steps, m.n_cores
+    spec = plan.cc.spec
+    T, C = p.n_steps, plan.cc.m.n_cores
     firsts, idx, soma = [], [], []
     base = 0
     spike_soma = work.spike_soma or {}
     for pr in spec.projections:
-        n = p.counts[pr.src].astype(np.int64)
-        firsts.append(base + np.concatenate([[0], np.cumsum(n)]))
         i = p.indices[pr.src].astype(np.int64)
+        firsts.append(np.cumsum(p.counts[pr.src], dtype=np.int64) + base)
         idx.append(i)
-        soma.append(np.asarray(spike_soma[pr.src], np.int64) if pr.src in spike_soma
-                    else np.zeros(len(i), np.int64))
+        if pr.src in spike_soma:
+            soma.append(np.asarray(spike_soma[pr.src], np.int64))
+        else:
+            soma.append(np.zeros(len(i), np.int64))
         base += len(i)
-    cdef const int64_t[::1] spike_first = np.concatenate(firsts).astype(np.int64) if firsts else np.zeros(1, np.int64)
+    first = np.zeros((len(firsts), T + 1), np.int64)  # (P, T + 1): each step's first spike
+    if len(firsts):
+        first[:, 1:] = firsts
+        first[:, 0] = first[:, -1] - [len(i) for i in idx]
+    cdef const int64_t[::1] spike_first = first.ravel()
     cdef const int64_t[::1] spike_idx = np.concatenate(idx) if idx else np.zeros(0, np.int64)
     cdef const int64_t[::1] spike_soma_v = np.concatenate(soma) if soma else np.zeros(0, np.int64)
     cdef const int64_t[::1] nc = np.ascontiguousarray(r.neuron_phase(work), np.int64).ravel()
     cdef const int64_t[::1] learn = np.ascontiguousarray(learn_cycles_per_core(work, r), np.int64).ravel()
-    # the largest step's messages, link traversals and jobs bound the scratch
-    cdef Py_ssize_t M, N, J
-    msgs = np.zeros(T, np.int64)
-    trav = np.zeros(T, np.int64)
-    jb = np.zeros(T, np.int64)
-    for o, pr in enumerate(spec.projections):
-        if len(idx[o]):
-            st = np.repeat(np.arange(T), p.counts[pr.src].astype(np.int64))
-            at = f["src_base"][o] + idx[o]
-            msgs += np.bincount(st, f["src_messages"][at], T).astype(np.int64)
-            trav += np.bincount(st, f["src_traversals"][at], T).astype(np.int64)
-            jb += np.bincount(st, f["src_jobs"][at], T).astype(np.int64)
-    M, N, J = int(msgs.max(initial=0)), int(trav.max(initial=0)), int(jb.max(initial=0))
-    width = max(M, N, J + C, 1)
-    buf = {k: np.zeros(max(M, 1), np.int64) for k in ("m_key", "m_src", "m_from_core", "m_tpl",
-                                                       "m_soma", "m_ready", "m_depart", "m_trav")}
-    buf.update({k: np.zeros(width, np.int64) for k in ("t_arrive", "t_key", "t_rank", "t_msg",
-                                                         "t_pos", "j_start")})
-    buf["t_dep"] = np.zeros(max(N, 1), np.int64)
-    buf.update({k: np.zeros(max(J, 1), np.int64) for k in (
-        "j_core", "j_key", "j_msg", "j_leaf", "j_src", "j_soma", "j_arrive", "j_service",
-        "j_read", "j_dram")})
-    buf["fill"] = np.zeros(max(C, plan.n_links) + 2, np.int64)
-    buf["order_pos"] = np.zeros(max(C, 1), np.int64)
-    buf["end"] = np.zeros(max(C, 1), np.int64)
-    items = np.zeros(width * 3, np.int64)  # Item: three int64
-    cycles = np.zeros(T, np.int64)
-
-    cdef Plan pl
-    cdef Step s
-    cdef int64_t[::1] v
-    cdef int64_t[::1] items_v = items
+    cycles = np.zeros(max(T, 1), np.int64)  # a first element to point at
     cdef int64_t[::1] cycles_v = cycles
-    kv = {k: np.ascontiguousarray(a, np.int64) for k, a in f.items()}
-    pl.unit_base = ptr(kv["unit_base"]); pl.unit_ptr = ptr(kv["unit_ptr"])
-    pl.unit_kind = ptr(kv["unit_kind"]); pl.unit_what = ptr(kv["unit_what"])
-    pl.src_base = ptr(kv["src_base"]); pl.src_core = ptr(kv["src_core"])
-    pl.tab_base = ptr(kv["tab_base"]); pl.tab_stride = ptr(kv["tab_stride"])
-    pl.alike = ptr(kv["alike"])
-    pl.service, pl.read = ptr(kv["service"]), ptr(kv["read"])
-    pl.dram_service = ptr(kv["dram_service"])
-    pl.tl_ptr = ptr(kv["tl_ptr"]); pl.tl_links = ptr(kv["tl_links"])
-    pl.tl_parents = ptr(kv["tl_parents"]); pl.td_ptr = ptr(kv["td_ptr"])
-    pl.td_dests = ptr(kv["td_dests"]); pl.td_leaves = ptr(kv["td_leaves"])
-    pl.link_rank = ptr(kv["link_rank"]); pl.link_lat = ptr(kv["link_lat"])
+    cdef Plan pl
+    pl.unit_base, pl.unit_ptr = ptr(f["unit_base"]), ptr(f["unit_ptr"])
+    pl.unit_kind, pl.unit_what = ptr(f["unit_kind"]), ptr(f["unit_what"])
+    pl.src_base, pl.src_core = ptr(f["src_base"]), ptr(f["src_core"])
+    pl.src_messages, pl.src_traversals = ptr(f["src_messages"]), ptr(f["src_traversals"])
+    pl.src_jobs = ptr(f["src_jobs"])
+    pl.tab_base, pl.tab_stride, pl.alike = ptr(f["tab_base"]), ptr(f["tab_stride"]), ptr(f["alike"])
+    pl.service, pl.read = ptr(f["service"]), ptr(f["read"])
+    pl.dram_service = ptr(f["dram_service"])
+    pl.tl_ptr, pl.tl_links, pl.tl_parents = ptr(f["tl_ptr"]), ptr(f["tl_links"]), ptr(f["tl_parents"])
+    pl.td_ptr, pl.td_dests, pl.td_leaves = ptr(f["td_ptr"]), ptr(f["td_dests"]), ptr(f["td_leaves"])
+    pl.link_rank, pl.link_lat = ptr(f["link_rank"]), ptr(f["link_lat"])
     pl.P, pl.C, pl.L, pl.T = len(spec.projections), C, plan.n_links, T
     pl.out_service, pl.message_cycles, pl.flits = r.out_service, r.message_cycles, r.flits
     pl.barrier = r.barrier
     pl.soma_blocks = bool(r.soma_blocks)
     pl.spike_first, pl.spike_idx, pl.spike_soma = ptr(spike_first), ptr(spike_idx), ptr(spike_soma_v)
     pl.nc, pl.learn = ptr(nc), ptr(learn)
-    v = buf["m_key"]; s.m_key = &v[0]
-    v = buf["m_src"]; s.m_src = &v[0]
-    v = buf["m_from_core"]; s.m_from_core = &v[0]
-    v = buf["m_tpl"]; s.m_tpl = &v[0]
-    v = buf["m_soma"]; s.m_soma = &v[0]
-    v = buf["m_ready"]; s.m_ready = &v[0]
-    v = buf["m_depart"]; s.m_depart = &v[0]
-    v = buf["m_trav"]; s.m_trav = &v[0]
-    v = buf["t_dep"]; s.t_dep = &v[0]
-    v = buf["t_arrive"]; s.t_arrive = &v[0]
-    v = buf["t_key"]; s.t_key = &v[0]
-    v = buf["t_rank"]; s.t_rank = &v[0]
-    v = buf["t_msg"]; s.t_msg = &v[0]
-    v = buf["t_pos"]; s.t_pos = &v[0]
-    v = buf["j_start"]; s.j_start = &v[0]
-    v = buf["j_core"]; s.j_core = &v[0]
-    v = buf["j_key"]; s.j_key = &v[0]
-    v = buf["j_msg"]; s.j_msg = &v[0]
-    v = buf["j_leaf"]; s.j_leaf = &v[0]
-    v = buf["j_src"]; s.j_src = &v[0]
-    v = buf["j_soma"]; s.j_soma = &v[0]
-    v = buf["j_arrive"]; s.j_arrive = &v[0]
-    v = buf["j_service"]; s.j_service = &v[0]
-    v = buf["j_read"]; s.j_read = &v[0]
-    v = buf["j_dram"]; s.j_dram = &v[0]
-    v = buf["fill"]; s.fill = &v[0]
-    v = buf["order_pos"]; s.order_pos = &v[0]
-    v = buf["end"]; s.end = &v[0]
-    s.items = <Item*>&items_v[0]
+    cdef int ok
     with nogil:
-        run(&pl, &s, &cycles_v[0])
+        ok = run(&pl, &cycles_v[0])
+    if ok == -1:
+        raise MemoryError("no memory for the event kernel's scratch")
+    if ok < 0:
+        raise RuntimeError("the event kernel's scratch is carved wrongly")
+    cycles = cycles[:T]
     if T:
         cycles[0] += pass_cycles(work, r)
     return cycles
