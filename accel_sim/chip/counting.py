@@ -80,8 +80,9 @@ class StepWork:
     # chips whose synapse units differ in time (cores.synop_cycles_sparse / _conv), else
     # None: (T, C) cycles of each core's synaptic operations, unit by unit
     synop_time: np.ndarray | None = None
-    # synapse unit (core action) -> (T, C) its synaptic operations
-    unit_synops: dict[str, np.ndarray] | None = None
+    # synapse unit (core action) -> (C,) its synaptic operations on each core
+    unit_per_core: dict[str, np.ndarray] | None = None
+    sram_per_core: np.ndarray | None = None  # (C,) sram_reads summed over the steps
     synaptic: np.ndarray | None = None  # (T, C) timing.synaptic_cycles, once computed
     updated: dict[str, np.ndarray] | None = None  # population -> (T,) neurons updated active
     spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
@@ -166,7 +167,11 @@ class ChipCounter:
         max_hops = np.zeros(T, np.int64)
         act = 0
         routers = dict.fromkeys(("inject", "hop_ew", "hop_ns", "local_delivery"), 0)
-        by_unit: dict[str, np.ndarray] = {}  # synapse unit -> (T, C) synaptic operations
+        # synapse unit -> (C,) its synaptic operations per core (and (T, C) per step where
+        # the units differ in time); SRAM words read per core
+        unit_pc: dict[str, np.ndarray] = {}
+        by_unit: dict[str, np.ndarray] = {}
+        sram_pc = np.zeros(C, np.int64)
         for pr in spec.projections:
             n, idx = spikes[pr.src]
             if not len(idx):
@@ -175,13 +180,14 @@ class ChipCounter:
             f = src.fields
             unit = synapse_unit(pr)
             if src.alike:  # per step: spikes x the one source's figures
+                total = int(n.sum())
                 ps = np.outer(n, tbl.synops[:, 0])
                 synops += ps
-                by_unit[unit] = by_unit[unit] + ps if unit in by_unit else ps
+                self._by_unit(unit, ps, total * tbl.synops[:, 0], unit_pc, by_unit)
                 sram += np.outer(n, tbl.sram[:, 0])
+                sram_pc += total * tbl.sram[:, 0]
                 if self.per_message:
                     deliveries += np.outer(n, tbl.synops[:, 0] > 0)
-                total = int(n.sum())
                 for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"),
                                     ("hop_ns", "hops_ns"), ("local_delivery", "local")):
                     routers[action] += total * int(f[key][0])
@@ -191,16 +197,19 @@ class ChipCounter:
                 continue
             if pr.connectivity == "dense":
                 ps = np.outer(n, m.k[pr.dst])
+                pc = int(n.sum()) * m.k[pr.dst].astype(np.int64)
                 if self.per_message:
                     deliveries += np.outer(n, m.k[pr.dst] > 0)
             else:
                 ps = per_step(tbl.synops[:, idx], st, T)
+                pc = tbl.synops[:, idx].sum(axis=1)
                 if self.per_message:
                     deliveries += per_step(tbl.synops[:, idx] > 0, st, T)
             synops += ps
-            by_unit[unit] = by_unit[unit] + ps if unit in by_unit else ps
+            self._by_unit(unit, ps, pc, unit_pc, by_unit)
             if pr.stores_weights:
                 sram += per_step(tbl.sram[:, idx], st, T)
+                sram_pc += tbl.sram[:, idx].sum(axis=1)
                 dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
                 streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
                 act += int(tbl.act[:, idx].sum())
@@ -215,11 +224,11 @@ class ChipCounter:
             else:
                 np.add.at(core_msgs, (st, src.core[idx]), msgs)
             np.maximum.at(max_hops, st, f["max_hops"][idx])
-        for unit, ps in by_unit.items():
-            cnt["core", unit] = int(ps.sum())
-        if not by_unit:
+        for unit, pc in unit_pc.items():
+            cnt["core", unit] = int(pc.sum())
+        if not unit_pc:
             cnt["core", "synop"] = 0
-        cnt["sram", "read_word"] = int(sram.sum())
+        cnt["sram", "read_word"] = int(sram_pc.sum())
         cnt["dram", "read_bit"] = int(dram_bits.sum())
         cnt["dram", "activate"] = act
         for action, v in routers.items():
@@ -280,13 +289,21 @@ class ChipCounter:
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
         work = StepWork(synops, sram, deliveries, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
                         moving, max_hops, pass_words, pass_ops, pass_bits)
-        work.unit_synops, work.updated = by_unit, updated
+        work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
         if self.unit_cycles is not None:
             work.synop_time = sum((-(-ps // self.m.hw.cores.synapse_lanes) * self.unit_cycles[u]
                                    for u, ps in by_unit.items()), np.zeros((T, C), np.int64))
         if self.soma is not None:
             self._soma(p, spikes, steps, T, work)
         return cnt, work
+
+    def _by_unit(self, unit: str, ps: np.ndarray, per_core: np.ndarray, unit_pc: dict,
+                 by_unit: dict) -> None:
+        """Add one projection's synaptic operations to its synapse unit's: per core, and
+        per step where the units differ in time (StepWork.synop_time)."""
+        unit_pc[unit] = unit_pc[unit] + per_core if unit in unit_pc else per_core
+        if self.unit_cycles is not None:
+            by_unit[unit] = by_unit[unit] + ps if unit in by_unit else ps
 
     def _soma(self, p: Presentation, spikes, steps, T: int, work: StepWork) -> None:
         """Per-neuron soma time: each core's soma work per step, and where in it each spike's

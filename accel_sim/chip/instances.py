@@ -6,7 +6,7 @@ and delivered locally at their source tile, and every hop over a link leaving it
 `link[x0,y0>x1,y1]` (messages over the link between two neighbouring tiles), `dram[0]`
 (the DRAM channel) and `chip` (`chip.*`). Attribution, per presentation:
 - `core.<synapse unit>`, `sram.read_word` of delivery: the destination core's
-  (StepWork.unit_synops, sram_reads);
+  (StepWork.unit_per_core, sram_per_core);
 - `core.spike_out`: the core of the neuron that fired; `core.neuron_update_*`: the core
   of the neuron updated (active as the chip counts it: ChipCounter.active_mask);
 - learning: `core.stdp_update` and its read-modify-write words at the core holding the
@@ -109,9 +109,9 @@ class InstanceCounter:
         spikes = {q.name: (p.counts[q.name].astype(np.int64), p.indices[q.name].astype(np.int64))
                   for q in spec.populations}
         steps = {name: np.repeat(np.arange(T), n) for name, (n, _) in spikes.items()}
-        for unit, ps in (work.unit_synops or {}).items():
-            self._core(f"core.{unit}", ps.sum(axis=0))
-        self._core("sram.read_word", work.sram_reads.sum(axis=0))
+        for unit, per_core in (work.unit_per_core or {}).items():
+            self._core(f"core.{unit}", per_core)
+        self._core("sram.read_word", work.sram_per_core)
         for q in spec.chip_populations:
             core = m.core[q.name]
             _, idx = spikes[q.name]
