@@ -22,7 +22,8 @@ frontend, our replay at each fidelity), and the differences. Targets: energy wit
 latency within 10 % of SANA-FE; replaying dvs_gesture at `timestep` costs no more than our
 frontend's time for the same steps. `--timing` also times SANA-FE's `chip.sim` without a
 trace on a fresh chip and gives each replay's wall time over it (targets: `event` no
-slower, `simpy` within 3x).
+slower, `simpy` within 3x): SANA-FE's `load` (mapping the network) is outside its time,
+and building our chip (mapping, routes, access tables: `build_s`) outside ours.
 """
 from __future__ import annotations
 

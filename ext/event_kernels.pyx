@@ -71,10 +71,11 @@ cdef inline void order(Item* it, Py_ssize_t n) noexcept nogil:
         it[j] = x
 
 
-cdef inline void serve(Item* it, Py_ssize_t n, const int64_t* service,
+cdef inline void serve(Item* it, Py_ssize_t n, const int64_t* service, int64_t fixed,
                        int64_t* start) noexcept nogil:
     """One FIFO server: sort its items (they usually come in order), then start[idx] of
-    each: max(arrival, the previous one's finish)."""
+    each: max(arrival, the previous one's finish); service[idx] cycles each, or `fixed`
+    when `service` is NULL."""
     cdef Py_ssize_t i
     cdef int64_t busy_until = 0, s
     for i in range(1, n):
@@ -86,12 +87,13 @@ cdef inline void serve(Item* it, Py_ssize_t n, const int64_t* service,
         if i and busy_until > s:
             s = busy_until
         start[it[i].idx] = s
-        busy_until = s + service[it[i].idx]
+        busy_until = s + (service[it[i].idx] if service != NULL else fixed)
 
 
 cdef inline void serve_many(Py_ssize_t n, const int64_t* server, const int64_t* arrive,
-                            const int64_t* key, const int64_t* service, Py_ssize_t n_servers,
-                            int64_t* fill, Item* items, int64_t* start) noexcept nogil:
+                            const int64_t* key, const int64_t* service, int64_t fixed,
+                            Py_ssize_t n_servers, int64_t* fill, Item* items,
+                            int64_t* start) noexcept nogil:
     """Items 0..n-1 on their servers (each a FIFO, see `serve`): bucketed by server,
     then served server by server. `fill`: n_servers + 1 scratch counters."""
     cdef Py_ssize_t i, k
@@ -107,7 +109,7 @@ cdef inline void serve_many(Py_ssize_t n, const int64_t* server, const int64_t* 
         fill[server[i]] += 1
     k = 0
     for i in range(n_servers):  # fill[i]: the end of server i's bucket
-        serve(&items[k], fill[i] - k, service, start)
+        serve(&items[k], fill[i] - k, service, fixed, start)
         k = fill[i]
 
 
@@ -134,7 +136,7 @@ cdef struct Plan:
     const int64_t* td_ptr
     const int64_t* td_dests
     const int64_t* td_leaves
-    const int64_t* link_rank
+    const int64_t* tl_rank
     const int64_t* link_lat
     Py_ssize_t P, C, L
     # rates
@@ -181,6 +183,7 @@ cdef struct Step:
     int64_t* j_dram
     int64_t* j_start
     Py_ssize_t J
+    bint spills  # a job of the step reads spilled words from DRAM
     # scratch
     int64_t* fill
     Item* items
@@ -195,6 +198,7 @@ cdef inline void step_units(const Plan* pl, Step* s, Py_ssize_t t, int64_t* key)
     s.M = 0
     s.J = 0
     s.N = 0
+    s.spills = False
     for o in range(pl.P):
         for k in range(pl.spike_first[o * T1 + t], pl.spike_first[o * T1 + t + 1]):
             idx = pl.spike_idx[k]
@@ -229,6 +233,7 @@ cdef inline void add_job(const Plan* pl, Step* s, Py_ssize_t o, int64_t idx, int
     s.j_src[j], s.j_soma[j] = src, soma
     s.j_service[j], s.j_read[j] = pl.service[at], pl.read[at]
     s.j_dram[j] = pl.dram_service[at]
+    s.spills |= pl.dram_service[at] > 0
     s.J += 1
 
 
@@ -245,10 +250,8 @@ cdef inline void interfaces(const Plan* pl, Step* s, const int64_t* nc, int64_t 
         else:  # as each neuron fires, the soma waiting while its core sends
             s.m_ready[i] = s.m_soma[i] + pl.message_cycles * sent[s.m_src[i]]
             sent[s.m_src[i]] += 1
-    for i in range(s.M):
-        s.t_arrive[i] = pl.out_service  # the interfaces' service (scratch)
-    serve_many(s.M, s.m_src, s.m_ready, s.m_key, s.t_arrive, pl.C + 1, s.fill, s.items,
-               s.m_depart)
+    serve_many(s.M, s.m_src, s.m_ready, s.m_key, NULL, pl.out_service, pl.C + 1, s.fill,
+               s.items, s.m_depart)
     for i in range(s.M):
         s.m_depart[i] += pl.message_cycles
 
@@ -265,13 +268,13 @@ cdef inline void links(const Plan* pl, Step* s) noexcept nogil:
     for i in range(s.M):  # every traversal, bucketed by its link's rank
         tpl = s.m_tpl[i]
         for pos in range(pl.tl_ptr[tpl + 1] - pl.tl_ptr[tpl]):
-            s.fill[pl.link_rank[pl.tl_links[pl.tl_ptr[tpl] + pos]] + 1] += 1
+            s.fill[pl.tl_rank[pl.tl_ptr[tpl] + pos] + 1] += 1
     for r in range(pl.L):
         s.fill[r + 1] += s.fill[r]
     for i in range(s.M):
         tpl = s.m_tpl[i]
         for pos in range(pl.tl_ptr[tpl + 1] - pl.tl_ptr[tpl]):
-            r = pl.link_rank[pl.tl_links[pl.tl_ptr[tpl] + pos]]
+            r = pl.tl_rank[pl.tl_ptr[tpl] + pos]
             k = s.fill[r]
             s.t_msg[k], s.t_pos[k] = i, pos
             s.fill[r] += 1
@@ -287,8 +290,7 @@ cdef inline void links(const Plan* pl, Step* s) noexcept nogil:
             s.items[k - a].arrive = s.m_depart[i] if par < 0 else s.t_dep[s.m_trav[i] + par]
             s.items[k - a].key = s.m_key[i]
             s.items[k - a].idx = k - a
-            s.t_key[k - a] = pl.flits  # the link's service (scratch)
-        serve(s.items, n, s.t_key, s.t_arrive)
+        serve(s.items, n, NULL, pl.flits, s.t_arrive)
         lat = pl.link_lat[pl.tl_links[pl.tl_ptr[s.m_tpl[s.t_msg[a]]] + s.t_pos[a]]]
         for k in range(a, b):
             i = s.t_msg[k]
@@ -335,7 +337,7 @@ cdef inline int64_t jobs(const Plan* pl, Step* s, const int64_t* nc, const int64
         s.t_rank[n], s.t_arrive[n], s.t_key[n], s.t_msg[n] = (
             s.j_core[j], s.j_arrive[j], s.j_key[j], s.j_service[j])
         n += 1
-    serve_many(n, s.t_rank, s.t_arrive, s.t_key, s.t_msg, C, s.fill, s.items, s.t_pos)
+    serve_many(n, s.t_rank, s.t_arrive, s.t_key, s.t_msg, 0, C, s.fill, s.items, s.t_pos)
     for i in range(n):
         done = s.t_pos[i] + s.t_msg[i] + (s.j_read[i - E] if i >= E else 0)
         c = s.t_rank[i]
@@ -343,14 +345,14 @@ cdef inline int64_t jobs(const Plan* pl, Step* s, const int64_t* nc, const int64
             s.end[c] = done
     # the DRAM channel, in (arrival at the core, key, core) order
     n = 0
-    for j in range(s.J):
+    for j in range(s.J if s.spills else 0):
         if s.j_dram[j] > 0:
             s.t_rank[n], s.t_arrive[n], s.t_key[n] = 0, s.j_arrive[j], s.j_key[j] * C + s.j_core[j]
             s.t_msg[n] = s.j_dram[j]
             s.t_pos[n] = j  # which job (scratch, read back below)
             n += 1
     if n:
-        serve_many(n, s.t_rank, s.t_arrive, s.t_key, s.t_msg, 1, s.fill, s.items, s.j_start)
+        serve_many(n, s.t_rank, s.t_arrive, s.t_key, s.t_msg, 0, 1, s.fill, s.items, s.j_start)
         for i in range(n):
             c = s.j_core[s.t_pos[i]]
             done = s.j_start[i] + s.t_msg[i]
@@ -472,7 +474,7 @@ def event_cycles(p, work, plan, r, levels=None):
     pl.dram_service = ptr(f["dram_service"])
     pl.tl_ptr, pl.tl_links, pl.tl_parents = ptr(f["tl_ptr"]), ptr(f["tl_links"]), ptr(f["tl_parents"])
     pl.td_ptr, pl.td_dests, pl.td_leaves = ptr(f["td_ptr"]), ptr(f["td_dests"]), ptr(f["td_leaves"])
-    pl.link_rank, pl.link_lat = ptr(f["link_rank"]), ptr(f["link_lat"])
+    pl.tl_rank, pl.link_lat = ptr(f["tl_rank"]), ptr(f["link_lat"])
     pl.P, pl.C, pl.L, pl.T = len(spec.projections), C, plan.n_links, T
     pl.out_service, pl.message_cycles, pl.flits = r.out_service, r.message_cycles, r.flits
     pl.barrier = r.barrier

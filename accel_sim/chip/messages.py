@@ -117,8 +117,8 @@ class DeliveryPlan:
         and per (destination core, source) a job's service cycles, SRAM read latency and
         DRAM channel cycles (0: nothing spilled): tables (C, stride) from `tab_base` (stride 1 when every source is
         alike: column 0);
-        templates' links, parents, destinations and leaves (CSR); links' topological rank
-        and latency; per source (from `src_base`) the messages, link traversals and jobs
+        templates' links (with each link's topological rank), parents, destinations and
+        leaves (CSR); links' latency; per source (from `src_base`) the messages, link traversals and jobs
         of one of its spikes."""
         cc, spec, m, r = self.cc, self.cc.spec, self.cc.m, self.rates
         unit_ptr, kind, what, cores = [], [], [], []
@@ -181,7 +181,7 @@ class DeliveryPlan:
             "tl_parents": cat([t.parents for t in tpl]),
             "td_ptr": csr([t.dests for t in tpl]), "td_dests": cat([t.dests for t in tpl]),
             "td_leaves": cat([t.leaves for t in tpl]),
-            "link_rank": rank, "link_lat": self.link_lat.astype(np.int64),
+            "tl_rank": rank[cat([t.links for t in tpl])], "link_lat": self.link_lat.astype(np.int64),
             **{k: cat(v) for k, v in per_src.items()},
         }
 
