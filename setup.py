@@ -49,36 +49,19 @@ class BuildExt(build_ext):
         return True
 
 
+def kernel(module: str, source: str) -> Extension:
+    """One Cython kernel module, built with the project's flags."""
+    return Extension(module, [source], include_dirs=[numpy.get_include()],
+                     extra_compile_args=COMPILE_ARGS,
+                     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+
+
 extensions = cythonize(
     [
-        Extension(
-            "snn_frontend._dc_kernels",
-            ["ext/dc_kernels.pyx"],
-            include_dirs=[numpy.get_include()],
-            extra_compile_args=COMPILE_ARGS,
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        ),
-        Extension(
-            "snn_frontend._bptt_kernels",
-            ["ext/bptt_kernels.pyx"],
-            include_dirs=[numpy.get_include()],
-            extra_compile_args=COMPILE_ARGS,
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        ),
-        Extension(
-            "accel_sim.chip._event_kernels",
-            ["ext/event_kernels.pyx"],
-            include_dirs=[numpy.get_include()],
-            extra_compile_args=COMPILE_ARGS,
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        ),
-        Extension(
-            "snn_frontend._nir_kernels",
-            ["ext/nir_kernels.pyx"],
-            include_dirs=[numpy.get_include()],
-            extra_compile_args=COMPILE_ARGS,
-            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        ),
+        kernel("snn_frontend._dc_kernels", "ext/dc_kernels.pyx"),
+        kernel("snn_frontend._bptt_kernels", "ext/bptt_kernels.pyx"),
+        kernel("accel_sim.chip._event_kernels", "ext/event_kernels.pyx"),
+        kernel("snn_frontend._nir_kernels", "ext/nir_kernels.pyx"),
     ],
     compiler_directives={
         "language_level": "3",

@@ -302,8 +302,8 @@ cdef inline int64_t jobs(const Plan* pl, Step* s, const int64_t* nc, const int64
                          int64_t most) noexcept nogil:
     """Each core serves its jobs (its neuron phase first where a job arrives before it is
     over), the DRAM channel the spilled words; the step's end: the last core's, learnt."""
-    cdef Py_ssize_t i, j, c, C = pl.C, E = 0, n
-    cdef int64_t arrive, done, step_end = 0, v
+    cdef Py_ssize_t i, j, c, C = pl.C, E, n
+    cdef int64_t done, step_end = 0, v
     cdef int64_t* early = s.early  # per core: 1 when its neuron phase is a job
     for j in range(s.J):  # arrivals
         if s.j_msg[j] < 0:
