@@ -2,9 +2,10 @@
 
 Families: "dc" (the Diehl & Cook kernels, `_dc_kernels` / `_reference`), "bptt" (the
 surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`), "nir" (imported
-networks' populations, `_nir_kernels` / `_nir_reference`) and "event" (the chip's `event`
-fidelity, `accel_sim.chip._event_kernels` / `accel_sim.chip.event`). Modules are imported
-when first asked for.
+networks' populations, `_nir_kernels` / `_nir_reference`), "event" (the chip's `event`
+fidelity, `accel_sim.chip._event_kernels` / `accel_sim.chip.event`) and "des" (the `simpy`
+fidelity's calendar of arrivals, `accel_sim.chip._des_kernels` / `accel_sim.chip.arrivals`).
+Modules are imported when first asked for.
 
 `ACCEL_SIM_BACKEND=numpy` forces the reference; `cython` requires the compiled
 module (ImportError otherwise); unset or `auto` uses the compiled module when it
@@ -25,7 +26,8 @@ BACKENDS = ("cython", "numpy")
 FAMILIES = {"dc": ("snn_frontend._dc_kernels", "snn_frontend._reference"),
             "bptt": ("snn_frontend._bptt_kernels", "snn_frontend._bptt_reference"),
             "nir": ("snn_frontend._nir_kernels", "snn_frontend._nir_reference"),
-            "event": ("accel_sim.chip._event_kernels", "accel_sim.chip.event")}
+            "event": ("accel_sim.chip._event_kernels", "accel_sim.chip.event"),
+            "des": ("accel_sim.chip._des_kernels", "accel_sim.chip.arrivals")}
 _log = logging.getLogger("snn_frontend")
 
 

@@ -1,0 +1,271 @@
+"""The arrivals of the `simpy` fidelity: messages at links, jobs at cores, in a calendar.
+
+This is the reference implementation; `ext/des_kernels.pyx` (`accel_sim.chip._des_kernels`)
+mirrors it method by method and is used when built (chip/des.py picks one through
+`snn_frontend._backend.kernels(None, "des")`).
+
+Every arrival has a whole cycle and a priority (unit key; see chip/messages.py) and runs
+after every other SimPy event of its cycle. They are kept in one heap ordered by (cycle,
+priority, order of scheduling). SimPy drives it with a timeout armed at the earliest
+arrival: when it fires, every arrival earlier than the environment's next event
+(`Environment.peek`) is run, for nothing else can happen before it, except an arrival
+that wakes a process (the last job of a core's step, with a process or the barrier
+waiting on it): that one runs only at its own cycle, and the next event is looked up
+again after it. The resources (network interfaces, links, cores' synapse pipelines, the
+DRAM channel) are deterministic FIFO servers: an arriving unit starts at max(cycle, the
+resource's busy-until cycle), holds it for its service time and schedules its next
+arrival.
+"""
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+
+import numpy as np
+import simpy
+
+__all__ = ["Arrivals", "template_tables"]
+
+_LINK, _JOB = 0, 1  # arrival kinds: a message at a link, a job at its core
+
+
+def template_tables(plan) -> dict[str, np.ndarray]:
+    """Each template's positions as nodes (node = node_base[template] + position + 1, the
+    message's source being position -1): the link of each node (-1: the source), and the
+    positions that follow each node (CSR: child_pos[child_ptr[node]:child_ptr[node + 1]])."""
+    base, link, ptr, pos = [0], [], [0], []
+    for tpl in plan.templates:
+        parents = tpl.parents.tolist()
+        link.append(-1)
+        link.extend(tpl.links.tolist())
+        for par in range(-1, len(parents)):
+            pos.extend(p for p, q in enumerate(parents) if q == par)
+            ptr.append(len(pos))
+        base.append(base[-1] + len(parents) + 1)
+    return {k: np.array(v, np.int64) for k, v in
+            dict(node_base=base, node_link=link, child_ptr=ptr, child_pos=pos).items()}
+
+
+class Arrivals:
+    """The chip's FIFO servers and the calendar of one SimPy environment.
+
+    Per chip: `n_cores`, the template tables, links' latency and the rates. Per
+    presentation (`start`): the jobs' and messages' arrays (chip/des.py, `des_work`), the
+    step count, the barrier (parties, 0: none, and its cycles) and two callbacks into the
+    processes: `release(t, cycle)` when the last core reaches step t's barrier (its
+    release cycle), `wake(i)` when the last job of core and step i = t * n_cores + c is
+    served while its process waits for it (without the barrier)."""
+
+    def __init__(self, env: simpy.Environment, n_cores: int, tables: dict, link_lat: np.ndarray,
+                 out_service: int, message_cycles: int, flits: int, soma_blocks: bool):
+        self.env, self.C = env, n_cores
+        self.out_service, self.message_cycles, self.flits = out_service, message_cycles, flits
+        self.soma_blocks = bool(soma_blocks)
+        self.node_link = tables["node_link"].tolist()
+        self.child_ptr, self.child_pos = tables["child_ptr"].tolist(), tables["child_pos"].tolist()
+        self.link_lat = link_lat.tolist()
+        self.out_busy = [0] * (n_cores + 1)  # cores' network interfaces, then the input port
+        self.link_busy = [0] * len(self.link_lat)
+        self.core_busy = [0] * n_cores
+        self.dram_busy = 0
+        self.heap: list[tuple] = []
+        self.armed: list[int] = []  # cycles of the calendar's pending timeouts (a heap)
+        self.events = 0  # arrivals scheduled
+
+    # ------------------------------------------------------------ presentation
+    def start(self, w: dict, T: int, parties: int, barrier_cycles: int, release, wake) -> None:
+        """Take one presentation's arrays (every int64 array of `des_work`)."""
+        self.w = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in w.items()}
+        self.leaves = w["leaves"]
+        C = self.C
+        self.pending = list(self.w["pending"])
+        self.end = [0] * (T * C)
+        self.barrier_armed = [False] * (T * C)
+        self.waiting = [False] * (T * C)
+        self.step_of = [-1] * C
+        self.queued = defaultdict(list)
+        self.parties, self.barrier_cycles = parties, barrier_cycles
+        self.arrived, self.latest = [0] * T, [0] * T
+        self.release, self.wake = release, wake
+
+    def begin_step(self, t: int, c: int, now: int) -> int:
+        """Core c begins step t at `now`: its neuron phase, then (or, if the soma does not
+        block, as its neurons fire) its spikes' local jobs and messages; returns when the
+        neuron phase (and, without blocking, the chain of sends) is over."""
+        w, C = self.w, self.C
+        nc = w["nc"][t * C + c]
+        self.step_of[c] = t
+        if self.soma_blocks:  # the neuron phase holds the synapse pipeline, then it sends
+            end = self._take_core(c, now, nc) + nc
+            self.inject(t, c, end, now)
+        else:
+            ptr = w["msgs_ptr"]
+            k = t * (C + 1) + c + 1
+            end = now + nc + self.message_cycles * (ptr[k + 1] - ptr[k])
+            self.inject(t, c, -1, now)
+        i = t * C + c
+        if end > self.end[i]:
+            self.end[i] = end
+        return end
+
+    def inject(self, t: int, src: int, when: int, start: int) -> None:
+        """Local jobs and messages of source `src` (a core, or -1: the input port) at step t,
+        ready at `when`, or (-1) as each neuron fires after `start`, the soma waiting while
+        its core sends; the messages leave one after another through its interface."""
+        w, C = self.w, self.C
+        k = t * (C + 1) + src + 1
+        ptr, ids, prio, soma = w["local_ptr"], w["local_ids"], w["job_prio"], w["job_soma"]
+        for n in range(ptr[k], ptr[k + 1]):
+            j = ids[n]
+            self._push(when if when >= 0 else start + soma[j], prio[j], _JOB, j, 0, 0)
+        ptr, ids, msg_soma = w["msgs_ptr"], w["msgs_ids"], w["msg_soma"]
+        out = src if src >= 0 else C
+        for r, n in enumerate(range(ptr[k], ptr[k + 1])):
+            m = ids[n]
+            ready = when if when >= 0 else start + msg_soma[m] + self.message_cycles * r
+            b = self.out_busy[out]
+            begin = ready if ready > b else b
+            self.out_busy[out] = begin + self.out_service
+            self._fan_out(m, w["msg_node"][m], begin + self.message_cycles)
+        self._arm_next()
+
+    def serve_queued(self, t: int, c: int, now: int) -> None:
+        """Without the barrier: serve at `now` the jobs of step t that reached core c while
+        it was in an earlier step, in (arrival, priority) order."""
+        for _, _, j in sorted(self.queued.pop(t * self.C + c, ())):
+            self._serve(j, now)
+
+    def to_barrier(self, i: int, now: int) -> None:
+        """With the barrier: core and step i go to the barrier when their last job and their
+        learning are done (now, if every job is done)."""
+        self.barrier_armed[i] = True
+        if self.pending[i] == 0:
+            self._arrive_barrier(i, now)
+
+    def wait(self, i: int) -> int:
+        """Without the barrier: jobs of core and step i still to come; if any, `wake(i)` is
+        called when the last is served."""
+        if self.pending[i]:
+            self.waiting[i] = True
+        return self.pending[i]
+
+    def job_end(self, i: int) -> int:
+        """When core and step i's last job (so far) is done."""
+        return self.end[i]
+
+    # ---------------------------------------------------------------- calendar
+    def _push(self, when: int, prio: int, kind: int, a: int, b: int, c: int) -> None:
+        heapq.heappush(self.heap, (when, prio, self.events, kind, a, b, c))
+        self.events += 1
+
+    def _arm_next(self) -> None:
+        """Keep a timeout armed at or before the earliest arrival."""
+        if self.heap and (not self.armed or self.heap[0][0] < self.armed[0]):
+            when = self.heap[0][0]
+            heapq.heappush(self.armed, when)
+            self.env.timeout(when - self.env.now).callbacks.append(self._fire)
+
+    def _fire(self, _ev) -> None:
+        heapq.heappop(self.armed)
+        self._drain(self.env.now)
+        self._arm_next()
+
+    def _drain(self, now: int) -> None:
+        """Run the arrivals before the environment's next event (a waking one only at
+        `now`)."""
+        heap, pop, peek = self.heap, heapq.heappop, self.env.peek
+        nxt = peek()
+        while heap:
+            when, _, _, kind, a, b, c = heap[0]
+            if when >= nxt:
+                break
+            if kind == _JOB and self._wakes(a):
+                if when > now:
+                    break
+                pop(heap)
+                self._job(when, a)
+                nxt = peek()
+                continue
+            pop(heap)
+            if kind == _LINK:
+                self._link(when, a, b, c)
+            else:
+                self._job(when, a)
+
+    # ---------------------------------------------------------------- arrivals
+    def _fan_out(self, m: int, node: int, depart: int) -> None:
+        """Message m leaves template node `node` at `depart`: it reaches the links that
+        follow, and its jobs there reach their cores."""
+        w = self.w
+        prio = w["msg_key"][m] * self.C
+        tpl_base = w["msg_node"][m]
+        for n in range(self.child_ptr[node], self.child_ptr[node + 1]):
+            self._push(depart, prio, _LINK, m, tpl_base + self.child_pos[n] + 1, 0)
+        ptr, ids, jprio = w["via_ptr"], w["via_ids"], w["job_prio"]
+        v = m * self.leaves + node - tpl_base
+        for n in range(ptr[v], ptr[v + 1]):
+            j = ids[n]
+            self._push(depart, jprio[j], _JOB, j, 0, 0)
+
+    def _link(self, now: int, m: int, node: int, _c: int) -> None:
+        lid = self.node_link[node]
+        b = self.link_busy[lid]
+        begin = now if now > b else b
+        self.link_busy[lid] = begin + self.flits
+        self._fan_out(m, node, begin + self.link_lat[lid])
+
+    def _wakes(self, j: int) -> bool:
+        """Would serving job j now wake a process (the last job of its core's step, with the
+        barrier's last party or a waiting process)?"""
+        w, C = self.w, self.C
+        c, t = w["job_core"][j], w["job_step"][j]
+        i = t * C + c
+        if t > self.step_of[c] or self.pending[i] != 1:
+            return False
+        return (self.barrier_armed[i] and self.arrived[t] + 1 == self.parties) or self.waiting[i]
+
+    def _job(self, now: int, j: int) -> None:
+        w = self.w
+        c, t = w["job_core"][j], w["job_step"][j]
+        if t > self.step_of[c]:  # no barrier: the core is still in an earlier step
+            self.queued[t * self.C + c].append((now, w["job_prio"][j], j))
+            return
+        self._serve(j, now)
+
+    def _take_core(self, c: int, now: int, service: int) -> int:
+        b = self.core_busy[c]
+        begin = now if now > b else b
+        self.core_busy[c] = begin + service
+        return begin
+
+    def _serve(self, j: int, now: int) -> None:
+        w, C = self.w, self.C
+        c, t = w["job_core"][j], w["job_step"][j]
+        i = t * C + c
+        svc = w["job_svc"][j]
+        done = self._take_core(c, now, svc) + svc + w["job_read"][j]
+        dsvc = w["job_dsvc"][j]
+        if dsvc:
+            begin = now if now > self.dram_busy else self.dram_busy
+            self.dram_busy = begin + dsvc
+            done = max(done, begin + dsvc)
+        if done > self.end[i]:
+            self.end[i] = done
+        self.pending[i] -= 1
+        if self.pending[i] == 0:
+            if self.barrier_armed[i]:
+                self._arrive_barrier(i, now)
+            elif self.waiting[i]:
+                self.waiting[i] = False
+                self.wake(i)
+
+    def _arrive_barrier(self, i: int, now: int) -> None:
+        """Core and step i reach the barrier once learning is done: a cycle, not an event;
+        the last of the cores' arrivals schedules the release `barrier_cycles` later."""
+        t = i // self.C
+        when = max(self.end[i], now) + self.w["learn"][i]
+        self.arrived[t] += 1
+        if when > self.latest[t]:
+            self.latest[t] = when
+        if self.arrived[t] == self.parties:
+            self.release(t, self.latest[t] + self.barrier_cycles)
