@@ -88,6 +88,13 @@ class Arrivals:
         self.arrived, self.latest = [0] * T, [0] * T
         self.release, self.wake = release, wake
 
+    def begin_all(self, t: int, now: int) -> None:
+        """With the barrier: every core begins step t at `now`, in core order, and goes to
+        the barrier when its last job and its learning are done."""
+        for c in range(self.C):
+            self.begin_step(t, c, now)
+            self._to_barrier(t * self.C + c, now)
+
     def begin_step(self, t: int, c: int, now: int) -> int:
         """Core c begins step t at `now`: its neuron phase, then (or, if the soma does not
         block, as its neurons fire) its spikes' local jobs and messages; returns when the
@@ -135,7 +142,7 @@ class Arrivals:
         for _, _, j in sorted(self.queued.pop(t * self.C + c, ())):
             self._serve(j, now)
 
-    def to_barrier(self, i: int, now: int) -> None:
+    def _to_barrier(self, i: int, now: int) -> None:
         """With the barrier: core and step i go to the barrier when their last job and their
         learning are done (now, if every job is done)."""
         self.barrier_armed[i] = True

@@ -148,12 +148,8 @@ class SimpyChip:
         """With the barrier: at each release every core begins its step, in core order, and
         goes to the barrier when its last job and its learning are done (a cycle told to
         the barrier); one process sleeps until the next release."""
-        arr, C = self.arr, self.C
         for t in range(T):
-            now = self.env.now
-            for c in range(C):
-                arr.begin_step(t, c, now)
-                arr.to_barrier(t * C + c, now)
+            self.arr.begin_all(t, self.env.now)
             yield self._release[t]
 
     def _core_steps(self, c: int, T: int, learn: list[int]):

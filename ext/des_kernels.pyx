@@ -1,0 +1,349 @@
+# cython: language_level=3
+"""Compiled calendar of the `simpy` fidelity (accel_sim.chip._des_kernels).
+
+Mirror of accel_sim/chip/arrivals.py (`Arrivals`), method by method, with the same
+arrivals in the same order and so the same cycles: the heap of arrivals is an array of
+structs ordered by (cycle, priority, order of scheduling), the FIFO servers' busy-until
+cycles and the presentation's arrays are typed buffers. SimPy still drives it (a
+timeout at the earliest arrival; `_fire` runs every arrival before the environment's
+next event), and the processes it wakes are called back in Python: `release` when the
+last core reaches a step's barrier, `wake` when a waiting core's last job is served.
+"""
+import heapq
+
+import numpy as np
+
+cimport cython
+from libc.stdint cimport INT64_MAX, int64_t
+from libc.stdlib cimport free, malloc, realloc
+
+cdef enum:  # arrival kinds: a message at a link, a job at its core
+    LINK = 0
+    JOB = 1
+
+
+cdef struct Arrival:
+    int64_t when
+    int64_t prio
+    int64_t seq
+    int64_t kind
+    int64_t a  # the message (LINK) or the job (JOB)
+    int64_t b  # the template node the message reaches (LINK)
+
+
+cdef inline bint earlier(const Arrival* x, const Arrival* y) noexcept nogil:
+    """(cycle, priority, order of scheduling) order."""
+    if x.when != y.when:
+        return x.when < y.when
+    if x.prio != y.prio:
+        return x.prio < y.prio
+    return x.seq < y.seq
+
+
+cdef inline int64_t take(int64_t[::1] busy, Py_ssize_t k, int64_t now,
+                         int64_t service) noexcept nogil:
+    """FIFO server k: start at max(now, busy until), hold it `service` cycles."""
+    cdef int64_t begin = now if now > busy[k] else busy[k]
+    busy[k] = begin + service
+    return begin
+
+
+def _i64(a):
+    return np.ascontiguousarray(a, np.int64)
+
+
+@cython.final
+cdef class Arrivals:
+    """The chip's FIFO servers and the calendar of one SimPy environment (the interface of
+    accel_sim.chip.arrivals.Arrivals)."""
+
+    cdef object env, release, wake, queued
+    cdef list armed
+    cdef readonly int64_t events
+    cdef int64_t C, out_service, message_cycles, flits, dram_busy, leaves, parties
+    cdef int64_t barrier_cycles
+    cdef bint soma_blocks
+    cdef int64_t[::1] node_link, child_ptr, child_pos, link_lat, out_busy, link_busy, core_busy
+    cdef int64_t[::1] job_prio, job_core, job_step, job_soma, job_svc, job_read, job_dsvc
+    cdef int64_t[::1] msg_key, msg_node, msg_soma, nc, learn, pending, end, step_of
+    cdef int64_t[::1] arrived, latest, msgs_ptr, msgs_ids, local_ptr, local_ids, via_ptr, via_ids
+    cdef unsigned char[::1] barrier_armed, waiting
+    cdef Arrival* heap
+    cdef Py_ssize_t n, cap
+
+    def __cinit__(self):
+        self.heap = NULL
+        self.n = self.cap = 0
+
+    def __dealloc__(self):
+        free(self.heap)
+
+    def __init__(self, env, int64_t n_cores, dict tables, link_lat, int64_t out_service,
+                 int64_t message_cycles, int64_t flits, soma_blocks):
+        self.env, self.C = env, n_cores
+        self.out_service, self.message_cycles, self.flits = out_service, message_cycles, flits
+        self.soma_blocks = bool(soma_blocks)
+        self.node_link = _i64(tables["node_link"])
+        self.child_ptr, self.child_pos = _i64(tables["child_ptr"]), _i64(tables["child_pos"])
+        self.link_lat = _i64(link_lat).copy()
+        self.out_busy = np.zeros(n_cores + 1, np.int64)  # cores' interfaces, then the port
+        self.link_busy = np.zeros(len(link_lat), np.int64)
+        self.core_busy = np.zeros(n_cores, np.int64)
+        self.dram_busy = 0
+        self.armed = []  # cycles of the calendar's pending timeouts (a heap)
+        self.events = 0
+        self.cap = 1024
+        self.heap = <Arrival*>malloc(self.cap * sizeof(Arrival))
+        if self.heap == NULL:
+            raise MemoryError()
+
+    # ------------------------------------------------------------ presentation
+    def start(self, dict w, Py_ssize_t T, int64_t parties, int64_t barrier_cycles, release,
+              wake):
+        """Take one presentation's arrays (every int64 array of `des_work`)."""
+        cdef Py_ssize_t TC = T * self.C
+        self.job_prio, self.job_core, self.job_step = (_i64(w["job_prio"]), _i64(w["job_core"]),
+                                                       _i64(w["job_step"]))
+        self.job_soma, self.job_svc = _i64(w["job_soma"]), _i64(w["job_svc"])
+        self.job_read, self.job_dsvc = _i64(w["job_read"]), _i64(w["job_dsvc"])
+        self.msg_key, self.msg_node, self.msg_soma = (_i64(w["msg_key"]), _i64(w["msg_node"]),
+                                                      _i64(w["msg_soma"]))
+        self.nc, self.learn = _i64(w["nc"]), _i64(w["learn"])
+        self.pending = _i64(w["pending"]).copy()
+        self.msgs_ptr, self.msgs_ids = _i64(w["msgs_ptr"]), _i64(w["msgs_ids"])
+        self.local_ptr, self.local_ids = _i64(w["local_ptr"]), _i64(w["local_ids"])
+        self.via_ptr, self.via_ids = _i64(w["via_ptr"]), _i64(w["via_ids"])
+        self.leaves = w["leaves"]
+        self.end = np.zeros(TC, np.int64)
+        self.barrier_armed = np.zeros(TC, np.uint8)
+        self.waiting = np.zeros(TC, np.uint8)
+        self.step_of = np.full(self.C, -1, np.int64)
+        self.queued = {}
+        self.parties, self.barrier_cycles = parties, barrier_cycles
+        self.arrived, self.latest = np.zeros(T, np.int64), np.zeros(T, np.int64)
+        self.release, self.wake = release, wake
+
+    def begin_all(self, int64_t t, int64_t now):
+        """With the barrier: every core begins step t at `now`, in core order, and goes to
+        the barrier when its last job and its learning are done."""
+        cdef int64_t c
+        for c in range(self.C):
+            self._begin_step(t, c, now)
+            self._to_barrier(t * self.C + c, now)
+
+    def begin_step(self, int64_t t, int64_t c, int64_t now):
+        return self._begin_step(t, c, now)
+
+    cdef int64_t _begin_step(self, int64_t t, int64_t c, int64_t now) except -1:
+        """Core c begins step t at `now`: its neuron phase, then (or, if the soma does not
+        block, as its neurons fire) its spikes' local jobs and messages; returns when the
+        neuron phase (and, without blocking, the chain of sends) is over."""
+        cdef int64_t C = self.C, i = t * C + c, end, k
+        cdef int64_t nc = self.nc[i]
+        self.step_of[c] = t
+        if self.soma_blocks:
+            end = take(self.core_busy, c, now, nc) + nc
+            self._inject(t, c, end, now)
+        else:
+            k = t * (C + 1) + c + 1
+            end = now + nc + self.message_cycles * (self.msgs_ptr[k + 1] - self.msgs_ptr[k])
+            self._inject(t, c, -1, now)
+        if end > self.end[i]:
+            self.end[i] = end
+        return end
+
+    def inject(self, int64_t t, int64_t src, int64_t when, int64_t start):
+        self._inject(t, src, when, start)
+
+    cdef int _inject(self, int64_t t, int64_t src, int64_t when, int64_t start) except -1:
+        """Local jobs and messages of source `src` (a core, or -1: the input port) at step t,
+        ready at `when`, or (-1) as each neuron fires after `start`, the soma waiting while
+        its core sends; the messages leave one after another through its interface."""
+        cdef int64_t C = self.C, k = t * (C + 1) + src + 1, n, j, m, r, ready, begin
+        cdef int64_t out = src if src >= 0 else C
+        for n in range(self.local_ptr[k], self.local_ptr[k + 1]):
+            j = self.local_ids[n]
+            self._push(when if when >= 0 else start + self.job_soma[j], self.job_prio[j],
+                       JOB, j, 0)
+        r = 0
+        for n in range(self.msgs_ptr[k], self.msgs_ptr[k + 1]):
+            m = self.msgs_ids[n]
+            ready = when if when >= 0 else start + self.msg_soma[m] + self.message_cycles * r
+            begin = take(self.out_busy, out, ready, self.out_service)
+            self._fan_out(m, self.msg_node[m], begin + self.message_cycles)
+            r += 1
+        return self._arm_next()
+
+    def serve_queued(self, int64_t t, int64_t c, int64_t now):
+        """Without the barrier: serve at `now` the jobs of step t that reached core c while
+        it was in an earlier step, in (arrival, priority) order."""
+        for _, _, j in sorted(self.queued.pop(t * self.C + c, ())):
+            self._serve(j, now)
+
+    cdef int _to_barrier(self, int64_t i, int64_t now) except -1:
+        """With the barrier: core and step i go to the barrier when their last job and their
+        learning are done (now, if every job is done)."""
+        self.barrier_armed[i] = 1
+        if self.pending[i] == 0:
+            self._arrive_barrier(i, now)
+        return 0
+
+    def wait(self, int64_t i):
+        """Without the barrier: jobs of core and step i still to come; if any, `wake(i)` is
+        called when the last is served."""
+        if self.pending[i]:
+            self.waiting[i] = 1
+        return self.pending[i]
+
+    def job_end(self, int64_t i):
+        """When core and step i's last job (so far) is done."""
+        return self.end[i]
+
+    # ---------------------------------------------------------------- calendar
+    cdef int _push(self, int64_t when, int64_t prio, int64_t kind, int64_t a,
+                   int64_t b) except -1:
+        cdef Arrival* grown
+        cdef Arrival x
+        cdef Py_ssize_t pos, up
+        if self.n == self.cap:
+            grown = <Arrival*>realloc(self.heap, 2 * self.cap * sizeof(Arrival))
+            if grown == NULL:
+                raise MemoryError()
+            self.heap, self.cap = grown, 2 * self.cap
+        x.when, x.prio, x.seq, x.kind, x.a, x.b = when, prio, self.events, kind, a, b
+        self.events += 1
+        pos = self.n
+        self.n += 1
+        while pos > 0:  # sift up
+            up = (pos - 1) >> 1
+            if not earlier(&x, &self.heap[up]):
+                break
+            self.heap[pos] = self.heap[up]
+            pos = up
+        self.heap[pos] = x
+        return 0
+
+    cdef Arrival _pop(self) noexcept:
+        cdef Arrival top = self.heap[0], last
+        cdef Py_ssize_t pos = 0, child, n
+        self.n -= 1
+        n = self.n
+        if n:
+            last = self.heap[n]
+            while True:  # sift down
+                child = 2 * pos + 1
+                if child >= n:
+                    break
+                if child + 1 < n and earlier(&self.heap[child + 1], &self.heap[child]):
+                    child += 1
+                if not earlier(&self.heap[child], &last):
+                    break
+                self.heap[pos] = self.heap[child]
+                pos = child
+            self.heap[pos] = last
+        return top
+
+    cdef int _arm_next(self) except -1:
+        """Keep a timeout armed at or before the earliest arrival."""
+        cdef int64_t when
+        if self.n and (not self.armed or self.heap[0].when < self.armed[0]):
+            when = self.heap[0].when
+            heapq.heappush(self.armed, when)
+            self.env.timeout(when - self.env.now).callbacks.append(self._fire)
+        return 0
+
+    def _fire(self, _ev):
+        heapq.heappop(self.armed)
+        self._drain(self.env.now)
+        self._arm_next()
+
+    cdef int64_t _next_event(self) except -1:
+        nxt = self.env.peek()
+        return INT64_MAX if nxt == float("inf") else nxt
+
+    cdef int _drain(self, int64_t now) except -1:
+        """Run the arrivals before the environment's next event (a waking one only at
+        `now`)."""
+        cdef int64_t nxt = self._next_event()
+        cdef Arrival x
+        while self.n:
+            if self.heap[0].when >= nxt:
+                break
+            if self.heap[0].kind == JOB and self._wakes(self.heap[0].a):
+                if self.heap[0].when > now:
+                    break
+                x = self._pop()
+                self._job(x.when, x.a)
+                nxt = self._next_event()
+                continue
+            x = self._pop()
+            if x.kind == LINK:
+                self._link(x.when, x.a, x.b)
+            else:
+                self._job(x.when, x.a)
+        return 0
+
+    # ---------------------------------------------------------------- arrivals
+    cdef int _fan_out(self, int64_t m, int64_t node, int64_t depart) except -1:
+        """Message m leaves template node `node` at `depart`: it reaches the links that
+        follow, and its jobs there reach their cores."""
+        cdef int64_t prio = self.msg_key[m] * self.C, tpl_base = self.msg_node[m], n, j, v
+        for n in range(self.child_ptr[node], self.child_ptr[node + 1]):
+            self._push(depart, prio, LINK, m, tpl_base + self.child_pos[n] + 1)
+        v = m * self.leaves + node - tpl_base
+        for n in range(self.via_ptr[v], self.via_ptr[v + 1]):
+            j = self.via_ids[n]
+            self._push(depart, self.job_prio[j], JOB, j, 0)
+        return 0
+
+    cdef int _link(self, int64_t now, int64_t m, int64_t node) except -1:
+        cdef int64_t lid = self.node_link[node]
+        cdef int64_t begin = take(self.link_busy, lid, now, self.flits)
+        return self._fan_out(m, node, begin + self.link_lat[lid])
+
+    cdef bint _wakes(self, int64_t j) noexcept:
+        """Would serving job j now wake a process (the last job of its core's step, with the
+        barrier's last party or a waiting process)?"""
+        cdef int64_t c = self.job_core[j], t = self.job_step[j], i = t * self.C + c
+        if t > self.step_of[c] or self.pending[i] != 1:
+            return False
+        return (self.barrier_armed[i] and self.arrived[t] + 1 == self.parties) or self.waiting[i]
+
+    cdef int _job(self, int64_t now, int64_t j) except -1:
+        cdef int64_t c = self.job_core[j], t = self.job_step[j]
+        if t > self.step_of[c]:  # no barrier: the core is still in an earlier step
+            self.queued.setdefault(t * self.C + c, []).append((now, self.job_prio[j], j))
+            return 0
+        return self._serve(j, now)
+
+    cdef int _serve(self, int64_t j, int64_t now) except -1:
+        cdef int64_t c = self.job_core[j], t = self.job_step[j], i = t * self.C + c
+        cdef int64_t svc = self.job_svc[j], dsvc = self.job_dsvc[j], begin
+        cdef int64_t done = take(self.core_busy, c, now, svc) + svc + self.job_read[j]
+        if dsvc:
+            begin = now if now > self.dram_busy else self.dram_busy
+            self.dram_busy = begin + dsvc
+            if begin + dsvc > done:
+                done = begin + dsvc
+        if done > self.end[i]:
+            self.end[i] = done
+        self.pending[i] -= 1
+        if self.pending[i] == 0:
+            if self.barrier_armed[i]:
+                self._arrive_barrier(i, now)
+            elif self.waiting[i]:
+                self.waiting[i] = 0
+                self.wake(i)
+        return 0
+
+    cdef int _arrive_barrier(self, int64_t i, int64_t now) except -1:
+        """Core and step i reach the barrier once learning is done: a cycle, not an event;
+        the last of the cores' arrivals schedules the release `barrier_cycles` later."""
+        cdef int64_t t = i // self.C
+        cdef int64_t when = (self.end[i] if self.end[i] > now else now) + self.learn[i]
+        self.arrived[t] += 1
+        if when > self.latest[t]:
+            self.latest[t] = when
+        if self.arrived[t] == self.parties:
+            self.release(t, self.latest[t] + self.barrier_cycles)
+        return 0
