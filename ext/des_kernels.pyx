@@ -2,12 +2,12 @@
 """Compiled calendar of the `simpy` fidelity (accel_sim.chip._des_kernels).
 
 Mirror of accel_sim/chip/arrivals.py (`Arrivals`), method by method, with the same
-arrivals in the same order and so the same cycles: the heap of arrivals is an array of
-structs ordered by (cycle, priority, order of scheduling), the FIFO servers' busy-until
-cycles and the presentation's arrays are typed buffers. SimPy still drives it (a
-timeout at the earliest arrival; `_fire` runs every arrival before the environment's
-next event), and the processes it wakes are called back in Python: `release` when the
-last core reaches a step's barrier, `wake` when a waiting core's last job is served.
+entries in the same order and so the same cycles: the heap is an array of structs
+ordered by (cycle, priority, order of scheduling), the FIFO servers' busy-until cycles
+and the presentation's arrays are typed buffers. SimPy still drives it (a timeout at the
+earliest entry; `_fire` runs every entry before the environment's next event), and the
+processes it wakes are called back in Python: `release` when the last core reaches a
+step's barrier, `finished` when a barrier-free presentation is over.
 """
 import heapq
 
@@ -17,9 +17,15 @@ cimport cython
 from libc.stdint cimport INT64_MAX, int64_t
 from libc.stdlib cimport free, malloc, realloc
 
-cdef enum:  # arrival kinds: a message at a link, a job at its core
-    LINK = 0
-    JOB = 1
+cdef enum:  # entry kinds: a message at a link, a job at its core; without the barrier, a
+    LINK = 0  # core's neuron phase over, its jobs done, its learning done; the input port
+    JOB = 1  # sends a step; the presentation is over
+    NEURONS = 2
+    JOBS_DONE = 3
+    LEARNED = 4
+    PORT = 5
+    DONE = 6
+    FIRST = -1  # the priority of cores and the port: before every arrival of their cycle
 
 
 cdef struct Arrival:
@@ -27,7 +33,7 @@ cdef struct Arrival:
     int64_t prio
     int64_t seq
     int64_t kind
-    int64_t a  # the message (LINK) or the job (JOB)
+    int64_t a  # the message (LINK), the job (JOB), the core, or the step (PORT)
     int64_t b  # the template node the message reaches (LINK)
 
 
@@ -57,16 +63,16 @@ cdef class Arrivals:
     """The chip's FIFO servers and the calendar of one SimPy environment (the interface of
     accel_sim.chip.arrivals.Arrivals)."""
 
-    cdef object env, release, wake, queued
+    cdef object env, release, finished, queued
     cdef list armed
     cdef readonly int64_t events
-    cdef int64_t C, out_service, message_cycles, flits, dram_busy, leaves, parties
+    cdef int64_t seq, T, cores_left, C, out_service, message_cycles, flits, dram_busy, leaves, parties
     cdef int64_t barrier_cycles
     cdef bint soma_blocks
     cdef int64_t[::1] node_link, child_ptr, child_pos, link_lat, out_busy, link_busy, core_busy
     cdef int64_t[::1] job_prio, job_core, job_step, job_soma, job_svc, job_read, job_dsvc
     cdef int64_t[::1] msg_key, msg_node, msg_soma, nc, learn, pending, end, step_of
-    cdef int64_t[::1] arrived, latest, msgs_ptr, msgs_ids, local_ptr, local_ids, via_ptr, via_ids
+    cdef int64_t[::1] arrived, latest, neurons_left, step_end, msgs_ptr, msgs_ids, local_ptr, local_ids, via_ptr, via_ids
     cdef unsigned char[::1] barrier_armed, waiting
     cdef Arrival* heap
     cdef Py_ssize_t n, cap
@@ -91,7 +97,8 @@ cdef class Arrivals:
         self.core_busy = np.zeros(n_cores, np.int64)
         self.dram_busy = 0
         self.armed = []  # cycles of the calendar's pending timeouts (a heap)
-        self.events = 0
+        self.events = 0  # arrivals scheduled
+        self.seq = 0  # entries scheduled (their order among equals)
         self.cap = 1024
         self.heap = <Arrival*>malloc(self.cap * sizeof(Arrival))
         if self.heap == NULL:
@@ -99,7 +106,7 @@ cdef class Arrivals:
 
     # ------------------------------------------------------------ presentation
     def start(self, dict w, Py_ssize_t T, int64_t parties, int64_t barrier_cycles, release,
-              wake):
+              finished):
         """Take one presentation's arrays (every int64 array of `des_work`)."""
         cdef Py_ssize_t TC = T * self.C
         self.job_prio, self.job_core, self.job_step = (_i64(w["job_prio"]), _i64(w["job_core"]),
@@ -113,7 +120,7 @@ cdef class Arrivals:
         self.msgs_ptr, self.msgs_ids = _i64(w["msgs_ptr"]), _i64(w["msgs_ids"])
         self.local_ptr, self.local_ids = _i64(w["local_ptr"]), _i64(w["local_ids"])
         self.via_ptr, self.via_ids = _i64(w["via_ptr"]), _i64(w["via_ids"])
-        self.leaves = w["leaves"]
+        self.leaves, self.T = w["leaves"], T
         self.end = np.zeros(TC, np.int64)
         self.barrier_armed = np.zeros(TC, np.uint8)
         self.waiting = np.zeros(TC, np.uint8)
@@ -121,7 +128,10 @@ cdef class Arrivals:
         self.queued = {}
         self.parties, self.barrier_cycles = parties, barrier_cycles
         self.arrived, self.latest = np.zeros(T, np.int64), np.zeros(T, np.int64)
-        self.release, self.wake = release, wake
+        self.release, self.finished = release, finished
+        self.neurons_left = np.full(T, self.C, np.int64)  # cores still in the neuron phase
+        self.cores_left = self.C  # cores still stepping
+        self.step_end = np.zeros(T, np.int64)  # when the last core ends each step
 
     def begin_all(self, int64_t t, int64_t now):
         """With the barrier: every core begins step t at `now`, in core order, and goes to
@@ -130,6 +140,21 @@ cdef class Arrivals:
         for c in range(self.C):
             self._begin_step(t, c, now)
             self._to_barrier(t * self.C + c, now)
+        self._arm_next()
+
+    def begin_free(self, int64_t now):
+        """Without the barrier: every core begins step 0 at `now`; each goes on by itself
+        (neuron phase, its jobs of the step, learning, the next step), and the input port
+        sends step t once every core's step-t neuron phase is over; `finished()` is called
+        when the last core ends the last step."""
+        cdef int64_t c
+        for c in range(self.C):
+            self._core_begin(c, 0, now)
+        self._arm_next()
+
+    def step_ends(self):
+        """Without the barrier: when the last core ended each step."""
+        return np.asarray(self.step_end).tolist()
 
     def begin_step(self, int64_t t, int64_t c, int64_t now):
         return self._begin_step(t, c, now)
@@ -153,7 +178,9 @@ cdef class Arrivals:
         return end
 
     def inject(self, int64_t t, int64_t src, int64_t when, int64_t start):
+        """`_inject`, with the calendar armed for what it scheduled."""
         self._inject(t, src, when, start)
+        self._arm_next()
 
     cdef int _inject(self, int64_t t, int64_t src, int64_t when, int64_t start) except -1:
         """Local jobs and messages of source `src` (a core, or -1: the input port) at step t,
@@ -172,13 +199,15 @@ cdef class Arrivals:
             begin = take(self.out_busy, out, ready, self.out_service)
             self._fan_out(m, self.msg_node[m], begin + self.message_cycles)
             r += 1
-        return self._arm_next()
+        return 0
 
-    def serve_queued(self, int64_t t, int64_t c, int64_t now):
+    cdef int _serve_queued(self, int64_t t, int64_t c, int64_t now) except -1:
         """Without the barrier: serve at `now` the jobs of step t that reached core c while
         it was in an earlier step, in (arrival, priority) order."""
-        for _, _, j in sorted(self.queued.pop(t * self.C + c, ())):
-            self._serve(j, now)
+        if self.queued:
+            for _, _, j in sorted(self.queued.pop(t * self.C + c, ())):
+                self._serve(j, now)
+        return 0
 
     cdef int _to_barrier(self, int64_t i, int64_t now) except -1:
         """With the barrier: core and step i go to the barrier when their last job and their
@@ -188,16 +217,56 @@ cdef class Arrivals:
             self._arrive_barrier(i, now)
         return 0
 
-    def wait(self, int64_t i):
-        """Without the barrier: jobs of core and step i still to come; if any, `wake(i)` is
-        called when the last is served."""
-        if self.pending[i]:
-            self.waiting[i] = 1
-        return self.pending[i]
+    # -------------------------------------------- cores without the barrier
+    cdef int _core_begin(self, int64_t c, int64_t t, int64_t now) except -1:
+        """Core c begins step t: the neuron phase and its sends, then the jobs that came
+        early."""
+        cdef int64_t end = self._begin_step(t, c, now)
+        self._serve_queued(t, c, now)
+        if end > now:
+            return self._push(end, FIRST, NEURONS, c, 0)
+        return self._neurons_done(c, now)
 
-    def job_end(self, int64_t i):
-        """When core and step i's last job (so far) is done."""
-        return self.end[i]
+    cdef int _neurons_done(self, int64_t c, int64_t now) except -1:
+        """Core c's neuron phase is over: the port may send the step; the core waits for the
+        step's last job."""
+        cdef int64_t t = self.step_of[c], i = t * self.C + c
+        self.neurons_left[t] -= 1
+        if self.neurons_left[t] == 0:
+            self._push(now, FIRST, PORT, t, 0)  # after the steps before it
+        if self.pending[i]:
+            self.waiting[i] = 1  # the job that completes them wakes the core at once
+            return 0
+        return self._jobs_done(c, now)
+
+    cdef int _jobs_done(self, int64_t c, int64_t now) except -1:
+        """Every job of core c's step has come: the core waits for the last to be done."""
+        cdef int64_t i = self.step_of[c] * self.C + c
+        return self._push(self.end[i] if self.end[i] > now else now, FIRST, JOBS_DONE, c, 0)
+
+    cdef int _learn(self, int64_t c, int64_t now) except -1:
+        """Core c's jobs are done: it learns."""
+        cdef int64_t i = self.step_of[c] * self.C + c
+        cdef int64_t finish = self.end[i] + self.learn[i]
+        if finish > now:
+            return self._push(finish, FIRST, LEARNED, c, 0)
+        return self._step_over(c, now)
+
+    cdef int _step_over(self, int64_t c, int64_t now) except -1:
+        """Core c has learnt: its step ends; it begins the next, or it is done."""
+        cdef int64_t t = self.step_of[c]
+        if now > self.step_end[t]:
+            self.step_end[t] = now
+        if t + 1 < self.T:
+            return self._core_begin(c, t + 1, now)
+        self.cores_left -= 1
+        if self.cores_left == 0:
+            self._push(now, FIRST, DONE, 0, 0)
+        return 0
+
+    cdef int _port_sends(self, int64_t t, int64_t now) except -1:
+        """Every core's neuron phase of step t is over: the input port sends the step."""
+        return self._inject(t, -1, now, now)
 
     # ---------------------------------------------------------------- calendar
     cdef int _push(self, int64_t when, int64_t prio, int64_t kind, int64_t a,
@@ -210,8 +279,10 @@ cdef class Arrivals:
             if grown == NULL:
                 raise MemoryError()
             self.heap, self.cap = grown, 2 * self.cap
-        x.when, x.prio, x.seq, x.kind, x.a, x.b = when, prio, self.events, kind, a, b
-        self.events += 1
+        x.when, x.prio, x.seq, x.kind, x.a, x.b = when, prio, self.seq, kind, a, b
+        self.seq += 1
+        if kind <= JOB:
+            self.events += 1
         pos = self.n
         self.n += 1
         while pos > 0:  # sift up
@@ -262,26 +333,41 @@ cdef class Arrivals:
         return INT64_MAX if nxt == float("inf") else nxt
 
     cdef int _drain(self, int64_t now) except -1:
-        """Run the arrivals before the environment's next event (a waking one only at
-        `now`)."""
+        """Run the entries before the environment's next event (one that wakes a process
+        only at `now`)."""
         cdef int64_t nxt = self._next_event()
         cdef Arrival x
         while self.n:
             if self.heap[0].when >= nxt:
                 break
-            if self.heap[0].kind == JOB and self._wakes(self.heap[0].a):
+            if self.heap[0].kind == DONE or (self.heap[0].kind == JOB
+                                             and self._wakes(self.heap[0].a)):
                 if self.heap[0].when > now:
                     break
                 x = self._pop()
-                self._job(x.when, x.a)
+                if x.kind == DONE:
+                    self.finished()
+                else:
+                    self._job(x.when, x.a)
                 nxt = self._next_event()
                 continue
             x = self._pop()
-            if x.kind == LINK:
-                self._link(x.when, x.a, x.b)
-            else:
-                self._job(x.when, x.a)
+            self._run(x.when, x.kind, x.a, x.b)
         return 0
+
+    cdef int _run(self, int64_t now, int64_t kind, int64_t a, int64_t b) except -1:
+        """One entry that wakes no process."""
+        if kind == LINK:
+            return self._link(now, a, b)
+        if kind == JOB:
+            return self._job(now, a)
+        if kind == NEURONS:
+            return self._neurons_done(a, now)
+        if kind == JOBS_DONE:
+            return self._learn(a, now)
+        if kind == LEARNED:
+            return self._step_over(a, now)
+        return self._port_sends(a, now)
 
     # ---------------------------------------------------------------- arrivals
     cdef int _fan_out(self, int64_t m, int64_t node, int64_t depart) except -1:
@@ -302,12 +388,11 @@ cdef class Arrivals:
         return self._fan_out(m, node, begin + self.link_lat[lid])
 
     cdef bint _wakes(self, int64_t j) noexcept:
-        """Would serving job j now wake a process (the last job of its core's step, with the
-        barrier's last party or a waiting process)?"""
+        """Would serving job j now release the barrier (the last job of the last core to
+        reach it)?"""
         cdef int64_t c = self.job_core[j], t = self.job_step[j], i = t * self.C + c
-        if t > self.step_of[c] or self.pending[i] != 1:
-            return False
-        return (self.barrier_armed[i] and self.arrived[t] + 1 == self.parties) or self.waiting[i]
+        return (self.pending[i] == 1 and self.barrier_armed[i]
+                and self.arrived[t] + 1 == self.parties)
 
     cdef int _job(self, int64_t now, int64_t j) except -1:
         cdef int64_t c = self.job_core[j], t = self.job_step[j]
@@ -333,7 +418,7 @@ cdef class Arrivals:
                 self._arrive_barrier(i, now)
             elif self.waiting[i]:
                 self.waiting[i] = 0
-                self.wake(i)
+                self._jobs_done(c, now)
         return 0
 
     cdef int _arrive_barrier(self, int64_t i, int64_t now) except -1:

@@ -1,20 +1,23 @@
-"""The arrivals of the `simpy` fidelity: messages at links, jobs at cores, in a calendar.
+"""The calendar of the `simpy` fidelity: messages at links, jobs at cores, and (without the
+barrier) the cores' and the input port's steps.
 
 This is the reference implementation; `ext/des_kernels.pyx` (`accel_sim.chip._des_kernels`)
 mirrors it method by method and is used when built (chip/des.py picks one through
 `snn_frontend._backend.kernels(None, "des")`).
 
-Every arrival has a whole cycle and a priority (unit key; see chip/messages.py) and runs
-after every other SimPy event of its cycle. They are kept in one heap ordered by (cycle,
-priority, order of scheduling). SimPy drives it with a timeout armed at the earliest
-arrival: when it fires, every arrival earlier than the environment's next event
-(`Environment.peek`) is run, for nothing else can happen before it, except an arrival
-that wakes a process (the last job of a core's step, with a process or the barrier
-waiting on it): that one runs only at its own cycle, and the next event is looked up
-again after it. The resources (network interfaces, links, cores' synapse pipelines, the
-DRAM channel) are deterministic FIFO servers: an arriving unit starts at max(cycle, the
-resource's busy-until cycle), holds it for its service time and schedules its next
-arrival.
+Every entry has a whole cycle and a priority (an arrival: its unit's key, see
+chip/messages.py; a core or the port: before every arrival) and runs after every other
+SimPy event of its cycle. They are kept in one heap ordered by (cycle, priority, order of
+scheduling). SimPy drives it with a timeout armed at the earliest entry: when it fires,
+every entry earlier than the environment's next event (`Environment.peek`) is run, for
+nothing else can happen before it, except one that wakes a process (the last job of the
+last core to reach a step's barrier; the end of a barrier-free presentation): that one
+runs only at its own cycle, and the next event is looked up again after it. The
+resources (network interfaces, links, cores' synapse pipelines, the DRAM channel) are
+deterministic FIFO servers: an arriving unit starts at max(cycle, the resource's
+busy-until cycle), holds it for its service time and schedules its next arrival.
+Results do not depend on the order of entries of one cycle and priority: those touch
+different servers or different cores.
 """
 from __future__ import annotations
 
@@ -26,7 +29,11 @@ import simpy
 
 __all__ = ["Arrivals", "template_tables"]
 
-_LINK, _JOB = 0, 1  # arrival kinds: a message at a link, a job at its core
+# entry kinds: a message at a link, a job at its core; without the barrier, a core's
+# neuron phase over, its jobs done, its learning done; the input port sends a step; the
+# presentation is over
+_LINK, _JOB, _NEURONS, _JOBS_DONE, _LEARNED, _PORT, _DONE = range(7)
+_FIRST = -1  # the priority of cores and the port: before every arrival of their cycle
 
 
 def template_tables(plan) -> dict[str, np.ndarray]:
@@ -51,10 +58,10 @@ class Arrivals:
 
     Per chip: `n_cores`, the template tables, links' latency and the rates. Per
     presentation (`start`): the jobs' and messages' arrays (chip/des.py, `des_work`), the
-    step count, the barrier (parties, 0: none, and its cycles) and two callbacks into the
+    step count, the barrier (parties, 0: none, and its cycles) and a callback into the
     processes: `release(t, cycle)` when the last core reaches step t's barrier (its
-    release cycle), `wake(i)` when the last job of core and step i = t * n_cores + c is
-    served while its process waits for it (without the barrier)."""
+    release cycle), or (without the barrier) `finished()` when the last core has ended
+    the last step."""
 
     def __init__(self, env: simpy.Environment, n_cores: int, tables: dict, link_lat: np.ndarray,
                  out_service: int, message_cycles: int, flits: int, soma_blocks: bool):
@@ -71,12 +78,14 @@ class Arrivals:
         self.heap: list[tuple] = []
         self.armed: list[int] = []  # cycles of the calendar's pending timeouts (a heap)
         self.events = 0  # arrivals scheduled
+        self.seq = 0  # entries scheduled (their order among equals)
 
     # ------------------------------------------------------------ presentation
-    def start(self, w: dict, T: int, parties: int, barrier_cycles: int, release, wake) -> None:
+    def start(self, w: dict, T: int, parties: int, barrier_cycles: int, release,
+              finished) -> None:
         """Take one presentation's arrays (every int64 array of `des_work`)."""
         self.w = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in w.items()}
-        self.leaves = w["leaves"]
+        self.leaves, self.T = w["leaves"], T
         C = self.C
         self.pending = list(self.w["pending"])
         self.end = [0] * (T * C)
@@ -86,7 +95,10 @@ class Arrivals:
         self.queued = defaultdict(list)
         self.parties, self.barrier_cycles = parties, barrier_cycles
         self.arrived, self.latest = [0] * T, [0] * T
-        self.release, self.wake = release, wake
+        self.release, self.finished = release, finished
+        self.neurons_left = [C] * T  # without the barrier: cores still in their neuron phase
+        self.cores_left = C  # cores still stepping
+        self.step_end = [0] * T  # when the last core ends each step
 
     def begin_all(self, t: int, now: int) -> None:
         """With the barrier: every core begins step t at `now`, in core order, and goes to
@@ -94,6 +106,16 @@ class Arrivals:
         for c in range(self.C):
             self.begin_step(t, c, now)
             self._to_barrier(t * self.C + c, now)
+        self._arm_next()
+
+    def begin_free(self, now: int) -> None:
+        """Without the barrier: every core begins step 0 at `now`; each goes on by itself
+        (neuron phase, its jobs of the step, learning, the next step), and the input port
+        sends step t once every core's step-t neuron phase is over; `finished()` is called
+        when the last core ends the last step."""
+        for c in range(self.C):
+            self._core_begin(c, 0, now)
+        self._arm_next()
 
     def begin_step(self, t: int, c: int, now: int) -> int:
         """Core c begins step t at `now`: its neuron phase, then (or, if the soma does not
@@ -104,18 +126,23 @@ class Arrivals:
         self.step_of[c] = t
         if self.soma_blocks:  # the neuron phase holds the synapse pipeline, then it sends
             end = self._take_core(c, now, nc) + nc
-            self.inject(t, c, end, now)
+            self._inject(t, c, end, now)
         else:
             ptr = w["msgs_ptr"]
             k = t * (C + 1) + c + 1
             end = now + nc + self.message_cycles * (ptr[k + 1] - ptr[k])
-            self.inject(t, c, -1, now)
+            self._inject(t, c, -1, now)
         i = t * C + c
         if end > self.end[i]:
             self.end[i] = end
         return end
 
     def inject(self, t: int, src: int, when: int, start: int) -> None:
+        """`_inject`, with the calendar armed for what it scheduled."""
+        self._inject(t, src, when, start)
+        self._arm_next()
+
+    def _inject(self, t: int, src: int, when: int, start: int) -> None:
         """Local jobs and messages of source `src` (a core, or -1: the input port) at step t,
         ready at `when`, or (-1) as each neuron fires after `start`, the soma waiting while
         its core sends; the messages leave one after another through its interface."""
@@ -134,13 +161,16 @@ class Arrivals:
             begin = ready if ready > b else b
             self.out_busy[out] = begin + self.out_service
             self._fan_out(m, w["msg_node"][m], begin + self.message_cycles)
-        self._arm_next()
 
-    def serve_queued(self, t: int, c: int, now: int) -> None:
+    def _serve_queued(self, t: int, c: int, now: int) -> None:
         """Without the barrier: serve at `now` the jobs of step t that reached core c while
         it was in an earlier step, in (arrival, priority) order."""
         for _, _, j in sorted(self.queued.pop(t * self.C + c, ())):
             self._serve(j, now)
+
+    def step_ends(self) -> list[int]:
+        """Without the barrier: when the last core ended each step."""
+        return list(self.step_end)
 
     def _to_barrier(self, i: int, now: int) -> None:
         """With the barrier: core and step i go to the barrier when their last job and their
@@ -149,21 +179,66 @@ class Arrivals:
         if self.pending[i] == 0:
             self._arrive_barrier(i, now)
 
-    def wait(self, i: int) -> int:
-        """Without the barrier: jobs of core and step i still to come; if any, `wake(i)` is
-        called when the last is served."""
-        if self.pending[i]:
-            self.waiting[i] = True
-        return self.pending[i]
+    # -------------------------------------------- cores without the barrier
+    def _core_begin(self, c: int, t: int, now: int) -> None:
+        """Core c begins step t: the neuron phase and its sends, then the jobs that came
+        early."""
+        end = self.begin_step(t, c, now)
+        self._serve_queued(t, c, now)
+        if end > now:
+            self._push(end, _FIRST, _NEURONS, c, 0, 0)
+        else:
+            self._neurons_done(c, now)
 
-    def job_end(self, i: int) -> int:
-        """When core and step i's last job (so far) is done."""
-        return self.end[i]
+    def _neurons_done(self, c: int, now: int) -> None:
+        """Core c's neuron phase is over: the port may send the step; the core waits for the
+        step's last job."""
+        t = self.step_of[c]
+        self.neurons_left[t] -= 1
+        if self.neurons_left[t] == 0:
+            self._push(now, _FIRST, _PORT, t, 0, 0)  # after the steps before it
+        i = t * self.C + c
+        if self.pending[i]:
+            self.waiting[i] = True  # the job that completes them wakes the core at once
+        else:
+            self._jobs_done(c, now)
+
+    def _jobs_done(self, c: int, now: int) -> None:
+        """Every job of core c's step has come: the core waits for the last to be done."""
+        i = self.step_of[c] * self.C + c
+        self._push(max(self.end[i], now), _FIRST, _JOBS_DONE, c, 0, 0)
+
+    def _learn(self, c: int, now: int) -> None:
+        """Core c's jobs are done: it learns."""
+        i = self.step_of[c] * self.C + c
+        finish = self.end[i] + self.w["learn"][i]
+        if finish > now:
+            self._push(finish, _FIRST, _LEARNED, c, 0, 0)
+        else:
+            self._step_over(c, now)
+
+    def _step_over(self, c: int, now: int) -> None:
+        """Core c has learnt: its step ends; it begins the next, or it is done."""
+        t = self.step_of[c]
+        if now > self.step_end[t]:
+            self.step_end[t] = now
+        if t + 1 < self.T:
+            self._core_begin(c, t + 1, now)
+            return
+        self.cores_left -= 1
+        if self.cores_left == 0:
+            self._push(now, _FIRST, _DONE, 0, 0, 0)
+
+    def _port_sends(self, t: int, now: int) -> None:
+        """Every core's neuron phase of step t is over: the input port sends the step."""
+        self._inject(t, -1, now, now)
 
     # ---------------------------------------------------------------- calendar
     def _push(self, when: int, prio: int, kind: int, a: int, b: int, c: int) -> None:
-        heapq.heappush(self.heap, (when, prio, self.events, kind, a, b, c))
-        self.events += 1
+        heapq.heappush(self.heap, (when, prio, self.seq, kind, a, b, c))
+        self.seq += 1
+        if kind <= _JOB:
+            self.events += 1
 
     def _arm_next(self) -> None:
         """Keep a timeout armed at or before the earliest arrival."""
@@ -178,26 +253,41 @@ class Arrivals:
         self._arm_next()
 
     def _drain(self, now: int) -> None:
-        """Run the arrivals before the environment's next event (a waking one only at
-        `now`)."""
+        """Run the entries before the environment's next event (one that wakes a process
+        only at `now`)."""
         heap, pop, peek = self.heap, heapq.heappop, self.env.peek
         nxt = peek()
         while heap:
             when, _, _, kind, a, b, c = heap[0]
             if when >= nxt:
                 break
-            if kind == _JOB and self._wakes(a):
+            if kind == _DONE or (kind == _JOB and self._wakes(a)):
                 if when > now:
                     break
                 pop(heap)
-                self._job(when, a)
+                if kind == _DONE:
+                    self.finished()
+                else:
+                    self._job(when, a)
                 nxt = peek()
                 continue
             pop(heap)
-            if kind == _LINK:
-                self._link(when, a, b, c)
-            else:
-                self._job(when, a)
+            self._run(when, kind, a, b, c)
+
+    def _run(self, now: int, kind: int, a: int, b: int, c: int) -> None:
+        """One entry that wakes no process."""
+        if kind == _LINK:
+            self._link(now, a, b, c)
+        elif kind == _JOB:
+            self._job(now, a)
+        elif kind == _NEURONS:
+            self._neurons_done(a, now)
+        elif kind == _JOBS_DONE:
+            self._learn(a, now)
+        elif kind == _LEARNED:
+            self._step_over(a, now)
+        else:
+            self._port_sends(a, now)
 
     # ---------------------------------------------------------------- arrivals
     def _fan_out(self, m: int, node: int, depart: int) -> None:
@@ -222,14 +312,13 @@ class Arrivals:
         self._fan_out(m, node, begin + self.link_lat[lid])
 
     def _wakes(self, j: int) -> bool:
-        """Would serving job j now wake a process (the last job of its core's step, with the
-        barrier's last party or a waiting process)?"""
+        """Would serving job j now release the barrier (the last job of the last core to
+        reach it)?"""
         w, C = self.w, self.C
         c, t = w["job_core"][j], w["job_step"][j]
         i = t * C + c
-        if t > self.step_of[c] or self.pending[i] != 1:
-            return False
-        return (self.barrier_armed[i] and self.arrived[t] + 1 == self.parties) or self.waiting[i]
+        return (self.pending[i] == 1 and self.barrier_armed[i]
+                and self.arrived[t] + 1 == self.parties)
 
     def _job(self, now: int, j: int) -> None:
         w = self.w
@@ -264,7 +353,7 @@ class Arrivals:
                 self._arrive_barrier(i, now)
             elif self.waiting[i]:
                 self.waiting[i] = False
-                self.wake(i)
+                self._jobs_done(c, now)
 
     def _arrive_barrier(self, i: int, now: int) -> None:
         """Core and step i reach the barrier once learning is done: a cycle, not an event;

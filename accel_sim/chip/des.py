@@ -1,27 +1,33 @@
 """The `simpy` fidelity: a discrete-event model of the chip in SimPy.
 
-Every core is a SimPy process that steps through the presentation, and so is the input
-port. Messages are events: a message's arrival at a link, and a job's arrival at its
-destination core, are arrivals at whole-cycle times, kept in a calendar and run after
-every other event of their cycle (every process resumed at that cycle), ordered among
-themselves by the unit keys of chip/messages.py. The model uses SimPy's public API only
-(timeouts, events, processes, `Environment.peek`). The resources (each core's network interface and the input port's, every link
-between tiles, each core's synapse lanes and SRAM ports, the DRAM channel) are
-deterministic FIFO servers: an arriving unit starts at max(now, the resource's
-busy-until time), holds it for its service time (the service times of the `event`
-fidelity, whose closed form this model checks exactly), and schedules its next event.
+A presentation is a SimPy process in the chip's environment. Its messages and jobs are
+entries of a calendar (chip/arrivals.py; compiled in ext/des_kernels.pyx): a message's
+arrival at a link, a job's arrival at its destination core, at whole-cycle times, run
+after every other event of their cycle, ordered among themselves by the unit keys of
+chip/messages.py. SimPy drives the calendar: a timeout at its earliest entry, which runs
+every entry before the environment's next event. The resources (each core's network
+interface and the input port's, every link between tiles, each core's synapse lanes and
+SRAM ports, the DRAM channel) are deterministic FIFO servers: an arriving unit starts at
+max(now, the resource's busy-until time), holds it for its service time (the service
+times of the `event` fidelity, whose closed form this model checks exactly), and
+schedules its next arrival.
 
 Synchronisation:
-- `sync.barrier: true`: a barrier ends every step. A core that has done its step's jobs
-  and its learning arrives at the barrier; its arrival cycle is known when its last job
-  is served, so it is recorded, not scheduled, and the barrier releases every core (an
-  event per step) `barrier_cycles` after the last arrival. `event` computes exactly
-  these cycles.
+- `sync.barrier: true`: a barrier ends every step. One process begins every core's step
+  at the barrier's release, and the input port is a process that sends each step's input
+  spikes after the longest neuron phase. A core that has done its step's jobs and its
+  learning arrives at the barrier; its arrival cycle is known when its last job is
+  served, so it is recorded, not scheduled, and the barrier releases every core (an
+  event per step) `barrier_cycles` after the last arrival. `event` computes exactly these
+  cycles.
 - `sync.barrier: false`: no barrier. A core starts step t+1 as soon as its own step t is
   done (neuron phase, every job it receives for step t, learning); messages of a later
   step that reach a core still busy with an earlier one wait in its input queue. The
   input port sends step t's spikes once every core has finished its step-t neuron phase.
-  Only this fidelity models it.
+  The cores and the port are entries of the calendar too (a core's neuron phase over,
+  its jobs done, its learning done; the port's step), each run before the arrivals of
+  its cycle, as a process resumed at that cycle would be; the presentation's process
+  waits for the last core. Only this fidelity models it.
 Presentations are separated: the next starts when every core has finished the last.
 """
 from __future__ import annotations
@@ -118,20 +124,18 @@ class SimpyChip:
         passes = pass_cycles(work, r)
         if passes:
             yield env.timeout(passes)
-        if self.barrier:
+        if self.barrier and T:
             self._release = [env.event() for _ in range(T)]
             self._released_at = [0] * T  # the cycle each step ends
             self.arr.start(w, T, C, r.barrier, self._release_at, None)
-            procs = [env.process(self._cores_in_step(T))]  # every core starts at the release
-        else:
-            self._neuron_done = [[env.event() for _ in range(C)] for _ in range(T)]
-            self._waiting: dict[int, simpy.Event] = {}
-            self._step_end = [0] * T  # when the last core ends each step
-            self.arr.start(w, T, 0, 0, None, self._wake)
-            procs = [env.process(self._core_steps(c, T, w["learn"].tolist())) for c in range(C)]
-        procs.append(env.process(self._port(T, most)))
-        yield simpy.AllOf(env, procs)
-        ends = self._released_at if self.barrier else self._step_end
+            yield simpy.AllOf(env, [env.process(self._cores_in_step(T)),
+                                    env.process(self._port(T, most))])
+        elif T:  # the cores and the port step through the calendar by themselves
+            done = env.event()
+            self.arr.start(w, T, 0, 0, None, done.succeed)
+            self.arr.begin_free(env.now)
+            yield done
+        ends = (self._released_at if self.barrier else self.arr.step_ends()) if T else []
         self.last_step_cycles = np.diff([t0] + ends)
         return env.now - t0
 
@@ -139,9 +143,6 @@ class SimpyChip:
         """Every core reached step t's barrier: it releases them at `cycle`."""
         self._released_at[t] = cycle
         _after(self.env, cycle - self.env.now, self._release[t].succeed)
-
-    def _wake(self, i: int) -> None:
-        self._waiting.pop(i).succeed()
 
     # ------------------------------------------------------------------ cores
     def _cores_in_step(self, T: int):
@@ -152,38 +153,15 @@ class SimpyChip:
             self.arr.begin_all(t, self.env.now)
             yield self._release[t]
 
-    def _core_steps(self, c: int, T: int, learn: list[int]):
-        """Without the barrier, core c: per step, the neuron phase, its spikes' messages,
-        its jobs, learning, and straight on to the next step."""
-        env, arr, C = self.env, self.arr, self.C
-        for t in range(T):
-            i = t * C + c
-            now = env.now
-            end = arr.begin_step(t, c, now)
-            arr.serve_queued(t, c, now)
-            if end > now:
-                yield env.timeout(end - now)
-            self._neuron_done[t][c].succeed()
-            if arr.wait(i):  # the job that completes them wakes the core at once
-                ev = self._waiting[i] = env.event()
-                yield ev
-            yield env.timeout(max(arr.job_end(i) - env.now, 0))
-            finish = arr.job_end(i) + learn[i]
-            if finish > env.now:
-                yield env.timeout(finish - env.now)
-            self._step_end[t] = max(self._step_end[t], env.now)
-
     def _port(self, T: int, most: list[int]):
-        """The input port: step t's input spikes leave once the cores' neuron phase is over
-        (with the barrier: the longest neuron phase after the step starts)."""
+        """With the barrier, the input port: step t's input spikes leave once the cores'
+        neuron phases are over (the longest after the step starts)."""
         env = self.env
         for t in range(T):
-            if not self.barrier:
-                yield simpy.AllOf(env, self._neuron_done[t])
-            elif most[t] and self.r.soma_blocks:
+            if most[t] and self.r.soma_blocks:
                 yield env.timeout(most[t])
             self.arr.inject(t, -1, env.now, env.now)
-            if self.barrier and t + 1 < T:
+            if t + 1 < T:
                 yield self._release[t]
 
 
