@@ -62,6 +62,7 @@ extensions = cythonize(
         kernel("snn_frontend._bptt_kernels", "ext/bptt_kernels.pyx"),
         kernel("accel_sim.chip._event_kernels", "ext/event_kernels.pyx"),
         kernel("accel_sim.chip._des_kernels", "ext/des_kernels.pyx"),
+        kernel("accel_sim.chip._step_kernels", "ext/step_kernels.pyx"),
         kernel("snn_frontend._nir_kernels", "ext/nir_kernels.pyx"),
     ],
     compiler_directives={

@@ -3,8 +3,10 @@
 Families: "dc" (the Diehl & Cook kernels, `_dc_kernels` / `_reference`), "bptt" (the
 surrogate-gradient kernels, `_bptt_kernels` / `_bptt_reference`), "nir" (imported
 networks' populations, `_nir_kernels` / `_nir_reference`), "event" (the chip's `event`
-fidelity, `accel_sim.chip._event_kernels` / `accel_sim.chip.event`) and "des" (the `simpy`
-fidelity's calendar of arrivals, `accel_sim.chip._des_kernels` / `accel_sim.chip.arrivals`).
+fidelity, `accel_sim.chip._event_kernels` / `accel_sim.chip.event`), "des" (the `simpy`
+fidelity's calendar of arrivals, `accel_sim.chip._des_kernels` / `accel_sim.chip.arrivals`)
+and "steps" (the cores' load per step every fidelity reads, `accel_sim.chip._step_kernels`
+/ `accel_sim.chip.steps`).
 Modules are imported when first asked for.
 
 `ACCEL_SIM_BACKEND=numpy` forces the reference; `cython` requires the compiled
@@ -27,7 +29,8 @@ FAMILIES = {"dc": ("snn_frontend._dc_kernels", "snn_frontend._reference"),
             "bptt": ("snn_frontend._bptt_kernels", "snn_frontend._bptt_reference"),
             "nir": ("snn_frontend._nir_kernels", "snn_frontend._nir_reference"),
             "event": ("accel_sim.chip._event_kernels", "accel_sim.chip.event"),
-            "des": ("accel_sim.chip._des_kernels", "accel_sim.chip.arrivals")}
+            "des": ("accel_sim.chip._des_kernels", "accel_sim.chip.arrivals"),
+            "steps": ("accel_sim.chip._step_kernels", "accel_sim.chip.steps")}
 _log = logging.getLogger("snn_frontend")
 
 

@@ -35,6 +35,9 @@ requires_event_kernels = pytest.mark.skipif(
 requires_des_kernels = pytest.mark.skipif(
     not STRICT and not _built("accel_sim.chip._des_kernels"),
     reason="the compiled simpy calendar is not built (a strict build fails instead)")
+requires_step_kernels = pytest.mark.skipif(
+    not STRICT and not _built("accel_sim.chip._step_kernels"),
+    reason="the compiled load per step is not built (a strict build fails instead)")
 
 def run_killed_after(cfg, out, monkeypatch, samples: int) -> None:
     """Run `cfg` into `out` and kill it (KeyboardInterrupt) when training sample

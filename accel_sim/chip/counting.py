@@ -2,8 +2,9 @@
 
 `ChipCounter.count` turns one SpikeTrace presentation into
   - action totals per component kind (dict (kind, action) -> int), and
-  - per-step, per-core work (`StepWork`: synops, SRAM words, learning ops, DRAM bits,
-    messages) from which the timing fidelities derive cycles.
+  - per-step, per-core work (`StepWork`: the synaptic deliveries projection by
+    projection, learning ops and words, DRAM bits, messages) from which the timing
+    fidelities derive cycles.
 Every fidelity uses these same counts, so they agree on counts exactly.
 
 Everything iterates over the spec's projections (docs/chip.md defines each action): a
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,7 +32,11 @@ from .backprop import BackpropCounter
 from .mapping import Mapping
 from .topology import Route, Topology
 
-__all__ = ["StepWork", "ChipCounter", "per_step", "touched_per_step", "updated_per_step",
+if TYPE_CHECKING:
+    from .timing import CoreLoad
+
+__all__ = ["StepWork", "Deliveries", "DeliveryTables", "ChipCounter", "per_step", "touched_per_step",
+           "updated_per_step", "updated_per_core",
            "synapse_unit", "unit_cycles"]
 
 #: the synapse unit (core action) that processes a projection's synaptic operations
@@ -57,36 +63,62 @@ _ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
 
 
 @dataclass
+class DeliveryTables:
+    """Every projection's per-spike delivery rows on one chip, for the cores' load per step
+    (chip/steps.py): projection g's rows start at `row_base[g]`; a rate projection (every
+    source alike) has one row. Built once per chip."""
+
+    rate: np.ndarray  # (P,) int8: 1 when every spike adds the projection's one row
+    unit: np.ndarray  # (P,) synapse-unit slot of the projection's operations
+    row_base: np.ndarray  # (P,)
+    syn_tab: np.ndarray  # (rows, C) synaptic operations per spike per core
+    sram_tab: np.ndarray  # (rows, C) SRAM words read per spike per core
+    msg_core: np.ndarray  # (rows,) the core sending the spike's messages (-1: the port)
+    msg_count: np.ndarray  # (rows,) messages it sends
+    unit_cycles: np.ndarray  # (units,) cycles of one operation of each unit slot
+
+
+@dataclass
+class Deliveries:
+    """A presentation's synaptic deliveries, projection by projection: projection g's
+    spikes of step t are sources `src[ptr[g, t]:ptr[g, t + 1]]` (rows of `tables`)."""
+
+    ptr: np.ndarray  # (P, T + 1)
+    src: np.ndarray
+    tables: DeliveryTables
+
+
+@dataclass
 class StepWork:
     """Per-step (rows) and per-core (columns) work of one presentation."""
 
-    synops: np.ndarray  # (T, C)
-    sram_reads: np.ndarray  # (T, C) delivery reads
-    deliveries: np.ndarray  # (T, C) spikes delivered to each core (counted where a received
-    #                          message has a cost of its own: cores.message_receive_cycles)
+    deliveries: Deliveries | None  # the synaptic deliveries (None: `load` given instead)
     learn_ops: np.ndarray | None  # (T, C) stdp_update; None when not learning
     learn_words: np.ndarray | None  # (T, C) SRAM words read + written by learning
     dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
     dram_streams: np.ndarray  # (T,) access streams that touched DRAM
     port_messages: np.ndarray  # (T,) packets sent through the input port
-    core_messages: np.ndarray  # (T, C) messages injected by each core
     spikes: np.ndarray  # (T,) spikes that have somewhere to go (inputs and on-chip)
     max_hops: np.ndarray  # (T,) longest route used in the step
     pass_words: np.ndarray  # (C,) SRAM words of the whole-matrix passes (0 if none)
     pass_ops: np.ndarray  # (C,) multiplies of the whole-matrix passes
     pass_dram_bits: int
+    # the cores' load per step (timing.CoreLoad) the deliveries make, once reduced (or
+    # given: the closed-form estimate's expected load)
+    load: CoreLoad | None = None
     # chips with per-neuron soma time (cores.soma_cycles), else None:
     neuron_cycles: np.ndarray | None = None  # (T, C) each core's soma work in each step
-    # chips whose synapse units differ in time (cores.synop_cycles_sparse / _conv), else
-    # None: (T, C) cycles of each core's synaptic operations, unit by unit
-    synop_time: np.ndarray | None = None
     # synapse unit (core action) -> (C,) its synaptic operations on each core
     unit_per_core: dict[str, np.ndarray] | None = None
-    sram_per_core: np.ndarray | None = None  # (C,) sram_reads summed over the steps
-    synaptic: np.ndarray | None = None  # (T, C) timing.synaptic_cycles, once computed
+    sram_per_core: np.ndarray | None = None  # (C,) delivery SRAM words summed over the steps
     updated: dict[str, np.ndarray] | None = None  # population -> (T,) neurons updated active
     spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
     #                                   cycles of its core up to and including its neuron
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(steps, cores)."""
+        return len(self.spikes), len(self.pass_words)
 
 
 @dataclass
@@ -143,6 +175,39 @@ class ChipCounter:
                          if any(pr.plastic == "bptt" for pr in spec.projections) else None)
         self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
         self.unit_cycles = unit_cycles(m.hw)
+        self.delivery_tables = self._delivery_tables()
+
+    def _delivery_tables(self) -> DeliveryTables:
+        """Each projection's delivery rows (one for a projection whose sources are alike),
+        its synapse unit's slot (one slot when every unit takes synop_cycles)."""
+        m, C = self.m, self.m.n_cores
+        slots = list(self.unit_cycles) if self.unit_cycles is not None else ["synop"]
+        cycles = ([self.unit_cycles[u] for u in slots] if self.unit_cycles is not None
+                  else [m.hw.cores.synop_cycles])
+        rate, unit, base, syn, sram, core, count = [], [], [], [], [], [], []
+        rows = 0
+        for pr in self.spec.projections:
+            tbl, src = self.tables[pr.name], self.sources[pr.name]
+            keep = slice(0, 1) if src.alike else slice(None)
+            n = tbl.synops[:, keep].shape[1]
+            rate.append(src.alike)
+            unit.append(slots.index(synapse_unit(pr)) if self.unit_cycles is not None else 0)
+            base.append(rows)
+            rows += n
+            syn.append(tbl.synops[:, keep].T)
+            sram.append(tbl.sram[:, keep].T if pr.stores_weights or src.alike
+                        else np.zeros((n, C), np.int64))
+            if src.from_port:
+                core.append(np.full(n, -1, np.int64))
+                count.append(np.zeros(n, np.int64))
+            else:
+                core.append(np.asarray(src.core, np.int64))
+                count.append(src.fields["packets"])
+        cat = lambda parts, shape: (np.ascontiguousarray(np.concatenate(parts), np.int64)  # noqa: E731
+                                    if parts else np.zeros(shape, np.int64))
+        return DeliveryTables(np.array(rate, np.int8), np.array(unit, np.int64),
+                              np.array(base, np.int64), cat(syn, (0, C)), cat(sram, (0, C)),
+                              cat(core, 0), cat(count, 0), np.array(cycles, np.int64))
 
     # ------------------------------------------------------------------ one
     def count(self, p: Presentation, *, learn: bool, learning: dict,
@@ -157,37 +222,36 @@ class ChipCounter:
                   for name in spec.names}
         steps = {name: np.repeat(np.arange(T), n) for name, (n, _) in spikes.items()}
 
-        synops = np.zeros((T, C), np.int64)
-        sram = np.zeros((T, C), np.int64)
-        deliveries = np.zeros((T, C), np.int64)
         dram_bits = np.zeros(T, np.int64)
         streams = np.zeros(T, np.int64)
         port = np.zeros(T, np.int64)
-        core_msgs = np.zeros((T, C), np.int64)
         max_hops = np.zeros(T, np.int64)
         act = 0
         routers = dict.fromkeys(("inject", "hop_ew", "hop_ns", "local_delivery"), 0)
-        # synapse unit -> (C,) its synaptic operations per core (and (T, C) per step where
-        # the units differ in time); SRAM words read per core
+        # synapse unit -> (C,) its synaptic operations per core; SRAM words read per core
         unit_pc: dict[str, np.ndarray] = {}
-        by_unit: dict[str, np.ndarray] = {}
         sram_pc = np.zeros(C, np.int64)
-        for pr in spec.projections:
+        # the deliveries, projection by projection (their load per step: timing.core_load)
+        ptr = np.zeros((len(spec.projections), T + 1), np.int64)
+        src_of: list[np.ndarray] = []
+        base = 0
+        for g, pr in enumerate(spec.projections):
             n, idx = spikes[pr.src]
+            ptr[g, 0] = base
             if not len(idx):
+                ptr[g, 1:] = base
                 continue
+            np.cumsum(n, out=ptr[g, 1:])
+            ptr[g, 1:] += base
+            base += len(idx)
+            src_of.append(idx)
             st, tbl, src = steps[pr.src], self.tables[pr.name], self.sources[pr.name]
             f = src.fields
             unit = synapse_unit(pr)
-            if src.alike:  # per step: spikes x the one source's figures
+            if src.alike:  # spikes x the one source's figures
                 total = int(n.sum())
-                ps = np.outer(n, tbl.synops[:, 0])
-                synops += ps
-                self._by_unit(unit, ps, total * tbl.synops[:, 0], unit_pc, by_unit)
-                sram += np.outer(n, tbl.sram[:, 0])
+                self._add_unit(unit, total * tbl.synops[:, 0], unit_pc)
                 sram_pc += total * tbl.sram[:, 0]
-                if self.per_message:
-                    deliveries += np.outer(n, tbl.synops[:, 0] > 0)
                 for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"),
                                     ("hop_ns", "hops_ns"), ("local_delivery", "local")):
                     routers[action] += total * int(f[key][0])
@@ -196,19 +260,11 @@ class ChipCounter:
                 max_hops = np.maximum(max_hops, np.where(n > 0, f["max_hops"][0], 0))
                 continue
             if pr.connectivity == "dense":
-                ps = np.outer(n, m.k[pr.dst])
                 pc = int(n.sum()) * m.k[pr.dst].astype(np.int64)
-                if self.per_message:
-                    deliveries += np.outer(n, m.k[pr.dst] > 0)
             else:
-                ps = per_step(tbl.synops[:, idx], st, T)
                 pc = tbl.synops[:, idx].sum(axis=1)
-                if self.per_message:
-                    deliveries += per_step(tbl.synops[:, idx] > 0, st, T)
-            synops += ps
-            self._by_unit(unit, ps, pc, unit_pc, by_unit)
+            self._add_unit(unit, pc, unit_pc)
             if pr.stores_weights:
-                sram += per_step(tbl.sram[:, idx], st, T)
                 sram_pc += tbl.sram[:, idx].sum(axis=1)
                 dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
                 streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
@@ -221,9 +277,9 @@ class ChipCounter:
             if src.from_port:  # the port sends one multicast packet, or a copy per destination
                 load = np.ones(len(idx), np.int64) if self.topo.multicast else msgs + f["local"][idx]
                 port += np.bincount(st, load, T).astype(np.int64)
-            else:
-                np.add.at(core_msgs, (st, src.core[idx]), msgs)
             np.maximum.at(max_hops, st, f["max_hops"][idx])
+        deliveries = Deliveries(ptr, np.concatenate(src_of) if src_of else np.zeros(0, np.int64),
+                                self.delivery_tables)
         for unit, pc in unit_pc.items():
             cnt["core", unit] = int(pc.sum())
         if not unit_pc:
@@ -287,23 +343,17 @@ class ChipCounter:
                 cnt["dram", "read_bit"] += bits
                 cnt["dram", "write_bit"] += bits
                 cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
-        work = StepWork(synops, sram, deliveries, learn_ops, learn_words, dram_bits, streams, port, core_msgs,
-                        moving, max_hops, pass_words, pass_ops, pass_bits)
+        work = StepWork(deliveries, learn_ops, learn_words, dram_bits, streams, port, moving,
+                        max_hops, pass_words, pass_ops, pass_bits)
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
-        if self.unit_cycles is not None:
-            work.synop_time = sum((-(-ps // self.m.hw.cores.synapse_lanes) * self.unit_cycles[u]
-                                   for u, ps in by_unit.items()), np.zeros((T, C), np.int64))
         if self.soma is not None:
             self._soma(p, spikes, steps, T, work)
         return cnt, work
 
-    def _by_unit(self, unit: str, ps: np.ndarray, per_core: np.ndarray, unit_pc: dict,
-                 by_unit: dict) -> None:
-        """Add one projection's synaptic operations to its synapse unit's: per core, and
-        per step where the units differ in time (StepWork.synop_time)."""
+    @staticmethod
+    def _add_unit(unit: str, per_core: np.ndarray, unit_pc: dict) -> None:
+        """Add one projection's synaptic operations per core to its synapse unit's."""
         unit_pc[unit] = unit_pc[unit] + per_core if unit in unit_pc else per_core
-        if self.unit_cycles is not None:
-            by_unit[unit] = by_unit[unit] + ps if unit in by_unit else ps
 
     def _soma(self, p: Presentation, spikes, steps, T: int, work: StepWork) -> None:
         """Per-neuron soma time: each core's soma work per step, and where in it each spike's
@@ -439,56 +489,95 @@ def updated_per_step(q, incoming, p: Presentation, spikes, steps) -> np.ndarray:
     return np.concatenate([[0], touched[:-1]]) if T else touched
 
 
+def updated_per_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spikes,
+                     steps) -> np.ndarray:
+    """(C,) updates of population q's neurons counted active over the presentation, per
+    core (`core`: each neuron's): the neurons `updated_per_step` counts, each on its core."""
+    T = p.n_steps
+    given = active_stream(q.name)
+    if given in p.counts:
+        return np.bincount(core[p.indices[given].astype(np.int64)], minlength=C)
+    k = np.bincount(core, minlength=C)
+    if q.biased:
+        return T * k
+    r = _Reached(incoming, q.size, spikes, steps, T)
+    before_last = np.arange(T) < T - 1  # events of the last step reach nothing
+    whole = r.full & before_last
+    out = int(whole.sum()) * k
+    left_out = r.left_out & before_last & ~whole  # all but one neuron
+    out += int(left_out.sum()) * k
+    np.subtract.at(out, core[r.who[left_out[r.ex_step]]], 1)
+    t, j = r.keys // q.size, r.keys % q.size
+    keep = before_last[t] & ~r.full[t] & ~r.left_out[t]
+    return out + np.bincount(core[j[keep]], minlength=C)
+
+
+class _Reached:
+    """Which neurons of a population of `n` (its `incoming` projections) a synaptic event
+    reached at each step: every neuron at `full` steps; at `left_out` steps all but
+    neuron `who[i]` of step `ex_step[i]` (one entry per such step); at the other steps the
+    neurons of `keys` (step * n + neuron, distinct). `spikes`: population -> (per-step
+    counts, indices); `steps`: population -> the step of each spike."""
+
+    def __init__(self, incoming, n: int, spikes, steps, T: int):
+        full = np.zeros(T, bool)
+        keys = []  # step * n + neuron, for events that reach single neurons
+        excluded = []  # (step, neuron): all but this neuron reached
+        for pr in incoming:
+            cnt, idx = spikes[pr.src]
+            if not len(idx):
+                continue
+            st = steps[pr.src]
+            if pr.connectivity == "dense":
+                full |= cnt > 0
+            elif pr.connectivity in ("all_but_self", "lateral"):
+                full |= cnt >= 2
+                single = np.flatnonzero(cnt == 1)
+                if len(single):
+                    first = np.concatenate([[0], np.cumsum(cnt)[:-1]])[single]
+                    excluded.append((single, idx[first]))
+            elif pr.connectivity == "one_to_one":
+                keys.append(st * n + idx)
+            else:
+                pre, post = pr.connections
+                order = np.argsort(pre, kind="stable")
+                starts = np.searchsorted(pre[order], idx)
+                ends = np.searchsorted(pre[order], idx, side="right")
+                reps = ends - starts
+                flat = np.concatenate([order[a:b] for a, b in zip(starts, ends)]) if len(idx) else []
+                keys.append(np.repeat(st, reps) * n + post[np.asarray(flat, np.int64)])
+        self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
+        self.left_out = np.zeros(T, bool)
+        self.ex_step = self.who = np.zeros(0, np.int64)
+        if excluded:  # steps where all but one neuron were reached
+            st_ex = np.concatenate([e[0] for e in excluded])
+            who = np.concatenate([e[1] for e in excluded])
+            order = np.lexsort((who, st_ex))
+            st_ex, who = st_ex[order], who[order]
+            first = np.ones(len(st_ex), bool)
+            first[1:] = st_ex[1:] != st_ex[:-1]
+            # two different neurons left out at one step: between them, all are reached
+            differ = np.zeros(len(st_ex), bool)
+            differ[1:] = (st_ex[1:] == st_ex[:-1]) & (who[1:] != who[:-1])
+            every = np.zeros(T, bool)
+            every[st_ex[differ]] = True
+            every[st_ex[first]] |= np.isin(st_ex[first] * n + who[first], self.keys)  # reached too
+            full |= every
+            t = st_ex[first]
+            one = ~full[t]
+            self.ex_step, self.who = t[one], who[first][one]
+            self.left_out[self.ex_step] = True
+        self.full = full
+
+
 def touched_per_step(incoming, n: int, spikes, steps, T: int) -> np.ndarray:
     """(T,) neurons of a population of `n` (its `incoming` projections) reached by a
     synaptic event of each step; `spikes`: population -> (per-step counts, indices),
     `steps`: population -> the step of each spike."""
-    full = np.zeros(T, bool)
-    keys = []  # step * n + neuron, for events that reach single neurons
-    excluded = []  # (step, neuron): all but this neuron reached
-    for pr in incoming:
-        cnt, idx = spikes[pr.src]
-        if not len(idx):
-            continue
-        st = steps[pr.src]
-        if pr.connectivity == "dense":
-            full |= cnt > 0
-        elif pr.connectivity in ("all_but_self", "lateral"):
-            full |= cnt >= 2
-            single = np.flatnonzero(cnt == 1)
-            if len(single):
-                first = np.concatenate([[0], np.cumsum(cnt)[:-1]])[single]
-                excluded.append((single, idx[first]))
-        elif pr.connectivity == "one_to_one":
-            keys.append(st * n + idx)
-        else:
-            pre, post = pr.connections
-            order = np.argsort(pre, kind="stable")
-            starts = np.searchsorted(pre[order], idx)
-            ends = np.searchsorted(pre[order], idx, side="right")
-            reps = ends - starts
-            flat = np.concatenate([order[a:b] for a, b in zip(starts, ends)]) if len(idx) else []
-            keys.append(np.repeat(st, reps) * n + post[np.asarray(flat, np.int64)])
-    touched = np.where(full, n, 0).astype(np.int64)
-    u = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
-    partial = np.bincount(u // n, minlength=T)[:T] if len(u) else np.zeros(T, np.int64)
-    touched = np.where(full, touched, partial)
-    if excluded:  # steps where all but one neuron were reached
-        st_ex = np.concatenate([e[0] for e in excluded])
-        who = np.concatenate([e[1] for e in excluded])
-        order = np.lexsort((who, st_ex))
-        st_ex, who = st_ex[order], who[order]
-        first = np.ones(len(st_ex), bool)
-        first[1:] = st_ex[1:] != st_ex[:-1]
-        # two different neurons left out at one step: between them, all are reached
-        differ = np.zeros(len(st_ex), bool)
-        differ[1:] = (st_ex[1:] == st_ex[:-1]) & (who[1:] != who[:-1])
-        every = np.zeros(T, bool)
-        every[st_ex[differ]] = True
-        every[st_ex[first]] |= np.isin(st_ex[first] * n + who[first], u)  # it was reached too
-        t = st_ex[first]
-        touched[t] = np.where(full[t] | every[t], n, n - 1)
-    return touched
+    r = _Reached(incoming, n, spikes, steps, T)
+    partial = (np.bincount(r.keys // n, minlength=T)[:T] if len(r.keys)
+               else np.zeros(T, np.int64))
+    return np.where(r.full, n, np.where(r.left_out, n - 1, partial)).astype(np.int64)
 
 
 def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:

@@ -8,7 +8,7 @@ and delivered locally at their source tile, and every hop over a link leaving it
 - `core.<synapse unit>`, `sram.read_word` of delivery: the destination core's
   (StepWork.unit_per_core, sram_per_core);
 - `core.spike_out`: the core of the neuron that fired; `core.neuron_update_*`: the core
-  of the neuron updated (active as the chip counts it: ChipCounter.active_mask);
+  of the neuron updated (active as the chip counts it: counting.updated_per_core);
 - learning: `core.stdp_update` and its read-modify-write words at the core holding the
   weights (StepWork.learn_ops, learn_words), whole-matrix passes at each core by its
   weights, traces and thresholds at the cores holding the neurons (or the targets, for
@@ -27,7 +27,7 @@ from scipy import sparse
 
 from snn_frontend.trace import Presentation
 
-from .counting import StepWork
+from .counting import StepWork, updated_per_core
 from .timing import core_busy_cycles
 
 __all__ = ["InstanceCounter", "add_instances", "link_name"]
@@ -117,11 +117,10 @@ class InstanceCounter:
             _, idx = spikes[q.name]
             self._core("core.spike_out", np.bincount(core[idx], minlength=C))
             per_step = work.updated[q.name]
-            if np.all((per_step == 0) | (per_step == q.size)):  # whole steps: no mask needed
+            if np.all((per_step == 0) | (per_step == q.size)):  # whole steps
                 on = int((per_step == q.size).sum()) * m.k[q.name]
             else:
-                active = counter.active_mask(p, q.name, q.size, spikes, steps, T).sum(axis=0)
-                on = np.bincount(core, weights=active, minlength=C).astype(np.int64)
+                on = updated_per_core(q, counter.incoming[q.name], core, C, p, spikes, steps)
             self._core("core.neuron_update_active", on)
             self._core("core.neuron_update_idle", T * m.k[q.name] - on)
         if learn and counter.backprop is None:

@@ -15,13 +15,18 @@ follow every message instead.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
+from snn_frontend._backend import kernels
+
+from . import steps
 from .counting import StepWork
 
-__all__ = ["HwRates", "core_busy_cycles", "synaptic_cycles", "timestep_cycles", "pass_cycles", "learn_cycles_per_core", "tiles_in_use",
-           "barrier_cycles", "TimestepTimer"]
+__all__ = ["HwRates", "CoreLoad", "core_load", "core_busy_cycles", "timestep_cycles",
+           "pass_cycles", "learn_cycles_per_core", "tiles_in_use", "barrier_cycles",
+           "TimestepTimer"]
 
 
 def ceil_div(a, b):
@@ -65,12 +70,21 @@ class HwRates:
         """(T, C) cycles of each core's neuron phase in each step."""
         if work.neuron_cycles is not None:
             return work.neuron_cycles
-        return np.broadcast_to(self.neuron_cycles_per_core, work.synops.shape)
+        return np.broadcast_to(self.neuron_cycles_per_core, work.shape)
 
     def dram_cycles(self, bits, streams):
         """Cycles of DRAM transfers: whole cycles of bandwidth plus a row miss per stream."""
         return (np.ceil(np.asarray(bits) / 8 / self.dram_bytes_per_cycle).astype(np.int64)
                 + np.asarray(streams) * self.dram_miss)
+
+    def step_load(self, synop_cycles, sram, deliveries, messages, neurons) -> CoreLoad:
+        """The cores' load of (T, C) arrays of synaptic-operation cycles, SRAM words,
+        deliveries, messages and neuron-phase cycles (steps.reduce_arrays: of counts, or of
+        expected counts)."""
+        return CoreLoad(*steps.reduce_arrays(
+            synop_cycles, sram, deliveries, messages, neurons, ports=self.ports,
+            read_latency=self.read_lat, receive_cycles=self.receive_cycles,
+            message_cycles=self.message_cycles, chain=not self.soma_blocks))
 
     def service_cycles(self, synops, words, per_synop=None):
         """A core's cycles for one message's synaptic work: the fixed receive cost, then
@@ -103,7 +117,7 @@ def barrier_cycles(sync, tiles: int) -> int:
 def learn_cycles_per_core(work: StepWork, r: HwRates) -> np.ndarray:
     """(T, C): STDP arithmetic vs read-modify-write words, the write latency at the end."""
     if work.learn_ops is None:
-        return np.zeros(work.synops.shape, np.int64)
+        return np.zeros(work.shape, np.int64)
     ops = ceil_div(work.learn_ops, r.learn_lanes)
     mem = ceil_div(work.learn_words, r.ports) + np.where(work.learn_words > 0, r.write_lat, 0)
     return np.maximum(ops, mem)
@@ -120,32 +134,53 @@ def pass_cycles(work: StepWork, r: HwRates) -> int:
     return max(mem, ops) + dram
 
 
-def synaptic_cycles(work: StepWork, r: HwRates) -> np.ndarray:
-    """(T, C): each core's synaptic work per step: synapse lanes and SRAM ports in
-    parallel, plus the fixed cost of every message it receives (kept on `work`: the
-    timing and the per-instance busy cycles both use it)."""
-    if work.synaptic is not None:
-        return work.synaptic
-    syn = (work.synop_time if work.synop_time is not None
-           else ceil_div(work.synops, r.syn_lanes) * r.synop_cycles)
-    mem = ceil_div(work.sram_reads, r.ports)
-    if r.read_lat:
-        mem += np.where(work.sram_reads > 0, r.read_lat, 0)
-    busy = np.maximum(syn, mem, out=mem)
-    if r.receive_cycles:  # the fixed cost of every message a core receives
-        busy += r.receive_cycles * work.deliveries
-    work.synaptic = busy
-    return busy
+@dataclass
+class CoreLoad:
+    """The cores' synaptic load of a presentation, as the timing reads it (chip/steps.py):
+    per step the slowest core's synaptic cycles (`service`) and the busiest network
+    interface's messages (`most_messages`); per core its synaptic cycles summed over the
+    steps; and, when the soma does not block the synapses, per step the longest soma
+    chain (a core's neuron phase and the messages it sends)."""
+
+    service: np.ndarray  # (T,)
+    synaptic_per_core: np.ndarray  # (C,)
+    most_messages: np.ndarray  # (T,)
+    chain: np.ndarray | None  # (T,)
+
+
+def core_load(work: StepWork, r: HwRates) -> CoreLoad:
+    """The cores' load of a presentation's deliveries (kept on `work`: the timing and the
+    per-instance busy cycles both read it), by the compiled kernel or its reference;
+    alike steps reduced once (steps.alike_steps) unless each step has a neuron phase of
+    its own that the chain reads."""
+    if work.load is None:
+        d, t = work.deliveries, work.deliveries.tables
+        chain = not r.soma_blocks
+        neurons = r.neuron_phase(work)
+        T = work.shape[0]
+        if chain and work.neuron_cycles is not None:
+            row_of, ptr, weight = np.arange(T), d.ptr, np.ones(T, np.int64)
+        else:
+            row_of, ptr, weight = steps.alike_steps(d.ptr, t.rate)
+            neurons = neurons[:1].repeat(len(weight), axis=0) if chain else neurons[:0]
+        _, module = kernels(None, "steps")
+        service, per_core, most, longest = module.reduce_steps(
+            ptr, d.src, t.rate, t.unit, t.row_base, t.syn_tab, t.sram_tab, t.msg_core,
+            t.msg_count, weight, neurons, r.syn_lanes, t.unit_cycles, r.ports, r.read_lat,
+            r.receive_cycles, r.message_cycles, chain)
+        work.load = CoreLoad(service[row_of], per_core, most[row_of],
+                             longest[row_of] if chain else None)
+    return work.load
 
 
 def core_busy_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """(C,): the cycles each core is occupied over a presentation: its neuron phase, its
     synaptic work and its learning in every step (as `timestep` times them), and its
     share of the whole-matrix passes."""
-    T = work.synops.shape[0]
+    T = work.shape[0]
     neurons = (T * r.neuron_cycles_per_core if work.neuron_cycles is None
                else work.neuron_cycles.sum(axis=0))  # the same phase every step, or its own
-    busy = neurons + synaptic_cycles(work, r).sum(axis=0)
+    busy = neurons + core_load(work, r).synaptic_per_core
     if work.learn_ops is not None:
         busy = busy + learn_cycles_per_core(work, r).sum(axis=0)
     if work.pass_words.any() or work.pass_ops.any():
@@ -156,9 +191,10 @@ def core_busy_cycles(work: StepWork, r: HwRates) -> np.ndarray:
 
 def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """Cycles of each step (T,), the whole-matrix passes added to the first step."""
-    service = synaptic_cycles(work, r).max(axis=1)
+    load = core_load(work, r)
+    service = load.service
     port = work.port_messages * r.out_service + np.where(work.port_messages > 0, r.message_cycles, 0)
-    most = work.core_messages.max(axis=1)  # messages of the busiest network interface
+    most = load.most_messages  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
     fill = work.max_hops * r.hop_lat
     dram = r.dram_cycles(work.dram_bits, work.dram_streams)
@@ -170,8 +206,7 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     elif r.soma_blocks:  # the neuron phase, then delivery
         steps = r.neuron_phase(work).max(axis=1) + deliver + r.barrier
     else:  # the soma chain (with the messages it sends) and delivery overlap
-        chain = r.neuron_phase(work) + work.core_messages * r.message_cycles
-        steps = np.maximum(chain.max(axis=1), deliver) + r.barrier
+        steps = np.maximum(load.chain, deliver) + r.barrier
     if work.learn_ops is not None:
         steps += learn_cycles_per_core(work, r).max(axis=1, initial=0)
     if len(steps):

@@ -200,11 +200,9 @@ def backward_cycles(work: dict, r: HwRates) -> float:
     total = float(learn.max(axis=1).sum() + dram.sum())
     if work["optimiser"]:
         pw, po, pb = work["pass"]
-        C = len(pw)
-        zero, zeros = np.zeros(1), np.zeros((1, C))
-        one = StepWork(synops=zeros, sram_reads=zeros, deliveries=zeros, learn_ops=None,
-                       learn_words=None, dram_bits=zero, dram_streams=zero,
-                       port_messages=zero, core_messages=zeros, spikes=zero, max_hops=zero,
+        zero = np.zeros(1)
+        one = StepWork(deliveries=None, learn_ops=None, learn_words=None, dram_bits=zero,
+                       dram_streams=zero, port_messages=zero, spikes=zero, max_hops=zero,
                        pass_words=pw.astype(np.int64), pass_ops=po.astype(np.int64),
                        pass_dram_bits=int(pb))
         total += work["optimiser"] * pass_cycles(one, r)

@@ -180,13 +180,15 @@ def step_cycles(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> 
                      for q in spec.chip_populations)
         soma = np.broadcast_to(s.idle * per_core + s.active * active, (len(n), C)) + col * 0
     work = StepWork(
-        synops=col * w["synops"], sram_reads=col * w["sram"], deliveries=col * w["deliveries"],
-        learn_ops=col * w["learn_ops"] if act.learn else None,
+        deliveries=None, learn_ops=col * w["learn_ops"] if act.learn else None,
         learn_words=col * w["learn_words"] if act.learn else None,
         dram_bits=n * w["dram_bits"], dram_streams=n * w["streams"], port_messages=n * w["port"],
-        core_messages=col * w["core_msgs"], spikes=n, max_hops=np.where(n > 0, w["max_hops"], 0),
-        pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0, neuron_cycles=soma,
-        synop_time=col * w["synop_time"] if counter.unit_cycles is not None else None)
+        spikes=n, max_hops=np.where(n > 0, w["max_hops"], 0),
+        pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0, neuron_cycles=soma)
+    synop_cycles = (col * w["synop_time"] if counter.unit_cycles is not None
+                    else -(-(col * w["synops"]) // rates_hw.syn_lanes) * rates_hw.synop_cycles)
+    work.load = rates_hw.step_load(synop_cycles, col * w["sram"], col * w["deliveries"],
+                                   col * w["core_msgs"], rates_hw.neuron_phase(work))
     pmf = _poisson(lam_t, n)  # (steps, n)
     per_t = pmf @ timestep_cycles(work, rates_hw)
     for occ_t, extra in _column_cycles(counter, rates_hw, act, work):
@@ -275,9 +277,8 @@ def passes_cycles(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -
             words += tbl.block_sram
             ops += counter.spec.population(pr.src).size * counter.m.k[pr.dst]
             bits += 2 * int(tbl.block_dram_bits.sum())
-    zero, zeros = np.zeros(1), np.zeros((1, C))
-    one = StepWork(synops=zeros, sram_reads=zeros, deliveries=zeros, learn_ops=None,
-                   learn_words=None, dram_bits=zero, dram_streams=zero, port_messages=zero,
-                   core_messages=zeros, spikes=zero, max_hops=zero, pass_words=words,
-                   pass_ops=ops, pass_dram_bits=bits)
+    zero = np.zeros(1)
+    one = StepWork(deliveries=None, learn_ops=None, learn_words=None, dram_bits=zero,
+                   dram_streams=zero, port_messages=zero, spikes=zero, max_hops=zero,
+                   pass_words=words, pass_ops=ops, pass_dram_bits=bits)
     return passes * pass_cycles(one, rates_hw)

@@ -1,0 +1,184 @@
+# cython: language_level=3
+"""Compiled cores' load per step (accel_sim.chip._step_kernels).
+
+Mirror of accel_sim/chip/steps.py (`reduce_steps`), giving the same service, synaptic
+cycles per core, busiest network interface and soma chain of every step. The reference
+builds (T, C) arrays of synaptic operations (per synapse unit), SRAM words, deliveries and
+messages, then reduces them; this kernel fills one C-long row of each for one step at a
+time (a step, or a class of alike steps: steps.alike_steps) and reduces it before the
+next, each `cdef inline` helper one stage of the reference:
+- `clear`: the step's rows start at zero;
+- `add_rate`: a rate group's spikes of the step, each its group's one row;
+- `add_spikes`: a group's spikes of the step, each its own row;
+- `synaptic_row`: per core, max(synapse units' cycles, SRAM ports' cycles) plus the
+  receive cost of each delivery;
+- `reduce_row`: the row's service and busiest interface (maxima over the cores), the
+  chain, and each core's synaptic cycles added to its total, once per step of the row.
+"""
+import numpy as np
+
+from libc.stdint cimport int64_t
+from libc.stdlib cimport calloc, free
+
+
+cdef inline int shift_of(int64_t b) noexcept nogil:
+    """log2(b) when b is a power of two, else -1."""
+    cdef int k = 0
+    if b <= 0 or (b & (b - 1)):
+        return -1
+    while (<int64_t>1 << k) < b:
+        k += 1
+    return k
+
+
+cdef inline void ceil_div_row(const int64_t* a, int64_t b, int shift, int64_t scale,
+                              int64_t* out, Py_ssize_t C) noexcept nogil:
+    """out[c] += ceil(a[c] / b) x scale of counts a >= 0: a shift when b = 2**shift (a loop
+    that vectorises; dividing a 64-bit integer costs tens of cycles)."""
+    cdef Py_ssize_t c
+    if shift >= 0:
+        for c in range(C):
+            out[c] += ((a[c] + b - 1) >> shift) * scale
+    else:
+        for c in range(C):
+            out[c] += ((a[c] + b - 1) // b) * scale
+
+
+cdef inline void clear(int64_t* rows, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        rows[i] = 0
+
+
+cdef inline void add_rate(int64_t n, const int64_t* syn, const int64_t* sram,
+                          int64_t core, int64_t count, int64_t* synops, int64_t* words,
+                          int64_t* deliveries, int64_t* messages, Py_ssize_t C) noexcept nogil:
+    """`n` spikes of a rate group: each adds the group's row."""
+    cdef Py_ssize_t c
+    for c in range(C):
+        synops[c] += n * syn[c]
+        words[c] += n * sram[c]
+        deliveries[c] += n * (syn[c] > 0)
+    if core >= 0:
+        messages[core] += n * count
+
+
+cdef inline void add_spikes(const int64_t* syn_tab, const int64_t* sram_tab,
+                            const int64_t* msg_core, const int64_t* msg_count,
+                            const int64_t* src, int64_t base, int64_t begin, int64_t end,
+                            int64_t* synops, int64_t* words, int64_t* deliveries,
+                            int64_t* messages, Py_ssize_t C) noexcept nogil:
+    """Spikes src[begin:end] of a group: each adds its own row (`base` + its source) of
+    the (rows, C) tables."""
+    cdef Py_ssize_t j, c
+    cdef int64_t row
+    cdef const int64_t* syn
+    cdef const int64_t* sram
+    for j in range(begin, end):
+        row = base + src[j]
+        syn, sram = syn_tab + row * C, sram_tab + row * C
+        for c in range(C):
+            synops[c] += syn[c]
+            words[c] += sram[c]
+            deliveries[c] += syn[c] > 0
+        if msg_core[row] >= 0:
+            messages[msg_core[row]] += msg_count[row]
+
+
+cdef inline void synaptic_row(const int64_t* synops, Py_ssize_t n_units,
+                              const int64_t* unit_cycles, int64_t lanes,
+                              const int64_t* words, const int64_t* deliveries, int64_t ports,
+                              int64_t read_latency, int64_t receive_cycles, int64_t* out,
+                              Py_ssize_t C) noexcept nogil:
+    """Each core's synaptic cycles in the step (`out` starts at zero)."""
+    cdef Py_ssize_t c, u
+    cdef int64_t mem, syn
+    cdef int lanes_shift = shift_of(lanes), ports_shift = shift_of(ports)
+    for u in range(n_units):  # the synapse units' cycles, summed
+        ceil_div_row(synops + u * C, lanes, lanes_shift, unit_cycles[u], out, C)
+    for c in range(C):
+        mem = read_latency * (words[c] > 0)
+        if ports_shift >= 0:
+            mem += (words[c] + ports - 1) >> ports_shift
+        else:
+            mem += (words[c] + ports - 1) // ports
+        syn = out[c]
+        out[c] = (syn if syn > mem else mem) + receive_cycles * deliveries[c]
+
+
+cdef inline void reduce_row(const int64_t* synaptic, const int64_t* messages,
+                            const int64_t[:, :] neurons, Py_ssize_t t, int64_t message_cycles,
+                            bint chain, int64_t weight, int64_t* per_core, int64_t* service,
+                            int64_t* most, int64_t* longest, Py_ssize_t C) noexcept nogil:
+    """The row's maxima over the cores; each core's synaptic cycles added to its total,
+    `weight` times (the steps the row stands for); `neurons`: (rows, C) neuron-phase
+    cycles, any strides, read for the chain only."""
+    cdef Py_ssize_t c
+    cdef int64_t s = 0, m = 0, ch = 0, v
+    for c in range(C):
+        per_core[c] += weight * synaptic[c]
+        s = synaptic[c] if synaptic[c] > s else s
+        m = messages[c] if messages[c] > m else m
+    if chain:
+        for c in range(C):
+            v = neurons[t, c] + messages[c] * message_cycles
+            ch = v if v > ch else ch
+    service[0], most[0], longest[0] = s, m, ch
+
+
+def reduce_steps(const int64_t[:, ::1] ptr, const int64_t[::1] src, const signed char[::1] rate,
+                 const int64_t[::1] unit, const int64_t[::1] row_base,
+                 const int64_t[:, ::1] syn_tab, const int64_t[:, ::1] sram_tab,
+                 const int64_t[::1] msg_core, const int64_t[::1] msg_count,
+                 const int64_t[::1] weight, const int64_t[:, :] neurons, int64_t lanes, const int64_t[::1] unit_cycles,
+                 int64_t ports, int64_t read_latency, int64_t receive_cycles,
+                 int64_t message_cycles, bint chain):
+    """(service, synaptic_per_core, most_messages, chain or None) row by row of `ptr`
+    (steps, or classes of alike steps): steps.reduce_steps."""
+    cdef Py_ssize_t G = ptr.shape[0], T = ptr.shape[1] - 1, C = syn_tab.shape[1]
+    cdef Py_ssize_t U = unit_cycles.shape[0], t, g
+    service_a = np.zeros(T, np.int64)
+    per_core_a = np.zeros(C, np.int64)
+    most_a = np.zeros(T, np.int64)
+    chain_a = np.zeros(T, np.int64)
+    cdef int64_t[::1] service = service_a, per_core = per_core_a, most = most_a
+    cdef int64_t[::1] longest = chain_a
+    # one block: synops per unit (U x C), SRAM words, deliveries, messages, synaptic
+    cdef int64_t* rows = <int64_t*>calloc((U + 4) * C + 1, sizeof(int64_t))
+    if rows == NULL:
+        raise MemoryError()
+    cdef int64_t* synops = rows
+    cdef int64_t* words = rows + U * C
+    cdef int64_t* deliveries = words + C
+    cdef int64_t* messages = deliveries + C
+    cdef int64_t* synaptic = messages + C
+    cdef int64_t row
+    # raw pointers to the tables (rows x C, C-contiguous); no memoryview slice per step
+    cdef const int64_t* syn = &syn_tab[0, 0] if syn_tab.shape[0] else NULL
+    cdef const int64_t* sram = &sram_tab[0, 0] if sram_tab.shape[0] else NULL
+    cdef const int64_t* core = &msg_core[0] if msg_core.shape[0] else NULL
+    cdef const int64_t* count = &msg_count[0] if msg_count.shape[0] else NULL
+    cdef const int64_t* sources = &src[0] if src.shape[0] else NULL
+    try:
+        with nogil:
+            for t in range(T):
+                clear(rows, (U + 4) * C)
+                for g in range(G):
+                    if ptr[g, t + 1] == ptr[g, t]:
+                        continue
+                    if rate[g]:
+                        row = row_base[g]
+                        add_rate(ptr[g, t + 1] - ptr[g, t], syn + row * C, sram + row * C,
+                                 core[row], count[row], synops + unit[g] * C, words,
+                                 deliveries, messages, C)
+                    else:
+                        add_spikes(syn, sram, core, count, sources, row_base[g], ptr[g, t],
+                                   ptr[g, t + 1], synops + unit[g] * C, words, deliveries,
+                                   messages, C)
+                synaptic_row(synops, U, &unit_cycles[0], lanes, words, deliveries, ports,
+                             read_latency, receive_cycles, synaptic, C)
+                reduce_row(synaptic, messages, neurons, t, message_cycles, chain, weight[t],
+                           &per_core[0], &service[t], &most[t], &longest[t], C)
+    finally:
+        free(rows)
+    return service_a, per_core_a, most_a, (chain_a if chain else None)

@@ -1,0 +1,168 @@
+"""The cores' load per step (chip/steps.py and its compiled mirror ext/step_kernels.pyx):
+exact figures on a hand-counted case, compiled == reference on contended and real traces,
+alike steps reduced once give what every step reduced gives, and the per-core active
+updates of the per-instance results equal the step-by-step mask's."""
+import numpy as np
+import pytest
+from conftest import requires_step_kernels
+from test_chip_graph import _flood_trace, chip, real_traces  # noqa: F401 (a fixture)
+from test_event_kernel import _contended_spec
+
+from accel_sim import NetworkSpec, Population, Projection, load_hardware
+from accel_sim.chip import Chip, steps
+from accel_sim.chip.counting import updated_per_core
+from accel_sim.chip.timing import core_load
+
+
+def _hand():
+    """Three steps on two cores: a rate group (row 0; its counts are all it reads) and a
+    group of two sources (rows 1, 2) whose spikes are src[0:1] and src[1:3]."""
+    ptr = np.array([[0, 1, 1, 3], [0, 1, 3, 3]], np.int64)
+    return dict(ptr=ptr, src=np.array([0, 1, 0], np.int64),
+                rate=np.array([1, 0], np.int8), unit=np.zeros(2, np.int64),
+                row_base=np.array([0, 1], np.int64),
+                syn_tab=np.array([[2, 0], [0, 3], [1, 1]], np.int64),
+                sram_tab=np.array([[1, 0], [0, 1], [1, 1]], np.int64),
+                msg_core=np.array([-1, 0, 1], np.int64), msg_count=np.array([0, 2, 1], np.int64),
+                weight=np.ones(3, np.int64),
+                neurons=np.full((3, 2), 10, np.int64), lanes=1,
+                unit_cycles=np.array([1], np.int64), ports=1, read_latency=1)
+
+
+def _modules():
+    mods = [steps]
+    try:
+        from accel_sim.chip import _step_kernels
+        mods.append(_step_kernels)
+    except ImportError:
+        pass
+    return mods
+
+
+@pytest.mark.parametrize("module", _modules(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+def test_hand_counted_load(module):
+    """Step 0: 1 rate spike + source 0; step 1: sources 1 and 0; step 2: 2 rate spikes.
+    Synops [2,3] [1,4] [4,0]; SRAM words [1,1] [1,2] [2,0] (+1 cycle of read latency);
+    source 0 sends 2 messages from core 0, source 1 one from core 1."""
+    a = _hand()
+    args = [a[k] for k in ("ptr", "src", "rate", "unit", "row_base", "syn_tab", "sram_tab",
+                           "msg_core", "msg_count", "weight", "neurons", "lanes",
+                           "unit_cycles", "ports", "read_latency")]
+    service, per_core, most, chain = module.reduce_steps(*args, 0, 0, False)
+    assert service.tolist() == [3, 4, 4] and per_core.tolist() == [8, 7]
+    assert most.tolist() == [2, 2, 0] and chain is None
+    # 5 cycles per delivery (deliveries [1,1] [1,2] [2,0]); the chain: 10 + 3 per message
+    service, per_core, most, chain = module.reduce_steps(*args, 5, 3, True)
+    assert service.tolist() == [8, 14, 14] and per_core.tolist() == [28, 22]
+    assert chain.tolist() == [16, 16, 10]
+
+
+def test_alike_steps_are_one_row_weighted_by_their_steps():
+    n_rate, n_own = np.array([2, 0, 2, 1, 3, 2]), np.array([0, 0, 1, 0, 2, 0])
+    ptr = np.zeros((2, 7), np.int64)
+    ptr[0, 1:] = np.cumsum(n_rate)
+    ptr[1, 0] = 5
+    ptr[1, 1:] = 5 + np.cumsum(n_own)
+    row_of, rows, weight = steps.alike_steps(ptr, np.array([1, 0], np.int8))
+    # steps 1, 3 and 0 = 5 alike (0, 1, 2 rate spikes), then steps 2 and 4 on their own
+    assert row_of.tolist() == [2, 0, 3, 1, 4, 2]
+    assert rows.tolist() == [[0, 0, 1, 3, 5, 8], [5, 5, 5, 5, 6, 8]]
+    assert weight.tolist() == [1, 1, 2, 1, 1]
+
+
+def _load_both_ways(chip_, tr, monkeypatch, backend):
+    """(core_load with alike steps reduced once, the reference over every step) per
+    presentation."""
+    monkeypatch.setenv("ACCEL_SIM_BACKEND", backend)
+    r, out = chip_.rates, []
+    for p in tr:
+        _, work = chip_.counter.count(p, learn=False, learning={}, state_reset=True)
+        got = core_load(work, r)
+        d, t = work.deliveries, work.deliveries.tables
+        T = work.shape[0]
+        ref = steps.reduce_steps(d.ptr, d.src, t.rate, t.unit, t.row_base, t.syn_tab,
+                                 t.sram_tab, t.msg_core, t.msg_count, np.ones(T, np.int64),
+                                 r.neuron_phase(work), r.syn_lanes, t.unit_cycles, r.ports,
+                                 r.read_lat, r.receive_cycles, r.message_cycles,
+                                 not r.soma_blocks)
+        out.append((got, ref))
+    return out
+
+
+def _same(got, ref):
+    assert got.service.tolist() == ref[0].tolist()
+    assert got.synaptic_per_core.tolist() == ref[1].tolist()
+    assert got.most_messages.tolist() == ref[2].tolist()
+    assert (got.chain is None) == (ref[3] is None)
+    if ref[3] is not None:
+        assert got.chain.tolist() == ref[3].tolist()
+
+
+@requires_step_kernels
+@pytest.mark.parametrize("over", [
+    {},
+    {"noc": {"cast": "unicast", "local": "network", "message_cycles": 3}},
+    {"cores": {"soma_cycles": {"idle": 2, "active": 1, "spike": 4}, "soma_blocks_synapses": False}},
+    {"cores": {"soma_blocks_synapses": False}, "noc": {"message_cycles": 2}},
+    {"cores": {"message_receive_cycles": 5, "synop_cycles": 2, "synop_cycles_sparse": 3}},
+    {"sram": {"size_kib": 0.25, "banks": 3}},
+])
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_load_equals_every_step_reduced_on_contended_traces(over, backend, monkeypatch):
+    base = {"cores": {"count": 6, "mesh_width": 3, "mesh_height": 2, "neuron_lanes": 2,
+                      "synapse_lanes": 2}}
+    for k, v in over.items():
+        base[k] = {**base.get(k, {}), **v}
+    for seed in (0, 1):
+        tr = _flood_trace(_contended_spec(), T=12, seed=seed)
+        pairs = _load_both_ways(Chip(chip(**base), tr.spec), tr, monkeypatch, backend)
+        for got, ref in pairs:
+            _same(got, ref)
+        assert sum(int(got.service.sum()) for got, _ in pairs) > 0
+
+
+@requires_step_kernels
+@pytest.mark.parametrize("name", ["edge", "loihi_sanafe", "spill"])
+def test_compiled_load_equals_reference_on_real_traces(real_traces, name, monkeypatch):
+    hw = load_hardware(name)
+    tr = real_traces["infer"]
+    c = Chip(hw, tr.spec)
+    compiled = _load_both_ways(c, tr, monkeypatch, "cython")
+    reference = _load_both_ways(c, tr, monkeypatch, "numpy")
+    for (got, ref), (got_np, _) in zip(compiled, reference):
+        _same(got, ref)
+        _same(got_np, ref)
+    assert len(compiled) == tr.n_presentations
+
+
+def _partial_spec():
+    """Neurons reached one by one, all but one, or all (no dense projection)."""
+    return NetworkSpec(
+        (Population("in", 8, "input"), Population("a", 8, "lif"), Population("b", 8, "lif")),
+        (Projection("in", "a", "one_to_one", 8), Projection("a", "b", "all_but_self", 8),
+         Projection("b", "a", "lateral"),
+         Projection("b", "b", "sparse", 8, pairs=(np.arange(8), (np.arange(8) * 3) % 8))))
+
+
+@pytest.mark.parametrize("T", [1, 12])
+@pytest.mark.parametrize("spec", [_contended_spec, _partial_spec])
+def test_active_updates_per_core_equal_the_mask(T, spec):
+    """counting.updated_per_core (no (T, n) mask) against the mask of every step."""
+    hw = chip(cores={"count": 6, "mesh_width": 3, "mesh_height": 2})
+    partial = 0
+    for seed in range(6):
+        tr = _flood_trace(spec(), T=T, seed=seed)
+        c = Chip(hw, tr.spec)
+        counter = c.counter
+        for p in tr:
+            spikes = {q.name: (p.counts[q.name].astype(np.int64), p.indices[q.name].astype(np.int64))
+                      for q in tr.spec.populations}
+            steps_of = {q: np.repeat(np.arange(T), n) for q, (n, _) in spikes.items()}
+            for q in tr.spec.chip_populations:
+                core = counter.m.core[q.name]
+                mask = counter.active_mask(p, q.name, q.size, spikes, steps_of, T)
+                want = np.bincount(core, weights=mask.sum(axis=0), minlength=6).astype(np.int64)
+                got = updated_per_core(q, counter.incoming[q.name], core, 6, p, spikes, steps_of)
+                assert got.tolist() == want.tolist()
+                partial += int(0 < want.sum() < (T - 1) * q.size)
+    assert partial or T == 1
