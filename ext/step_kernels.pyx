@@ -182,3 +182,93 @@ def reduce_steps(const int64_t[:, ::1] ptr, const int64_t[::1] src, const signed
     finally:
         free(rows)
     return service_a, per_core_a, most_a, (chain_a if chain else None)
+
+
+def alike_steps(const int64_t[:, ::1] ptr, const signed char[::1] rate):
+    """(row of each step, the rows' ptr, each row's steps): steps.alike_steps, its classes
+    in the same order (by their counts' mixed-radix key); where the keys do not fit a table
+    (more than 4 x steps + 1024 of them, or 62 bits) the reference's sort does it."""
+    cdef Py_ssize_t G = ptr.shape[0], T = ptr.shape[1] - 1, g, t, j
+    cdef int64_t n_alike = 0, K = 0, top = 1, key, v
+    own_a = np.zeros(T, np.int8)
+    radix_a = np.ones(G, np.int64)
+    cdef signed char[::1] own = own_a
+    cdef int64_t[::1] radix = radix_a
+    cdef double span = 1.0
+    for t in range(T):  # steps with spikes of their own rows; each rate group's largest count
+        for g in range(G):
+            if not rate[g] and ptr[g, t + 1] > ptr[g, t]:
+                own[t] = 1
+                break
+        if not own[t]:
+            n_alike += 1
+            for g in range(G):
+                if rate[g] and ptr[g, t + 1] - ptr[g, t] + 1 > radix[g]:
+                    radix[g] = ptr[g, t + 1] - ptr[g, t] + 1
+    place_a = np.zeros(G, np.int64)
+    cdef int64_t[::1] place = place_a
+    for g in range(G):
+        if rate[g]:
+            place[g] = top
+            span *= radix[g]
+            top *= radix[g]
+    if n_alike and span >= 4.0 * n_alike + 1024:  # too many keys for a table
+        from accel_sim.chip import steps
+
+        return steps.alike_steps(np.asarray(ptr), np.asarray(rate))
+    keys_a = np.zeros(T, np.int64)
+    first_a = np.full(top, -1, np.int64)
+    cdef int64_t[::1] keys = keys_a, first = first_a
+    for t in range(T):  # each alike step's key; the first step of each key
+        if own[t]:
+            continue
+        key = 0
+        for g in range(G):
+            if rate[g]:
+                key += (ptr[g, t + 1] - ptr[g, t]) * place[g]
+        keys[t] = key
+        if first[key] < 0:
+            first[key] = t
+    rank_a = np.zeros(top, np.int64)
+    cdef int64_t[::1] rank = rank_a
+    for key in range(top):  # classes in key order
+        if first[key] >= 0:
+            rank[key] = K
+            K += 1
+    n_own = T - n_alike
+    row_of_a = np.zeros(T, np.int64)
+    rows_a = np.zeros((G, K + n_own + 1), np.int64)
+    weight_a = np.zeros(K + n_own, np.int64)
+    cdef int64_t[::1] row_of = row_of_a, weight = weight_a
+    cdef int64_t[:, ::1] rows = rows_a
+    j = K
+    for t in range(T):
+        if own[t]:
+            row_of[t] = j
+            weight[j] = 1
+            j += 1
+        else:
+            row_of[t] = rank[keys[t]]
+            weight[rank[keys[t]]] += 1
+    for g in range(G):
+        if rate[g]:  # the classes' counts, then the own steps', cumulated
+            for key in range(top):
+                if first[key] >= 0:
+                    t = first[key]
+                    rows[g, rank[key] + 1] = ptr[g, t + 1] - ptr[g, t]
+            j = K
+            for t in range(T):
+                if own[t]:
+                    rows[g, j + 1] = ptr[g, t + 1] - ptr[g, t]
+                    j += 1
+            for j in range(1, K + n_own + 1):
+                rows[g, j] += rows[g, j - 1]
+        else:  # no spikes in the classes; each own step its range of src
+            for j in range(K + 1):
+                rows[g, j] = ptr[g, 0]
+            j = K
+            for t in range(T):
+                if own[t]:
+                    rows[g, j + 1] = ptr[g, t + 1]
+                    j += 1
+    return row_of_a, rows_a, weight_a

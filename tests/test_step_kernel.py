@@ -70,6 +70,25 @@ def test_alike_steps_are_one_row_weighted_by_their_steps():
     assert weight.tolist() == [1, 1, 2, 1, 1]
 
 
+@requires_step_kernels
+@pytest.mark.parametrize("rate", [[1, 0], [1, 1, 0], [0, 0], [1], [1, 1]])
+@pytest.mark.parametrize("scale", [1, 5000])
+def test_compiled_alike_steps_equal_the_reference(rate, scale):
+    """Classes in the same order; many distinct counts (scale 5000) take the sort."""
+    from accel_sim.chip import _step_kernels
+
+    rng = np.random.default_rng(len(rate) * scale)
+    rate = np.array(rate, np.int8)
+    for T in (0, 1, 40):
+        n = np.where(rate[:, None].astype(bool), rng.poisson(2, (len(rate), T)) * scale,
+                     rng.random((len(rate), T)) < 0.2)
+        ptr = np.zeros((len(rate), T + 1), np.int64)
+        ptr[:, 1:] = np.cumsum(n, axis=1)
+        ptr += np.arange(len(rate))[:, None] * 3
+        for got, want in zip(_step_kernels.alike_steps(ptr, rate), steps.alike_steps(ptr, rate)):
+            assert got.tolist() == want.tolist()
+
+
 def _load_both_ways(chip_, tr, monkeypatch, backend):
     """(core_load with alike steps reduced once, the reference over every step) per
     presentation."""

@@ -35,7 +35,7 @@ from .topology import Route, Topology
 if TYPE_CHECKING:
     from .timing import CoreLoad
 
-__all__ = ["StepWork", "Deliveries", "DeliveryTables", "ChipCounter", "per_step", "touched_per_step",
+__all__ = ["StepWork", "Deliveries", "DeliveryTables", "ChipCounter", "per_step",
            "updated_per_step", "updated_per_core",
            "synapse_unit", "unit_cycles"]
 
@@ -60,6 +60,9 @@ def unit_cycles(hw) -> dict[str, int] | None:
     return cycles if len(set(cycles.values())) > 1 else None
 
 _ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
+#: router actions and the route field each counts (per spike)
+_ROUTER_ACTIONS = ("inject", "hop_ew", "hop_ns", "local_delivery")
+_ROUTER_FIELDS = ("packets", "hops_ew", "hops_ns", "local")
 
 
 @dataclass
@@ -112,6 +115,11 @@ class StepWork:
     unit_per_core: dict[str, np.ndarray] | None = None
     sram_per_core: np.ndarray | None = None  # (C,) delivery SRAM words summed over the steps
     updated: dict[str, np.ndarray] | None = None  # population -> (T,) neurons updated active
+    # what the counts were made of, for the per-instance results: population -> (spikes per
+    # step, their neurons), the step of each spike, and which neurons events reached
+    fired: dict | None = None
+    fired_steps: dict | None = None
+    reached: dict | None = None
     spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
     #                                   cycles of its core up to and including its neuron
 
@@ -132,6 +140,10 @@ class _Source:
     # every source alike (one route, the same per-core work, nothing in DRAM): its spikes
     # are counted per step only, not one by one (the dense input projection)
     alike: bool = False
+    route_table: np.ndarray | None = None  # (n_src, 4): _ROUTER_FIELDS of each source
+
+    def __post_init__(self):
+        self.route_table = np.stack([self.fields[f] for f in _ROUTER_FIELDS], axis=1)
 
 
 class ChipCounter:
@@ -153,6 +165,7 @@ class ChipCounter:
                      and (t.synops == t.synops[:, :1]).all() and (t.sram == t.sram[:, :1]).all())
             self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
+        self.spills = {name: bool(t.dram.any()) for name, t in self.tables.items()}
         self.soma = m.hw.cores.soma_cycles
         self.per_message = m.hw.cores.message_receive_cycles > 0  # deliveries per core matter
         if self.soma is not None:  # each core's neurons in mapping order: spec order, then slot
@@ -227,7 +240,7 @@ class ChipCounter:
         port = np.zeros(T, np.int64)
         max_hops = np.zeros(T, np.int64)
         act = 0
-        routers = dict.fromkeys(("inject", "hop_ew", "hop_ns", "local_delivery"), 0)
+        routers = dict.fromkeys(_ROUTER_ACTIONS, 0)
         # synapse unit -> (C,) its synaptic operations per core; SRAM words read per core
         unit_pc: dict[str, np.ndarray] = {}
         sram_pc = np.zeros(C, np.int64)
@@ -252,9 +265,8 @@ class ChipCounter:
                 total = int(n.sum())
                 self._add_unit(unit, total * tbl.synops[:, 0], unit_pc)
                 sram_pc += total * tbl.sram[:, 0]
-                for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"),
-                                    ("hop_ns", "hops_ns"), ("local_delivery", "local")):
-                    routers[action] += total * int(f[key][0])
+                for action, v in zip(_ROUTER_ACTIONS, src.route_table[0].tolist()):
+                    routers[action] += total * v
                 one = 1 if self.topo.multicast else int(f["packets"][0] + f["local"][0])
                 port += n * one
                 max_hops = np.maximum(max_hops, np.where(n > 0, f["max_hops"][0], 0))
@@ -266,16 +278,16 @@ class ChipCounter:
             self._add_unit(unit, pc, unit_pc)
             if pr.stores_weights:
                 sram_pc += tbl.sram[:, idx].sum(axis=1)
-                dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
-                streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
-                act += int(tbl.act[:, idx].sum())
-            msgs = f["packets"][idx]
-            routers["inject"] += int(msgs.sum())
-            routers["hop_ew"] += int(f["hops_ew"][idx].sum())
-            routers["hop_ns"] += int(f["hops_ns"][idx].sum())
-            routers["local_delivery"] += int(f["local"][idx].sum())
+                if self.spills[pr.name]:
+                    dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
+                    streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
+                    act += int(tbl.act[:, idx].sum())
+            used = src.route_table[idx].sum(axis=0)  # _ROUTER_FIELDS, summed over the spikes
+            for action, v in zip(_ROUTER_ACTIONS, used.tolist()):
+                routers[action] += v
             if src.from_port:  # the port sends one multicast packet, or a copy per destination
-                load = np.ones(len(idx), np.int64) if self.topo.multicast else msgs + f["local"][idx]
+                load = (np.ones(len(idx), np.int64) if self.topo.multicast
+                        else f["packets"][idx] + f["local"][idx])
                 port += np.bincount(st, load, T).astype(np.int64)
             np.maximum.at(max_hops, st, f["max_hops"][idx])
         deliveries = Deliveries(ptr, np.concatenate(src_of) if src_of else np.zeros(0, np.int64),
@@ -298,7 +310,11 @@ class ChipCounter:
                      np.zeros(T, np.int64))
 
         # ---- neuron updates: active or idle (updated_per_step) ----
-        updated = {q.name: updated_per_step(q, self.incoming[q.name], p, spikes, steps)
+        reached = {q.name: _Reached(self.incoming[q.name], q.size, spikes, steps, T)
+                   for q in spec.chip_populations
+                   if active_stream(q.name) not in p.counts and not q.biased}
+        updated = {q.name: updated_per_step(q, self.incoming[q.name], p, spikes, steps,
+                                            reached.get(q.name))
                    for q in spec.chip_populations}
         active = sum(int(u.sum()) for u in updated.values())
         total = T * sum(q.size for q in spec.chip_populations)
@@ -346,6 +362,7 @@ class ChipCounter:
         work = StepWork(deliveries, learn_ops, learn_words, dram_bits, streams, port, moving,
                         max_hops, pass_words, pass_ops, pass_bits)
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
+        work.fired, work.fired_steps, work.reached = spikes, steps, reached
         if self.soma is not None:
             self._soma(p, spikes, steps, T, work)
         return cnt, work
@@ -474,23 +491,25 @@ class ChipCounter:
         return dram
 
 
-def updated_per_step(q, incoming, p: Presentation, spikes, steps) -> np.ndarray:
+def updated_per_step(q, incoming, p: Presentation, spikes, steps, reached=None) -> np.ndarray:
     """(T,) neurons of population q updated as active at each step: as the trace's
     `<population>:active` stream says (a frontend that knows the state), else all of them
     when they have a bias (it changes them every step), else those a synaptic event reached
-    in the previous step (events of the last step reach nothing in the presentation)."""
+    in the previous step (events of the last step reach nothing in the presentation);
+    `reached`: the latter, when already known."""
     T = p.n_steps
     given = active_stream(q.name)
     if given in p.counts:
         return p.counts[given].astype(np.int64)
     if q.biased:
         return np.full(T, q.size, np.int64)
-    touched = touched_per_step(incoming, q.size, spikes, steps, T)
+    touched = _Reached(incoming, q.size, spikes, steps, T) if reached is None else reached
+    touched = touched.per_step(q.size, T)
     return np.concatenate([[0], touched[:-1]]) if T else touched
 
 
 def updated_per_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spikes,
-                     steps) -> np.ndarray:
+                     steps, reached=None) -> np.ndarray:
     """(C,) updates of population q's neurons counted active over the presentation, per
     core (`core`: each neuron's): the neurons `updated_per_step` counts, each on its core."""
     T = p.n_steps
@@ -500,7 +519,7 @@ def updated_per_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spi
     k = np.bincount(core, minlength=C)
     if q.biased:
         return T * k
-    r = _Reached(incoming, q.size, spikes, steps, T)
+    r = _Reached(incoming, q.size, spikes, steps, T) if reached is None else reached
     before_last = np.arange(T) < T - 1  # events of the last step reach nothing
     whole = r.full & before_last
     out = int(whole.sum()) * k
@@ -549,7 +568,14 @@ class _Reached:
         self.keys = np.unique(np.concatenate(keys)) if keys else np.zeros(0, np.int64)
         self.left_out = np.zeros(T, bool)
         self.ex_step = self.who = np.zeros(0, np.int64)
-        if excluded:  # steps where all but one neuron were reached
+        if len(excluded) == 1:  # one projection leaves out one neuron per step at most
+            t, who = excluded[0]
+            if len(self.keys):  # reached by another event too: all are
+                full[t[np.isin(t * n + who, self.keys)]] = True
+            one = ~full[t]
+            self.ex_step, self.who = t[one], who[one]
+            self.left_out[self.ex_step] = True
+        elif excluded:  # steps where all but one neuron were reached
             st_ex = np.concatenate([e[0] for e in excluded])
             who = np.concatenate([e[1] for e in excluded])
             order = np.lexsort((who, st_ex))
@@ -569,15 +595,11 @@ class _Reached:
             self.left_out[self.ex_step] = True
         self.full = full
 
-
-def touched_per_step(incoming, n: int, spikes, steps, T: int) -> np.ndarray:
-    """(T,) neurons of a population of `n` (its `incoming` projections) reached by a
-    synaptic event of each step; `spikes`: population -> (per-step counts, indices),
-    `steps`: population -> the step of each spike."""
-    r = _Reached(incoming, n, spikes, steps, T)
-    partial = (np.bincount(r.keys // n, minlength=T)[:T] if len(r.keys)
-               else np.zeros(T, np.int64))
-    return np.where(r.full, n, np.where(r.left_out, n - 1, partial)).astype(np.int64)
+    def per_step(self, n: int, T: int) -> np.ndarray:
+        """(T,) neurons reached at each step."""
+        partial = (np.bincount(self.keys // n, minlength=T)[:T] if len(self.keys)
+                   else np.zeros(T, np.int64))
+        return np.where(self.full, n, np.where(self.left_out, n - 1, partial)).astype(np.int64)
 
 
 def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:

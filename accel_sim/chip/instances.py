@@ -106,9 +106,7 @@ class InstanceCounter:
             state_reset: bool) -> None:
         chip, counter = self.chip, self.chip.counter
         m, spec, C, T = counter.m, counter.spec, self.C, p.n_steps
-        spikes = {q.name: (p.counts[q.name].astype(np.int64), p.indices[q.name].astype(np.int64))
-                  for q in spec.populations}
-        steps = {name: np.repeat(np.arange(T), n) for name, (n, _) in spikes.items()}
+        spikes, steps = work.fired, work.fired_steps
         for unit, per_core in (work.unit_per_core or {}).items():
             self._core(f"core.{unit}", per_core)
         self._core("sram.read_word", work.sram_per_core)
@@ -120,7 +118,8 @@ class InstanceCounter:
             if np.all((per_step == 0) | (per_step == q.size)):  # whole steps
                 on = int((per_step == q.size).sum()) * m.k[q.name]
             else:
-                on = updated_per_core(q, counter.incoming[q.name], core, C, p, spikes, steps)
+                on = updated_per_core(q, counter.incoming[q.name], core, C, p, spikes, steps,
+                                      work.reached.get(q.name))
             self._core("core.neuron_update_active", on)
             self._core("core.neuron_update_idle", T * m.k[q.name] - on)
         if learn and counter.backprop is None:

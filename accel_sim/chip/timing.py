@@ -158,12 +158,12 @@ def core_load(work: StepWork, r: HwRates) -> CoreLoad:
         chain = not r.soma_blocks
         neurons = r.neuron_phase(work)
         T = work.shape[0]
+        _, module = kernels(None, "steps")
         if chain and work.neuron_cycles is not None:
             row_of, ptr, weight = np.arange(T), d.ptr, np.ones(T, np.int64)
         else:
-            row_of, ptr, weight = steps.alike_steps(d.ptr, t.rate)
+            row_of, ptr, weight = module.alike_steps(d.ptr, t.rate)
             neurons = neurons[:1].repeat(len(weight), axis=0) if chain else neurons[:0]
-        _, module = kernels(None, "steps")
         service, per_core, most, longest = module.reduce_steps(
             ptr, d.src, t.rate, t.unit, t.row_base, t.syn_tab, t.sram_tab, t.msg_core,
             t.msg_count, weight, neurons, r.syn_lanes, t.unit_cycles, r.ports, r.read_lat,
