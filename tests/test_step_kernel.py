@@ -185,3 +185,41 @@ def test_active_updates_per_core_equal_the_mask(T, spec):
                 assert got.tolist() == want.tolist()
                 partial += int(0 < want.sum() < (T - 1) * q.size)
     assert partial or T == 1
+
+
+@pytest.mark.parametrize("spec", [_contended_spec, _partial_spec])
+def test_soma_work_equals_every_neuron_every_step(spec):
+    """Each core's soma cycles per step and each spike's place in them, as the (T, N)
+    costs of every neuron at every step give them (idle 2, active 3, spike 7 cycles)."""
+    hw = chip(cores={"count": 6, "mesh_width": 3, "mesh_height": 2,
+                     "soma_cycles": {"idle": 2, "active": 3, "spike": 7},
+                     "soma_blocks_synapses": False})
+    T = 12
+    for seed in range(4):
+        tr = _flood_trace(spec(), T=T, seed=seed)
+        counter = Chip(hw, tr.spec).counter
+        m = counter.m
+        for p in tr:
+            _, work = counter.count(p, learn=False, learning={}, state_reset=True)
+            spikes = work.fired
+            cost = {}  # population -> (T, n) soma cycles of each neuron at each step
+            for q in tr.spec.chip_populations:
+                mask = counter.active_mask(p, q.name, q.size, spikes, work.fired_steps, T)
+                c = 2 + 3 * mask.astype(np.int64)
+                n, idx = spikes[q.name]
+                np.add.at(c, (work.fired_steps[q.name], idx), 7)
+                cost[q.name] = c
+            want = np.zeros((T, 6), np.int64)
+            for q in tr.spec.chip_populations:
+                for j in range(q.size):
+                    want[:, m.core[q.name][j]] += cost[q.name][:, j]
+            assert work.neuron_cycles.tolist() == want.tolist()
+            for q in tr.spec.chip_populations:  # neurons before a spike's on its core, in
+                for i, (t, j) in enumerate(zip(work.fired_steps[q.name], spikes[q.name][1])):
+                    c, before = m.core[q.name][j], 0  # spec order, then slot
+                    for q2 in tr.spec.chip_populations:
+                        on = np.flatnonzero(m.core[q2.name] == c)
+                        on = on[m.slot[q2.name][on] <= (m.slot[q.name][j] if q2 is q else -1)] \
+                            if tr.spec.names.index(q2.name) >= tr.spec.names.index(q.name) else on
+                        before += int(cost[q2.name][t, on].sum())
+                    assert work.spike_soma[q.name][i] == before

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .timing import CoreLoad
 
 __all__ = ["StepWork", "Deliveries", "DeliveryTables", "ChipCounter", "per_step",
-           "updated_per_step", "updated_per_core",
+           "updated_per_step", "updated_per_core", "updated_per_step_core",
            "synapse_unit", "unit_cycles"]
 
 #: the synapse unit (core action) that processes a projection's synaptic operations
@@ -165,7 +165,9 @@ class ChipCounter:
                      and (t.synops == t.synops[:, :1]).all() and (t.sram == t.sram[:, :1]).all())
             self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
-        self.spills = {name: bool(t.dram.any()) for name, t in self.tables.items()}
+        # projections with spilled words: DRAM bits, access streams, row activations per source
+        self.spills = {name: ((t.dram_bits.sum(axis=0), (t.dram > 0).sum(axis=0), t.act.sum(axis=0))
+                              if t.dram.any() else None) for name, t in self.tables.items()}
         self.soma = m.hw.cores.soma_cycles
         self.per_message = m.hw.cores.message_receive_cycles > 0  # deliveries per core matter
         if self.soma is not None:  # each core's neurons in mapping order: spec order, then slot
@@ -271,18 +273,23 @@ class ChipCounter:
                 port += n * one
                 max_hops = np.maximum(max_hops, np.where(n > 0, f["max_hops"][0], 0))
                 continue
+            # sums over the spikes of per-source figures: by source (a histogram) when the
+            # spikes are many, else spike by spike (the same sums)
+            hist = np.bincount(idx, minlength=len(src.routes)) if 4 * len(idx) > len(src.routes) else None
             if pr.connectivity == "dense":
                 pc = int(n.sum()) * m.k[pr.dst].astype(np.int64)
             else:
-                pc = tbl.synops[:, idx].sum(axis=1)
+                pc = tbl.synops[:, idx].sum(axis=1) if hist is None else tbl.synops @ hist
             self._add_unit(unit, pc, unit_pc)
             if pr.stores_weights:
-                sram_pc += tbl.sram[:, idx].sum(axis=1)
-                if self.spills[pr.name]:
-                    dram_bits += np.bincount(st, tbl.dram_bits[:, idx].sum(axis=0), T).astype(np.int64)
-                    streams += np.bincount(st, (tbl.dram[:, idx] > 0).sum(axis=0), T).astype(np.int64)
-                    act += int(tbl.act[:, idx].sum())
-            used = src.route_table[idx].sum(axis=0)  # _ROUTER_FIELDS, summed over the spikes
+                sram_pc += tbl.sram[:, idx].sum(axis=1) if hist is None else tbl.sram @ hist
+                spill = self.spills[pr.name]
+                if spill is not None:  # bits, access streams and row activations per source
+                    dram_bits += np.bincount(st, spill[0][idx], T).astype(np.int64)
+                    streams += np.bincount(st, spill[1][idx], T).astype(np.int64)
+                    act += int(spill[2][idx].sum() if hist is None else spill[2] @ hist)
+            # _ROUTER_FIELDS, summed over the spikes
+            used = src.route_table[idx].sum(axis=0) if hist is None else hist @ src.route_table
             for action, v in zip(_ROUTER_ACTIONS, used.tolist()):
                 routers[action] += v
             if src.from_port:  # the port sends one multicast packet, or a copy per destination
@@ -373,30 +380,42 @@ class ChipCounter:
         unit_pc[unit] = unit_pc[unit] + per_core if unit in unit_pc else per_core
 
     def _soma(self, p: Presentation, spikes, steps, T: int, work: StepWork) -> None:
-        """Per-neuron soma time: each core's soma work per step, and where in it each spike's
-        neuron is done (its messages leave then when the soma does not block synapses)."""
-        m, soma = self.m, self.soma
+        """Per-neuron soma time: each core's soma work per step (idle, active and spike
+        cycles of its neurons), and where in it each spike's neuron is done (its messages
+        leave then when the soma does not block synapses): the soma cycles of its core's
+        neurons up to and including it, in mapping order, at the steps with spikes only."""
+        m, soma, C = self.m, self.soma, self.m.n_cores
+        nc = np.zeros((T, C), np.int64)  # neurons updated active, then their cycles
+        for q in self.spec.chip_populations:
+            updated_per_step_core(q, self.incoming[q.name], m.core[q.name], C, p, spikes,
+                                  steps, work.reached.get(q.name), out=nc)
+        nc *= soma.active
+        nc += soma.idle * m.neurons_per_core()
+        for q in self.spec.chip_populations:
+            np.add.at(nc, (steps[q.name], m.core[q.name][spikes[q.name][1]]), soma.spike)
+        work.neuron_cycles = nc
+        fired = [steps[q.name] for q in self.spec.chip_populations]
+        ts = np.unique(np.concatenate(fired)) if fired else np.zeros(0, np.int64)
+        row = np.zeros(T, np.int64)
+        row[ts] = np.arange(len(ts))
         N = len(self._order)
-        cost = np.full((T, N), soma.idle, np.int64)
+        cost = np.full((len(ts), N), soma.idle, np.int64)  # (steps with spikes, neurons)
         for q in self.spec.chip_populations:
             off = self._pop_offset[q.name]
-            active = self.active_mask(p, q.name, q.size, spikes, steps, T)
+            active = self.active_mask(p, q.name, q.size, spikes, steps, T)[ts]
             cost[:, self._rank[off:off + q.size]] += soma.active * active
             n, idx = spikes[q.name]
-            np.add.at(cost, (steps[q.name], self._rank[off + idx]), soma.spike)
-        # cum[t, r]: soma cycles of the first r sorted neurons; a core's are a stretch of them
-        cum = np.zeros((T, N + 1), np.int64)
+            np.add.at(cost, (row[steps[q.name]], self._rank[off + idx]), soma.spike)
+        # cum[i, r]: soma cycles of the first r sorted neurons; a core's are a stretch of them
+        cum = np.zeros((len(ts), N + 1), np.int64)
         np.cumsum(cost, axis=1, out=cum[:, 1:])
-        cores = np.arange(m.n_cores)
-        first = np.searchsorted(self._core_sorted, cores)
-        end = np.searchsorted(self._core_sorted, cores, side="right")
-        work.neuron_cycles = cum[:, end] - cum[:, first]
+        first = np.searchsorted(self._core_sorted, np.arange(C))
         start_of = first[self._core_sorted]  # each sorted neuron's core's first position
         work.spike_soma = {}
         for q in self.spec.chip_populations:
             r = self._rank[self._pop_offset[q.name] + spikes[q.name][1]]
-            st = steps[q.name]
-            work.spike_soma[q.name] = cum[st, r + 1] - cum[st, start_of[r]]
+            i = row[steps[q.name]]
+            work.spike_soma[q.name] = cum[i, r + 1] - cum[i, start_of[r]]
 
     def active_mask(self, p: Presentation, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
         """(T, n) neurons updated at each step: the trace's `:active` stream, else those a
@@ -529,6 +548,37 @@ def updated_per_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spi
     t, j = r.keys // q.size, r.keys % q.size
     keep = before_last[t] & ~r.full[t] & ~r.left_out[t]
     return out + np.bincount(core[j[keep]], minlength=C)
+
+
+def updated_per_step_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spikes,
+                          steps, reached=None, out: np.ndarray | None = None) -> np.ndarray:
+    """(T, C) updates of population q's neurons counted active at each step, per core
+    (`core`: each neuron's): `updated_per_step`'s neurons, each on its core; added to `out`
+    when given."""
+    T = p.n_steps
+    if out is None:
+        out = np.zeros((T, C), np.int64)
+    given = active_stream(q.name)
+    if given in p.counts:
+        st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
+        key = np.unique(st * q.size + p.indices[given].astype(np.int64))  # a neuron once a step
+        np.add.at(out, (key // q.size, core[key % q.size]), 1)
+        return out
+    k = np.bincount(core, minlength=C)
+    if q.biased:
+        out += k
+        return out
+    r = _Reached(incoming, q.size, spikes, steps, T) if reached is None else reached
+    # events of step t make the neurons they reached active at step t + 1
+    out[1:][r.full[:-1]] += k
+    before_last = r.ex_step < T - 1
+    left = r.ex_step[before_last]
+    out[left + 1] += k
+    np.subtract.at(out, (left + 1, core[r.who[before_last]]), 1)
+    t, j = r.keys // q.size, r.keys % q.size
+    keep = (t < T - 1) & ~r.full[t] & ~r.left_out[t]
+    np.add.at(out, (t[keep] + 1, core[j[keep]]), 1)
+    return out
 
 
 class _Reached:

@@ -47,18 +47,19 @@ class InstancePlan:
         self.C, self.n_tiles = counter.m.n_cores, topo.n_tiles
         self.links: list = []
         index: dict = {}
-        per_route: dict[int, list[int]] = {}  # a Route (shared by its sources) -> link ids
+        per_route: dict[int, np.ndarray] = {}  # a Route (shared by its sources) -> link ids
 
-        def link_ids(route) -> list[int]:
+        def link_ids(route) -> np.ndarray:
             ids = per_route.get(id(route))
             if ids is None:
-                ids = per_route[id(route)] = []
+                found = []
                 for _, tree, _ in route.messages:
                     for link, _ in tree:
                         if link not in index:
                             index[link] = len(self.links)
                             self.links.append(link)
-                        ids.append(index[link])
+                        found.append(index[link])
+                ids = per_route[id(route)] = np.array(found, np.int64)
             return ids
 
         per_source = {}
@@ -66,7 +67,7 @@ class InstancePlan:
             src = counter.sources[pr.name]
             ids = [link_ids(route) for route in src.routes]
             rows = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
-            cols = np.fromiter((c for x in ids for c in x), np.int64, len(rows))
+            cols = np.concatenate(ids) if ids else np.zeros(0, np.int64)
             tile = (np.full(len(src.routes), topo.port[1] * topo.width + topo.port[0])
                     if src.from_port else topo.tile_of(src.core))
             per_source[pr.name] = (rows, cols, np.asarray(tile, np.int64))

@@ -150,26 +150,26 @@ class CoreLoad:
 
 def core_load(work: StepWork, r: HwRates) -> CoreLoad:
     """The cores' load of a presentation's deliveries (kept on `work`: the timing and the
-    per-instance busy cycles both read it), by the compiled kernel or its reference;
-    alike steps reduced once (steps.alike_steps) unless each step has a neuron phase of
-    its own that the chain reads."""
+    per-instance busy cycles both read it), by the compiled kernel or its reference, alike
+    steps reduced once (steps.alike_steps). Their rate rows send no messages (their
+    sources are the input port's), so an alike step's chain is its longest neuron phase."""
     if work.load is None:
         d, t = work.deliveries, work.deliveries.tables
         chain = not r.soma_blocks
-        neurons = r.neuron_phase(work)
-        T = work.shape[0]
         _, module = kernels(None, "steps")
-        if chain and work.neuron_cycles is not None:
-            row_of, ptr, weight = np.arange(T), d.ptr, np.ones(T, np.int64)
-        else:
-            row_of, ptr, weight = module.alike_steps(d.ptr, t.rate)
-            neurons = neurons[:1].repeat(len(weight), axis=0) if chain else neurons[:0]
+        row_of, ptr, weight = module.alike_steps(d.ptr, t.rate)
+        neurons = r.neuron_phase(work)
+        if chain:  # each own step's neuron phase on its row
+            own = np.diff(d.ptr[t.rate == 0], axis=1).any(axis=0)
+            rows = np.zeros((len(weight), neurons.shape[1]), np.int64)
+            rows[row_of[own]] = neurons[own]
         service, per_core, most, longest = module.reduce_steps(
             ptr, d.src, t.rate, t.unit, t.row_base, t.syn_tab, t.sram_tab, t.msg_core,
-            t.msg_count, weight, neurons, r.syn_lanes, t.unit_cycles, r.ports, r.read_lat,
-            r.receive_cycles, r.message_cycles, chain)
+            t.msg_count, weight, rows if chain else neurons[:0], r.syn_lanes, t.unit_cycles,
+            r.ports, r.read_lat, r.receive_cycles, r.message_cycles, chain)
         work.load = CoreLoad(service[row_of], per_core, most[row_of],
-                             longest[row_of] if chain else None)
+                             np.where(own, longest[row_of], neurons.max(axis=1, initial=0))
+                             if chain else None)
     return work.load
 
 

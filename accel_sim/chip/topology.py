@@ -79,7 +79,7 @@ class Topology:
     def route(self, src_core: int | None, dests) -> Route:
         """The route of one spike from `src_core` (None: the input port) to the cores
         `dests` (ascending, unique). Cached: spikes of one source share it."""
-        key = (src_core, tuple(int(d) for d in dests))
+        key = (src_core, tuple(np.asarray(dests, np.int64).tolist()))
         hit = self._cache.get(key)
         if hit is None:
             hit = self._cache[key] = self._route(src_core, key[1])
