@@ -12,21 +12,23 @@ from accel_sim import NetworkSpec, Population, Projection, load_hardware
 from accel_sim.chip import Chip, steps
 from accel_sim.chip.counting import updated_per_core
 from accel_sim.chip.timing import core_load
+from snn_frontend.trace import active_stream
 
 
-def _hand():
-    """Three steps on two cores: a rate group (row 0; its counts are all it reads) and a
-    group of two sources (rows 1, 2) whose spikes are src[0:1] and src[1:3]."""
-    ptr = np.array([[0, 1, 1, 3], [0, 1, 3, 3]], np.int64)
-    return dict(ptr=ptr, src=np.array([0, 1, 0], np.int64),
-                rate=np.array([1, 0], np.int8), unit=np.zeros(2, np.int64),
-                row_base=np.array([0, 1], np.int64),
-                syn_tab=np.array([[2, 0], [0, 3], [1, 1]], np.int64),
-                sram_tab=np.array([[1, 0], [0, 1], [1, 1]], np.int64),
-                msg_core=np.array([-1, 0, 1], np.int64), msg_count=np.array([0, 2, 1], np.int64),
-                weight=np.ones(3, np.int64),
-                neurons=np.full((3, 2), 10, np.int64), lanes=1,
-                unit_cycles=np.array([1], np.int64), ports=1, read_latency=1)
+def _hand() -> list:
+    """reduce_steps' arguments up to read_latency for three steps on two cores: a rate
+    group (row 0; its counts are all it reads) and a group of two sources (rows 1, 2)
+    whose spikes are src[0:1] and src[1:3]; lanes and ports 1, read latency 1 cycle, a
+    neuron phase of 10 cycles."""
+    return [np.array([[0, 1, 1, 3], [0, 1, 3, 3]], np.int64),  # ptr
+            np.array([0, 1, 0], np.int64),  # src
+            np.array([1, 0], np.int8), np.zeros(2, np.int64),  # rate, unit
+            np.array([0, 1], np.int64),  # row_base
+            np.array([[2, 0], [0, 3], [1, 1]], np.int64),  # syn_tab
+            np.array([[1, 0], [0, 1], [1, 1]], np.int64),  # sram_tab
+            np.array([-1, 0, 1], np.int64), np.array([0, 2, 1], np.int64),  # msg_core, _count
+            np.ones(3, np.int64), np.full((3, 2), 10, np.int64),  # weight, neurons
+            1, np.array([1], np.int64), 1, 1]  # lanes, unit_cycles, ports, read_latency
 
 
 def _modules():
@@ -44,10 +46,7 @@ def test_hand_counted_load(module):
     """Step 0: 1 rate spike + source 0; step 1: sources 1 and 0; step 2: 2 rate spikes.
     Synops [2,3] [1,4] [4,0]; SRAM words [1,1] [1,2] [2,0] (+1 cycle of read latency);
     source 0 sends 2 messages from core 0, source 1 one from core 1."""
-    a = _hand()
-    args = [a[k] for k in ("ptr", "src", "rate", "unit", "row_base", "syn_tab", "sram_tab",
-                           "msg_core", "msg_count", "weight", "neurons", "lanes",
-                           "unit_cycles", "ports", "read_latency")]
+    args = _hand()
     service, per_core, most, chain = module.reduce_steps(*args, 0, 0, False)
     assert service.tolist() == [3, 4, 4] and per_core.tolist() == [8, 7]
     assert most.tolist() == [2, 2, 0] and chain is None
@@ -154,6 +153,43 @@ def test_compiled_load_equals_reference_on_real_traces(real_traces, name, monkey
     assert len(compiled) == tr.n_presentations
 
 
+def _active_mask(counter, p, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
+    """(T, n) neurons updated at each step, the step-by-step reference of what counting
+    derives from the reached neurons: the trace's `:active` stream, else all when biased,
+    else those a synaptic event reached in the previous step, projection by projection."""
+    mask = np.zeros((T, n), bool)
+    given = active_stream(name)
+    if given in p.counts:
+        st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
+        mask[st, p.indices[given].astype(np.int64)] = True
+        return mask
+    if counter.spec.population(name).biased:
+        mask[:] = True
+        return mask
+    for pr in counter.incoming[name]:
+        cnt, idx = spikes[pr.src]
+        st = steps[pr.src]
+        ok = st + 1 < T  # events of the last step reach nothing in this presentation
+        if pr.connectivity == "dense":
+            mask[np.flatnonzero(cnt[:-1] > 0) + 1] = True
+        elif pr.connectivity in ("all_but_self", "lateral"):
+            for t, j in zip(st[ok], idx[ok]):
+                row = mask[t + 1]
+                if cnt[t] >= 2:
+                    row[:] = True
+                else:
+                    keep = row[j]
+                    row[:] = True
+                    row[j] = keep
+        elif pr.connectivity == "one_to_one":
+            mask[st[ok] + 1, idx[ok]] = True
+        else:
+            pre, post = pr.connections
+            for t, j in zip(st[ok], idx[ok]):
+                mask[t + 1, post[pre == j]] = True
+    return mask
+
+
 def _partial_spec():
     """Neurons reached one by one, all but one, or all (no dense projection)."""
     return NetworkSpec(
@@ -179,7 +215,7 @@ def test_active_updates_per_core_equal_the_mask(T, spec):
             steps_of = {q: np.repeat(np.arange(T), n) for q, (n, _) in spikes.items()}
             for q in tr.spec.chip_populations:
                 core = counter.m.core[q.name]
-                mask = counter.active_mask(p, q.name, q.size, spikes, steps_of, T)
+                mask = _active_mask(counter, p, q.name, q.size, spikes, steps_of, T)
                 want = np.bincount(core, weights=mask.sum(axis=0), minlength=6).astype(np.int64)
                 got = updated_per_core(q, counter.incoming[q.name], core, 6, p, spikes, steps_of)
                 assert got.tolist() == want.tolist()
@@ -204,10 +240,9 @@ def test_soma_work_equals_every_neuron_every_step(spec):
             spikes = work.fired
             cost = {}  # population -> (T, n) soma cycles of each neuron at each step
             for q in tr.spec.chip_populations:
-                mask = counter.active_mask(p, q.name, q.size, spikes, work.fired_steps, T)
+                mask = _active_mask(counter, p, q.name, q.size, spikes, work.fired_steps, T)
                 c = 2 + 3 * mask.astype(np.int64)
-                n, idx = spikes[q.name]
-                np.add.at(c, (work.fired_steps[q.name], idx), 7)
+                np.add.at(c, (work.fired_steps[q.name], spikes[q.name][1]), 7)
                 cost[q.name] = c
             want = np.zeros((T, 6), np.int64)
             for q in tr.spec.chip_populations:

@@ -35,9 +35,9 @@ from .topology import Route, Topology
 if TYPE_CHECKING:
     from .timing import CoreLoad
 
-__all__ = ["StepWork", "Deliveries", "DeliveryTables", "ChipCounter", "per_step",
-           "updated_per_step", "updated_per_core", "updated_per_step_core",
-           "synapse_unit", "unit_cycles"]
+__all__ = ["ChipCounter", "Deliveries", "DeliveryTables", "StepWork", "per_step",
+           "synapse_unit", "unit_cycles", "updated_per_core", "updated_per_step",
+           "updated_per_step_core"]
 
 #: the synapse unit (core action) that processes a projection's synaptic operations
 _UNITS = {"sparse": "synop_sparse", "conv2d": "synop_conv", "conv1d": "synop_conv"}
@@ -218,8 +218,11 @@ class ChipCounter:
             else:
                 core.append(np.asarray(src.core, np.int64))
                 count.append(src.fields["packets"])
-        cat = lambda parts, shape: (np.ascontiguousarray(np.concatenate(parts), np.int64)  # noqa: E731
-                                    if parts else np.zeros(shape, np.int64))
+
+        def cat(parts, shape):
+            return (np.ascontiguousarray(np.concatenate(parts), np.int64) if parts
+                    else np.zeros(shape, np.int64))
+
         return DeliveryTables(np.array(rate, np.int8), np.array(unit, np.int64),
                               np.array(base, np.int64), cat(syn, (0, C)), cat(sram, (0, C)),
                               cat(core, 0), cat(count, 0), np.array(cycles, np.int64))
@@ -385,12 +388,11 @@ class ChipCounter:
         leave then when the soma does not block synapses): the soma cycles of its core's
         neurons up to and including it, in mapping order, at the steps with spikes only."""
         m, soma, C = self.m, self.soma, self.m.n_cores
-        nc = np.zeros((T, C), np.int64)  # neurons updated active, then their cycles
+        nc = np.empty((T, C), np.int64)
+        nc[:] = soma.idle * m.neurons_per_core()
         for q in self.spec.chip_populations:
             updated_per_step_core(q, self.incoming[q.name], m.core[q.name], C, p, spikes,
-                                  steps, work.reached.get(q.name), out=nc)
-        nc *= soma.active
-        nc += soma.idle * m.neurons_per_core()
+                                  steps, work.reached.get(q.name), out=nc, scale=soma.active)
         for q in self.spec.chip_populations:
             np.add.at(nc, (steps[q.name], m.core[q.name][spikes[q.name][1]]), soma.spike)
         work.neuron_cycles = nc
@@ -402,9 +404,9 @@ class ChipCounter:
         cost = np.full((len(ts), N), soma.idle, np.int64)  # (steps with spikes, neurons)
         for q in self.spec.chip_populations:
             off = self._pop_offset[q.name]
-            active = self.active_mask(p, q.name, q.size, spikes, steps, T)[ts]
+            active = active_rows(q, p, ts, work.reached.get(q.name))
             cost[:, self._rank[off:off + q.size]] += soma.active * active
-            n, idx = spikes[q.name]
+            idx = spikes[q.name][1]
             np.add.at(cost, (row[steps[q.name]], self._rank[off + idx]), soma.spike)
         # cum[i, r]: soma cycles of the first r sorted neurons; a core's are a stretch of them
         cum = np.zeros((len(ts), N + 1), np.int64)
@@ -416,41 +418,6 @@ class ChipCounter:
             r = self._rank[self._pop_offset[q.name] + spikes[q.name][1]]
             i = row[steps[q.name]]
             work.spike_soma[q.name] = cum[i, r + 1] - cum[i, start_of[r]]
-
-    def active_mask(self, p: Presentation, name: str, n: int, spikes, steps, T: int) -> np.ndarray:
-        """(T, n) neurons updated at each step: the trace's `:active` stream, else those a
-        synaptic event reached in the previous step."""
-        mask = np.zeros((T, n), bool)
-        given = active_stream(name)
-        if given in p.counts:
-            st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
-            mask[st, p.indices[given].astype(np.int64)] = True
-            return mask
-        if self.spec.population(name).biased:
-            mask[:] = True
-            return mask
-        for pr in self.incoming[name]:
-            cnt, idx = spikes[pr.src]
-            st = steps[pr.src]
-            ok = st + 1 < T  # events of the last step reach nothing in this presentation
-            if pr.connectivity == "dense":
-                mask[np.flatnonzero(cnt[:-1] > 0) + 1] = True
-            elif pr.connectivity in ("all_but_self", "lateral"):
-                for t, j in zip(st[ok], idx[ok]):
-                    row = mask[t + 1]
-                    if cnt[t] >= 2:
-                        row[:] = True
-                    else:
-                        keep = row[j]
-                        row[:] = True
-                        row[j] = keep
-            elif pr.connectivity == "one_to_one":
-                mask[st[ok] + 1, idx[ok]] = True
-            else:
-                pre, post = pr.connections
-                for t, j in zip(st[ok], idx[ok]):
-                    mask[t + 1, post[pre == j]] = True
-        return mask
 
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
                   state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray) -> np.ndarray:
@@ -551,10 +518,11 @@ def updated_per_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spi
 
 
 def updated_per_step_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spikes,
-                          steps, reached=None, out: np.ndarray | None = None) -> np.ndarray:
+                          steps, reached=None, out: np.ndarray | None = None,
+                          scale: int = 1) -> np.ndarray:
     """(T, C) updates of population q's neurons counted active at each step, per core
-    (`core`: each neuron's): `updated_per_step`'s neurons, each on its core; added to `out`
-    when given."""
+    (`core`: each neuron's): `updated_per_step`'s neurons, each on its core; `scale` times
+    them added to `out` when given."""
     T = p.n_steps
     if out is None:
         out = np.zeros((T, C), np.int64)
@@ -562,22 +530,59 @@ def updated_per_step_core(q, incoming, core: np.ndarray, C: int, p: Presentation
     if given in p.counts:
         st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
         key = np.unique(st * q.size + p.indices[given].astype(np.int64))  # a neuron once a step
-        np.add.at(out, (key // q.size, core[key % q.size]), 1)
+        np.add.at(out, (key // q.size, core[key % q.size]), scale)
         return out
-    k = np.bincount(core, minlength=C)
+    k = scale * np.bincount(core, minlength=C)
     if q.biased:
         out += k
         return out
     r = _Reached(incoming, q.size, spikes, steps, T) if reached is None else reached
     # events of step t make the neurons they reached active at step t + 1
-    out[1:][r.full[:-1]] += k
+    whole = r.full[:-1]
+    if 2 * int(whole.sum()) > len(whole):  # mostly whole steps: all of them, less the rest
+        out[1:] += k
+        out[1:][~whole] -= k
+    else:
+        out[1:][whole] += k
     before_last = r.ex_step < T - 1
     left = r.ex_step[before_last]
     out[left + 1] += k
-    np.subtract.at(out, (left + 1, core[r.who[before_last]]), 1)
+    np.subtract.at(out, (left + 1, core[r.who[before_last]]), scale)
     t, j = r.keys // q.size, r.keys % q.size
     keep = (t < T - 1) & ~r.full[t] & ~r.left_out[t]
-    np.add.at(out, (t[keep] + 1, core[j[keep]]), 1)
+    np.add.at(out, (t[keep] + 1, core[j[keep]]), scale)
+    return out
+
+
+def active_rows(q, p: Presentation, ts: np.ndarray, reached) -> np.ndarray:
+    """(len(ts), n) population q's neurons updated active at steps `ts`: as the trace's
+    `:active` stream says, all of them when biased, else those `reached` (its _Reached)
+    says a synaptic event reached at the step before."""
+    T, n = p.n_steps, q.size
+    out = np.zeros((len(ts), n), bool)
+    row = np.full(T + 1, -1, np.int64)
+    row[ts] = np.arange(len(ts))
+    given = active_stream(q.name)
+    if given in p.counts:
+        st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
+        r = row[st]
+        out[r[r >= 0], p.indices[given].astype(np.int64)[r >= 0]] = True
+        return out
+    if q.biased:
+        out[:] = True
+        return out
+    prev = ts - 1
+    ok = prev >= 0
+    out[ok & reached.full[prev]] = True
+    left = np.flatnonzero(ok & reached.left_out[prev])  # all but one neuron
+    if len(left):
+        who = np.zeros(T, np.int64)
+        who[reached.ex_step] = reached.who
+        out[left] = True
+        out[left, who[prev[left]]] = False
+    t, j = reached.keys // n, reached.keys % n
+    r = row[t + 1]
+    out[r[r >= 0], j[r >= 0]] = True
     return out
 
 
