@@ -118,8 +118,8 @@ class Chip:
         self.mapping = ChipMapping(spec, hw, placement)
         self.counter = ChipCounter(self.mapping, self.topology)
         self.rates = HwRates(hw, self.mapping, self.topology)
+        self.instance_plan = InstancePlan(self)  # links and routes of the per-instance results
         self.timer = fid.timer(self)
-        self._instance_plan: InstancePlan | None = None
 
     def phase(self, name: str, executor=None, sample=None):
         """A consumer that replays trace parts as they come (for streaming): here, or with
@@ -131,13 +131,6 @@ class Chip:
 
             return SampledReplay(self, name, sample, executor)
         return PhaseReplay(self, name) if executor is None else ShardedReplay(self, name, executor)
-
-    @property
-    def instance_plan(self) -> InstancePlan:
-        """Links and routes of the per-instance results, built on first use."""
-        if self._instance_plan is None:
-            self._instance_plan = InstancePlan(self)
-        return self._instance_plan
 
     def recipe(self) -> dict:
         """What builds this chip again elsewhere (a worker replaying a shard)."""

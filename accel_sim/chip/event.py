@@ -196,6 +196,8 @@ class EventTimer:
         self.backend, module = kernels(None, "event")
         self.event_cycles = module.event_cycles
         self.levels = _levels(self.plan) if self.backend == "numpy" else None
+        if self.backend == "cython":  # its tables, built with the chip as the routes are
+            self.plan.flat  # noqa: B018 (a cached property, computed here)
 
     def presentation(self, p: Presentation, work: StepWork):
         """SimPy process body (driven with `yield from`): the chip's clock advances by the
