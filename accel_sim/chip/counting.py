@@ -527,10 +527,10 @@ def updated_per_step_core(q, incoming, core: np.ndarray, C: int, p: Presentation
     if out is None:
         out = np.zeros((T, C), np.int64)
     given = active_stream(q.name)
-    if given in p.counts:
+    if given in p.counts:  # each neuron at most once a step, as updated_per_step counts them
         st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
-        key = np.unique(st * q.size + p.indices[given].astype(np.int64))  # a neuron once a step
-        np.add.at(out, (key // q.size, core[key % q.size]), scale)
+        key = st * C + core[p.indices[given].astype(np.int64)]
+        out += scale * np.bincount(key, minlength=T * C).reshape(T, C)
         return out
     k = scale * np.bincount(core, minlength=C)
     if q.biased:
