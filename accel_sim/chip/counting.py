@@ -20,7 +20,9 @@ traces, thresholds and whole-matrix passes.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -120,13 +122,23 @@ class StepWork:
     fired: dict | None = None
     fired_steps: dict | None = None
     reached: dict | None = None
-    spike_soma: dict[str, np.ndarray] | None = None  # population -> for each spike, the soma
-    #                                   cycles of its core up to and including its neuron
+    # chips with per-neuron soma time: what computes `spike_soma` when first read (only the
+    # fidelities that follow each message read it)
+    soma_positions: Callable[[], dict] | None = field(default=None, repr=False)
+    _spike_soma: dict | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
         """(steps, cores)."""
         return len(self.spikes), len(self.pass_words)
+
+    @property
+    def spike_soma(self) -> dict[str, np.ndarray] | None:
+        """Population -> for each of its spikes, the soma cycles of its core up to and
+        including its neuron (chips with per-neuron soma time, else None)."""
+        if self._spike_soma is None and self.soma_positions is not None:
+            self._spike_soma = self.soma_positions()
+        return self._spike_soma
 
 
 @dataclass
@@ -169,7 +181,6 @@ class ChipCounter:
         self.spills = {name: ((t.dram_bits.sum(axis=0), (t.dram > 0).sum(axis=0), t.act.sum(axis=0))
                               if t.dram.any() else None) for name, t in self.tables.items()}
         self.soma = m.hw.cores.soma_cycles
-        self.per_message = m.hw.cores.message_receive_cycles > 0  # deliveries per core matter
         if self.soma is not None:  # each core's neurons in mapping order: spec order, then slot
             pops = spec.chip_populations
             base = np.zeros(m.n_cores, np.int64)
@@ -188,7 +199,8 @@ class ChipCounter:
         self.incoming = {p.name: spec.incoming(p.name) for p in spec.populations}
         self.backprop = (BackpropCounter(m, topology, self.tables)
                          if any(pr.plastic == "bptt" for pr in spec.projections) else None)
-        self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in spec.chip_populations}
+        self.chip_pops = spec.chip_populations  # the populations on the cores, in spec order
+        self.dst_cores = {p.name: int((m.k[p.name] > 0).sum()) for p in self.chip_pops}
         self.unit_cycles = unit_cycles(m.hw)
         self.delivery_tables = self._delivery_tables()
 
@@ -313,7 +325,7 @@ class ChipCounter:
             cnt["router", action] = v
 
         in_pops = [q.name for q in spec.populations if not q.on_chip]
-        chip_pops = [q.name for q in spec.chip_populations]
+        chip_pops = [q.name for q in self.chip_pops]
         cnt["chip", "input_spike"] = sum(int(spikes[q][0].sum()) for q in in_pops)
         cnt["core", "spike_out"] = sum(int(spikes[q][0].sum()) for q in chip_pops)
         moving = sum((spikes[q][0] for q in spec.names if self.has_outgoing[q]),
@@ -321,13 +333,13 @@ class ChipCounter:
 
         # ---- neuron updates: active or idle (updated_per_step) ----
         reached = {q.name: _Reached(self.incoming[q.name], q.size, spikes, steps, T)
-                   for q in spec.chip_populations
+                   for q in self.chip_pops
                    if active_stream(q.name) not in p.counts and not q.biased}
         updated = {q.name: updated_per_step(q, self.incoming[q.name], p, spikes, steps,
                                             reached.get(q.name))
-                   for q in spec.chip_populations}
+                   for q in self.chip_pops}
         active = sum(int(u.sum()) for u in updated.values())
-        total = T * sum(q.size for q in spec.chip_populations)
+        total = T * sum(q.size for q in self.chip_pops)
         cnt["core", "neuron_update_active"] = active
         cnt["core", "neuron_update_idle"] = total - active
         if hw.sync.barrier:
@@ -384,27 +396,33 @@ class ChipCounter:
 
     def _soma(self, p: Presentation, spikes, steps, T: int, work: StepWork) -> None:
         """Per-neuron soma time: each core's soma work per step (idle, active and spike
-        cycles of its neurons), and where in it each spike's neuron is done (its messages
-        leave then when the soma does not block synapses): the soma cycles of its core's
-        neurons up to and including it, in mapping order, at the steps with spikes only."""
+        cycles of its neurons), and what tells where in it each spike's neuron is done (its
+        messages leave then when the soma does not block synapses), computed when read."""
         m, soma, C = self.m, self.soma, self.m.n_cores
         nc = np.empty((T, C), np.int64)
         nc[:] = soma.idle * m.neurons_per_core()
-        for q in self.spec.chip_populations:
+        for q in self.chip_pops:
             updated_per_step_core(q, self.incoming[q.name], m.core[q.name], C, p, spikes,
                                   steps, work.reached.get(q.name), out=nc, scale=soma.active)
-        for q in self.spec.chip_populations:
+        for q in self.chip_pops:
             np.add.at(nc, (steps[q.name], m.core[q.name][spikes[q.name][1]]), soma.spike)
         work.neuron_cycles = nc
-        fired = [steps[q.name] for q in self.spec.chip_populations]
+        work.soma_positions = partial(self._soma_positions, p, spikes, steps, T, work.reached)
+
+    def _soma_positions(self, p: Presentation, spikes, steps, T: int, reached) -> dict:
+        """Where in its core's soma work each spike's neuron is done: the soma cycles of the
+        core's neurons up to and including it, in mapping order, at the steps with spikes
+        only (StepWork.spike_soma)."""
+        soma, C = self.soma, self.m.n_cores
+        fired = [steps[q.name] for q in self.chip_pops]
         ts = np.unique(np.concatenate(fired)) if fired else np.zeros(0, np.int64)
         row = np.zeros(T, np.int64)
         row[ts] = np.arange(len(ts))
         N = len(self._order)
         cost = np.full((len(ts), N), soma.idle, np.int64)  # (steps with spikes, neurons)
-        for q in self.spec.chip_populations:
+        for q in self.chip_pops:
             off = self._pop_offset[q.name]
-            active = active_rows(q, p, ts, work.reached.get(q.name))
+            active = active_rows(q, p, ts, reached.get(q.name))
             cost[:, self._rank[off:off + q.size]] += soma.active * active
             idx = spikes[q.name][1]
             np.add.at(cost, (row[steps[q.name]], self._rank[off + idx]), soma.spike)
@@ -413,11 +431,12 @@ class ChipCounter:
         np.cumsum(cost, axis=1, out=cum[:, 1:])
         first = np.searchsorted(self._core_sorted, np.arange(C))
         start_of = first[self._core_sorted]  # each sorted neuron's core's first position
-        work.spike_soma = {}
-        for q in self.spec.chip_populations:
+        out = {}
+        for q in self.chip_pops:
             r = self._rank[self._pop_offset[q.name] + spikes[q.name][1]]
             i = row[steps[q.name]]
-            work.spike_soma[q.name] = cum[i, r + 1] - cum[i, start_of[r]]
+            out[q.name] = cum[i, r + 1] - cum[i, start_of[r]]
+        return out
 
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
                   state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray) -> np.ndarray:
@@ -470,7 +489,7 @@ class ChipCounter:
         for name in post_traced:  # postsynaptic traces decay every step, set at a spike
             q = spec.population(name)
             cnt["core", "trace_update"] += len(q.trace_vars) * (T * q.size + int(spikes[name][0].sum()))
-        for q in spec.chip_populations:  # adaptive thresholds decay every step, rise at a spike
+        for q in self.chip_pops:  # adaptive thresholds decay every step, rise at a spike
             if q.kind == "adaptive_lif":
                 cnt["core", "threshold_update"] += (T * q.size + int(spikes[q.name][0].sum())
                                                     + (q.size if state_reset else 0))

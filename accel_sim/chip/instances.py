@@ -111,7 +111,7 @@ class InstanceCounter:
         for unit, per_core in (work.unit_per_core or {}).items():
             self._core(f"core.{unit}", per_core)
         self._core("sram.read_word", work.sram_per_core)
-        for q in spec.chip_populations:
+        for q in counter.chip_pops:
             core = m.core[q.name]
             _, idx = spikes[q.name]
             self._core("core.spike_out", np.bincount(core[idx], minlength=C))
@@ -163,7 +163,7 @@ class InstanceCounter:
             q = spec.population(name)
             fired = np.bincount(m.core[name][spikes[name][1]], minlength=self.C)
             self._core("core.trace_update", len(q.trace_vars) * (T * m.k[name] + fired))
-        for q in spec.chip_populations:
+        for q in counter.chip_pops:
             if q.kind == "adaptive_lif":
                 fired = np.bincount(m.core[q.name][spikes[q.name][1]], minlength=self.C)
                 self._core("core.threshold_update", T * m.k[q.name] + fired
