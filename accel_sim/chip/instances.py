@@ -106,7 +106,7 @@ class InstanceCounter:
     def add(self, p: Presentation, work: StepWork, *, learn: bool, learning: dict,
             state_reset: bool) -> None:
         chip, counter = self.chip, self.chip.counter
-        m, spec, C, T = counter.m, counter.spec, self.C, p.n_steps
+        m, C, T = counter.m, self.C, p.n_steps
         spikes, steps = work.fired, work.fired_steps
         for unit, per_core in (work.unit_per_core or {}).items():
             self._core(f"core.{unit}", per_core)

@@ -24,9 +24,18 @@ from snn_frontend._backend import kernels
 from . import steps
 from .counting import StepWork
 
-__all__ = ["HwRates", "CoreLoad", "core_load", "core_busy_cycles", "timestep_cycles",
-           "pass_cycles", "learn_cycles_per_core", "tiles_in_use", "barrier_cycles",
-           "TimestepTimer"]
+__all__ = [
+    "CoreLoad",
+    "HwRates",
+    "TimestepTimer",
+    "barrier_cycles",
+    "core_busy_cycles",
+    "core_load",
+    "learn_cycles_per_core",
+    "pass_cycles",
+    "tiles_in_use",
+    "timestep_cycles",
+]
 
 
 def ceil_div(a, b):
