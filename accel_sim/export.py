@@ -19,6 +19,8 @@ __all__ = ["export_nir", "NIR_FORMS"]
 #: --format -> the family's NIR form: exact (this project's own reading), or the form
 #: snnTorch's import_from_nir loads (docs/nir.md, "Export")
 NIR_FORMS = {"nir": "exact", "nir-snntorch": "snntorch"}
+#: the file each export format writes into the run directory by default
+_FILE_OF = {"nir": "model.nir", "nir-snntorch": "model.snntorch.nir"}
 
 
 def export_nir(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
@@ -33,8 +35,7 @@ def export_nir(run_dir: str | os.PathLike, out: str | os.PathLike | None = None,
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
     read_stats(run_dir)  # a finished run
-    dest = Path(out) if out is not None else run_dir / (
-        "model.nir" if fmt == "nir" else "model.snntorch.nir")
+    dest = Path(out) if out is not None else run_dir / _FILE_OF[fmt]
     if not dest.parent.is_dir():
         raise RunError(f"--out {dest}: there is no folder {dest.parent}")
     if dest.is_dir():

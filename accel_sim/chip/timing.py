@@ -23,6 +23,7 @@ from snn_frontend._backend import kernels
 
 from . import steps
 from .counting import StepWork
+from .steps import ceil_div
 
 __all__ = [
     "CoreLoad",
@@ -36,16 +37,6 @@ __all__ = [
     "tiles_in_use",
     "timestep_cycles",
 ]
-
-
-def ceil_div(a, b):
-    """ceil(a / b) by a positive integer b, of arrays or scalars; an integer array by a
-    power of two is a shift (floor((a + b - 1) / b) = ceil(a / b) for integers), as
-    integer division of a (steps x cores) array costs ~10x more."""
-    if isinstance(b, (int, np.integer)) and b > 0 and not b & (b - 1) and isinstance(a, np.ndarray) \
-            and a.dtype.kind == "i":
-        return (a + (b - 1)) >> (int(b).bit_length() - 1) if b > 1 else a.copy()
-    return -(-a // b)
 
 
 class HwRates:
