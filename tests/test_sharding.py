@@ -9,6 +9,8 @@ import pytest
 from conftest import run_killed_after
 
 from accel_sim import ConfigError, SpikeTrace, load_config, load_hardware, run_experiment, simulate
+from accel_sim.chip import Chip
+from accel_sim.chip.chip import WorkerChips
 from accel_sim.executors import LocalExecutor
 from snn_frontend.spec import NetworkSpec, Population, Projection
 from snn_frontend.trace import TraceBuilder, TraceError
@@ -87,6 +89,34 @@ def test_a_barrier_free_chip_shards_too(traces, pool):
     hw = load_hardware("edge", ["sync.barrier=false"])
     _same(simulate(trace, hw, fidelity="simpy"), simulate(trace, hw, fidelity="simpy",
                                                            executor=pool))
+
+
+def test_a_worker_keeps_the_chip_it_built_and_replays_on_it_as_on_a_new_one(traces, pool):
+    """The second sharded replay of a chip (the next trace part of a run) runs on the
+    chips its workers kept: the same counts and cycles, training then inference."""
+    hw = load_hardware("edge")
+    parts = [SpikeTrace.load(traces[0] / f"trace_{phase}") for phase in ("train", "infer")]
+    chip = Chip(hw, parts[0].spec, "event")
+    for part in parts + parts:
+        _same(simulate(part, hw, fidelity="event"), chip.replay(part, "p", executor=pool))
+
+
+def test_worker_chips_lend_a_kept_chip_once_and_only_for_its_token(traces):
+    spec = SpikeTrace.load(traces[0] / "trace_infer").spec
+    chip = Chip(load_hardware("edge"), spec, "timestep")
+    kept = WorkerChips()
+    first = kept.take(chip.recipe())
+    assert first is not chip and first.token == chip.token
+    second = kept.take(chip.recipe())  # the first is in use: another is built
+    assert second is not first
+    kept.give(first)
+    assert kept.take(chip.recipe()) is first
+    kept.give(first)
+    other = Chip(load_hardware("edge"), spec, "timestep")
+    assert kept.take(other.recipe()) is not first  # another chip's token: built anew
+    kept.give(second)
+    kept.give(Chip(load_hardware("edge"), spec, "timestep"))  # a newer token drops the old
+    assert kept.take(chip.recipe()) is not second
 
 
 def test_workers_argument_starts_and_stops_its_own_pool(traces):
