@@ -11,6 +11,7 @@ from test_event_kernel import _contended_spec
 from accel_sim import NetworkSpec, Population, Projection, load_hardware
 from accel_sim.chip import Chip, steps
 from accel_sim.chip.counting import updated_per_core
+from accel_sim.chip.soma import SomaTable
 from accel_sim.chip.timing import core_load
 from snn_frontend.trace import active_stream
 
@@ -249,6 +250,7 @@ def test_soma_work_equals_every_neuron_every_step(spec):
                 for j in range(q.size):
                     want[:, m.core[q.name][j]] += cost[q.name][:, j]
             assert work.neuron_cycles.tolist() == want.tolist()
+            _same_reads(work.soma, want)
             for q in tr.spec.chip_populations:  # neurons before a spike's on its core, in
                 for i, (t, j) in enumerate(zip(work.fired_steps[q.name], spikes[q.name][1])):
                     c, before = m.core[q.name][j], 0  # spec order, then slot
@@ -258,3 +260,31 @@ def test_soma_work_equals_every_neuron_every_step(spec):
                             if tr.spec.names.index(q2.name) >= tr.spec.names.index(q.name) else on
                         before += int(cost[q2.name][t, on].sum())
                     assert work.spike_soma[q.name][i] == before
+
+
+def _same_reads(soma, dense: np.ndarray) -> None:
+    """What the timing reads of a SomaSteps, as the dense (T, C) array gives it."""
+    assert soma.step_max().tolist() == dense.max(axis=1, initial=0).tolist()
+    assert soma.per_core().tolist() == dense.sum(axis=0).tolist()
+    ts = np.flatnonzero(np.arange(len(dense)) % 3 != 1)
+    assert soma.at(ts).tolist() == dense[ts].tolist()
+
+
+def test_soma_steps_by_table_and_by_step_agree_with_their_dense_array(monkeypatch):
+    """Step t's row is the table's row of its wholly updated populations plus the
+    additions; with more populations than the table holds, a row per step: the same."""
+    rng = np.random.default_rng(3)
+    T, Q, C = 9, 3, 4
+    k = rng.integers(0, 4, (Q, C))
+    whole = rng.random((T, Q)) < 0.5
+    add = (np.array([0, 0, 4, 8]), np.array([1, 1, 3, 0]), np.array([5, 7, -2, 11]))
+    want = np.tile(2 * k.sum(axis=0), (T, 1)) + 3 * (whole.astype(np.int64) @ k)
+    for t, c, v in zip(*add):
+        want[t, c] += v
+    by_table = SomaTable(k.sum(axis=0), k, idle=2, active=3).steps(whole, *add)
+    assert len(by_table.rows) == 2 ** Q and by_table.dense.tolist() == want.tolist()
+    _same_reads(by_table, want)
+    monkeypatch.setattr(SomaTable, "TABLE_POPULATIONS", 2)
+    by_step = SomaTable(k.sum(axis=0), k, idle=2, active=3).steps(whole, *add)
+    assert len(by_step.rows) == T and by_step.dense.tolist() == want.tolist()
+    _same_reads(by_step, want)

@@ -32,6 +32,7 @@ from snn_frontend.trace import Presentation, active_stream, stdp_event_streams
 from .access import AccessTable, access_tables
 from .backprop import BackpropCounter
 from .mapping import Mapping
+from .soma import SomaSteps, SomaTable
 from .topology import Route, Topology
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ChipCounter", "Deliveries", "DeliveryTables", "StepWork", "per_step",
            "synapse_unit", "unit_cycles", "updated_per_core", "updated_per_step",
-           "updated_per_step_core"]
+           "updated_steps_core"]
 
 #: the synapse unit (core action) that processes a projection's synaptic operations
 _UNITS = {"sparse": "synop_sparse", "conv2d": "synop_conv", "conv1d": "synop_conv"}
@@ -112,7 +113,7 @@ class StepWork:
     # given: the closed-form estimate's expected load)
     load: CoreLoad | None = None
     # chips with per-neuron soma time (cores.soma_cycles), else None:
-    neuron_cycles: np.ndarray | None = None  # (T, C) each core's soma work in each step
+    soma: SomaSteps | None = None  # each core's soma work in each step
     # synapse unit (core action) -> (C,) its synaptic operations on each core
     unit_per_core: dict[str, np.ndarray] | None = None
     sram_per_core: np.ndarray | None = None  # (C,) delivery SRAM words summed over the steps
@@ -131,6 +132,11 @@ class StepWork:
     def shape(self) -> tuple[int, int]:
         """(steps, cores)."""
         return len(self.spikes), len(self.pass_words)
+
+    @property
+    def neuron_cycles(self) -> np.ndarray | None:
+        """(T, C) each core's soma cycles in each step (chips with per-neuron soma time)."""
+        return None if self.soma is None else self.soma.dense
 
     @property
     def spike_soma(self) -> dict[str, np.ndarray] | None:
@@ -196,6 +202,9 @@ class ChipCounter:
             self._core_sorted = core_all[self._order]
             self._pop_offset = dict(zip([q.name for q in pops],
                                         np.cumsum([0] + [q.size for q in pops])[:-1].tolist()))
+            self._soma_table = SomaTable(m.neurons_per_core(), np.array(
+                [m.k[q.name] for q in pops], np.int64).reshape(len(pops), m.n_cores),
+                self.soma.idle, self.soma.active)
         self.incoming = {p.name: spec.incoming(p.name) for p in spec.populations}
         self.backprop = (BackpropCounter(m, topology, self.tables)
                          if any(pr.plastic == "bptt" for pr in spec.projections) else None)
@@ -396,17 +405,22 @@ class ChipCounter:
 
     def _soma(self, p: Presentation, spikes, steps, T: int, work: StepWork) -> None:
         """Per-neuron soma time: each core's soma work per step (idle, active and spike
-        cycles of its neurons), and what tells where in it each spike's neuron is done (its
-        messages leave then when the soma does not block synapses), computed when read."""
+        cycles of its neurons: soma.SomaSteps), and what tells where in it each spike's
+        neuron is done (its messages leave then when the soma does not block synapses),
+        computed when read."""
         m, soma, C = self.m, self.soma, self.m.n_cores
-        nc = np.empty((T, C), np.int64)
-        nc[:] = soma.idle * m.neurons_per_core()
+        whole, add = [], [(steps[q.name], m.core[q.name][spikes[q.name][1]],
+                           np.full(len(steps[q.name]), soma.spike, np.int64))
+                          for q in self.chip_pops]
         for q in self.chip_pops:
-            updated_per_step_core(q, self.incoming[q.name], m.core[q.name], C, p, spikes,
-                                  steps, work.reached.get(q.name), out=nc, scale=soma.active)
-        for q in self.chip_pops:
-            np.add.at(nc, (steps[q.name], m.core[q.name][spikes[q.name][1]]), soma.spike)
-        work.neuron_cycles = nc
+            w, (t, c, n) = updated_steps_core(q, self.incoming[q.name], m.core[q.name], C, p,
+                                              spikes, steps, work.reached.get(q.name))
+            whole.append(w)
+            add.append((t, c, soma.active * n))
+        none = np.zeros(0, np.int64)
+        work.soma = self._soma_table.steps(
+            np.stack(whole, axis=1) if whole else np.zeros((T, 0), bool),
+            *(np.concatenate([a[i] for a in add] + [none]) for i in range(3)))
         work.soma_positions = partial(self._soma_positions, p, spikes, steps, T, work.reached)
 
     def _soma_positions(self, p: Presentation, spikes, steps, T: int, reached) -> dict:
@@ -536,41 +550,34 @@ def updated_per_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spi
     return out + np.bincount(core[j[keep]], minlength=C)
 
 
-def updated_per_step_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spikes,
-                          steps, reached=None, out: np.ndarray | None = None,
-                          scale: int = 1) -> np.ndarray:
-    """(T, C) updates of population q's neurons counted active at each step, per core
-    (`core`: each neuron's): `updated_per_step`'s neurons, each on its core; `scale` times
-    them added to `out` when given."""
+def updated_steps_core(q, incoming, core: np.ndarray, C: int, p: Presentation, spikes,
+                       steps, reached=None) -> tuple[np.ndarray, tuple]:
+    """Population q's neurons counted active at each step (`updated_per_step`'s), per core
+    (`core`: each neuron's), in two parts: the (T,) steps at which all of them are, and
+    the rest as additions (steps, cores, neurons) to those steps' per-core counts (-1 at a
+    whole step where all but one neuron are)."""
     T = p.n_steps
-    if out is None:
-        out = np.zeros((T, C), np.int64)
     given = active_stream(q.name)
     if given in p.counts:  # each neuron at most once a step, as updated_per_step counts them
         st = np.repeat(np.arange(T), p.counts[given].astype(np.int64))
-        key = st * C + core[p.indices[given].astype(np.int64)]
-        out += scale * np.bincount(key, minlength=T * C).reshape(T, C)
-        return out
-    k = scale * np.bincount(core, minlength=C)
+        key, n = np.unique(st * C + core[p.indices[given].astype(np.int64)], return_counts=True)
+        return np.zeros(T, bool), (key // C, key % C, n)
     if q.biased:
-        out += k
-        return out
+        none = np.zeros(0, np.int64)
+        return np.ones(T, bool), (none, none, none)
     r = _Reached(incoming, q.size, spikes, steps, T) if reached is None else reached
     # events of step t make the neurons they reached active at step t + 1
-    whole = r.full[:-1]
-    if 2 * int(whole.sum()) > len(whole):  # mostly whole steps: all of them, less the rest
-        out[1:] += k
-        out[1:][~whole] -= k
-    else:
-        out[1:][whole] += k
+    whole = np.zeros(T, bool)
+    whole[1:] = r.full[:-1]
     before_last = r.ex_step < T - 1
-    left = r.ex_step[before_last]
-    out[left + 1] += k
-    np.subtract.at(out, (left + 1, core[r.who[before_last]]), scale)
+    left = r.ex_step[before_last] + 1
+    whole[left] = True
     t, j = r.keys // q.size, r.keys % q.size
     keep = (t < T - 1) & ~r.full[t] & ~r.left_out[t]
-    np.add.at(out, (t[keep] + 1, core[j[keep]]), scale)
-    return out
+    return whole, (np.concatenate([left, t[keep] + 1]),
+                   np.concatenate([core[r.who[before_last]], core[j[keep]]]),
+                   np.concatenate([np.full(len(left), -1, np.int64),
+                                   np.ones(int(keep.sum()), np.int64)]))
 
 
 def active_rows(q, p: Presentation, ts: np.ndarray, reached) -> np.ndarray:

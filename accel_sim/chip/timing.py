@@ -68,9 +68,27 @@ class HwRates:
 
     def neuron_phase(self, work: StepWork) -> np.ndarray:
         """(T, C) cycles of each core's neuron phase in each step."""
-        if work.neuron_cycles is not None:
-            return work.neuron_cycles
+        if work.soma is not None:
+            return work.soma.dense
         return np.broadcast_to(self.neuron_cycles_per_core, work.shape)
+
+    def neuron_phase_at(self, work: StepWork, steps: np.ndarray) -> np.ndarray:
+        """(len(steps), C) the neuron phases of `steps` (ascending, distinct)."""
+        if work.soma is not None:
+            return work.soma.at(steps)
+        return np.broadcast_to(self.neuron_cycles_per_core, (len(steps), work.shape[1]))
+
+    def longest_neuron_phase(self, work: StepWork) -> np.ndarray:
+        """(T,) the longest neuron phase of each step."""
+        if work.soma is not None:
+            return work.soma.step_max()
+        return np.full(work.shape[0], self.neuron_cycles, np.int64)
+
+    def neuron_phase_per_core(self, work: StepWork) -> np.ndarray:
+        """(C,) each core's neuron phases summed over the steps."""
+        if work.soma is not None:
+            return work.soma.per_core()
+        return work.shape[0] * self.neuron_cycles_per_core
 
     def dram_cycles(self, bits, streams):
         """Cycles of DRAM transfers: whole cycles of bandwidth plus a row miss per stream."""
@@ -158,18 +176,20 @@ def core_load(work: StepWork, r: HwRates) -> CoreLoad:
         chain = not r.soma_blocks
         _, module = kernels(None, "steps")
         row_of, ptr, weight = module.alike_steps(d.ptr, t.rate)
-        neurons = r.neuron_phase(work)
+        C = work.shape[1]
+        rows = np.zeros((len(weight) if chain else 0, C), np.int64)
         if chain:  # each own step's neuron phase on its row
-            own = np.diff(d.ptr[t.rate == 0], axis=1).any(axis=0)
-            rows = np.zeros((len(weight), neurons.shape[1]), np.int64)
-            rows[row_of[own]] = neurons[own]
+            own = np.flatnonzero(np.diff(d.ptr[t.rate == 0], axis=1).any(axis=0))
+            rows[row_of[own]] = r.neuron_phase_at(work, own)
         service, per_core, most, longest = module.reduce_steps(
             ptr, d.src, t.rate, t.unit, t.row_base, t.syn_tab, t.sram_tab, t.msg_core,
-            t.msg_count, weight, rows if chain else neurons[:0], r.syn_lanes, t.unit_cycles,
+            t.msg_count, weight, rows, r.syn_lanes, t.unit_cycles,
             r.ports, r.read_lat, r.receive_cycles, r.message_cycles, chain)
+        if chain:
+            chain_cycles = r.longest_neuron_phase(work)
+            chain_cycles[own] = longest[row_of[own]]
         work.load = CoreLoad(service[row_of], per_core, most[row_of],
-                             np.where(own, longest[row_of], neurons.max(axis=1, initial=0))
-                             if chain else None)
+                             chain_cycles if chain else None)
     return work.load
 
 
@@ -177,10 +197,7 @@ def core_busy_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """(C,): the cycles each core is occupied over a presentation: its neuron phase, its
     synaptic work and its learning in every step (as `timestep` times them), and its
     share of the whole-matrix passes."""
-    T = work.shape[0]
-    neurons = (T * r.neuron_cycles_per_core if work.neuron_cycles is None
-               else work.neuron_cycles.sum(axis=0))  # the same phase every step, or its own
-    busy = neurons + core_load(work, r).synaptic_per_core
+    busy = r.neuron_phase_per_core(work) + core_load(work, r).synaptic_per_core
     if work.learn_ops is not None:
         busy = busy + learn_cycles_per_core(work, r).sum(axis=0)
     if work.pass_words.any() or work.pass_ops.any():
@@ -201,10 +218,8 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     # the ports, the cores and the DRAM channel work in parallel (pipelined delivery)
     deliver = np.maximum(np.maximum(np.maximum(port, inject), service), dram) + fill
     deliver = np.where(work.spikes > 0, deliver, 0)
-    if work.neuron_cycles is None and r.soma_blocks:  # the same neuron phase every step
-        steps = r.neuron_cycles + deliver + r.barrier
-    elif r.soma_blocks:  # the neuron phase, then delivery
-        steps = r.neuron_phase(work).max(axis=1) + deliver + r.barrier
+    if r.soma_blocks:  # the neuron phase, then delivery
+        steps = r.longest_neuron_phase(work) + deliver + r.barrier
     else:  # the soma chain (with the messages it sends) and delivery overlap
         steps = np.maximum(load.chain, deliver) + r.barrier
     if work.learn_ops is not None:

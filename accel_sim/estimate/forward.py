@@ -11,6 +11,7 @@ import numpy as np
 from snn_frontend.trace import stdp_event_streams
 
 from ..chip.counting import ChipCounter, StepWork, synapse_unit
+from ..chip.soma import SomaSteps
 from ..chip.timing import HwRates, pass_cycles, timestep_cycles
 from .activity import PhaseActivity
 
@@ -184,7 +185,8 @@ def step_cycles(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> 
         learn_words=col * w["learn_words"] if act.learn else None,
         dram_bits=n * w["dram_bits"], dram_streams=n * w["streams"], port_messages=n * w["port"],
         spikes=n, max_hops=np.where(n > 0, w["max_hops"], 0),
-        pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0, neuron_cycles=soma)
+        pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0,
+        soma=None if soma is None else SomaSteps.of_dense(soma))
     synop_cycles = (col * w["synop_time"] if counter.unit_cycles is not None
                     else -(-(col * w["synops"]) // rates_hw.syn_lanes) * rates_hw.synop_cycles)
     work.load = rates_hw.step_load(synop_cycles, col * w["sram"], col * w["deliveries"],
