@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from .errors import ConfigError
 
-__all__ = ["ComponentKind", "COMPONENTS", "COMPONENT_ACTIONS", "PHASES", "LEARNING_PHASES",
+__all__ = ["ComponentKind", "COMPONENTS", "COMPONENT_ACTIONS", "DURATIONS", "PHASES", "LEARNING_PHASES",
            "instances", "action_width_bits", "Fidelity", "register_fidelity", "fidelities",
            "fidelity", "register_family", "unregister_family", "families", "family_of",
            "model_names", "generation", "DEFAULT_MODEL", "plugin_modules", "import_plugins"]
@@ -42,6 +42,10 @@ class ComponentKind:
     description: str
     # actions a table may leave out: they are then priced as the named action
     priced_as: tuple[tuple[str, str], ...] = ()
+    # time its instances' units spend in low-power states, counted like actions (unit-
+    # cycles, name -> state: "retention" or "off") and priced as static power saved
+    durations: tuple[tuple[str, str], ...] = ()
+    units: Callable[[object], int] | None = None  # an instance's units (a core's SRAM banks)
 
     def fallback(self, action: str) -> str | None:
         """The action an omitted `action` is priced as (None: the table must price it)."""
@@ -69,8 +73,10 @@ COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
                   _cores, "#1f77b4", "neuron and synapse arithmetic of every core",
                   # a table without per-kind synapse units prices them all as synop
                   priced_as=(("synop_sparse", "synop"), ("synop_conv", "synop"))),
-    ComponentKind("sram", ("read_word", "write_word"), _cores, "#ff7f0e",
-                  "each core's weight memory"),
+    ComponentKind("sram", ("read_word", "write_word", "wake"), _cores, "#ff7f0e",
+                  "each core's weight memory (its banks: on, in retention or off)",
+                  durations=(("retention_bank_cycles", "retention"), ("off_bank_cycles", "off")),
+                  units=lambda hw: hw.sram.banks),
     ComponentKind("dram", ("read_bit", "write_bit", "activate"), _one, "#d62728",
                   "off-chip memory holding the weights that do not fit in SRAM"),
     ComponentKind("router", ("hop_ew", "hop_ns", "local_delivery", "inject"), _tiles, "#2ca02c",
@@ -81,6 +87,9 @@ COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
 
 #: component kind -> the actions it counts
 COMPONENT_ACTIONS: dict[str, tuple[str, ...]] = {k: c.actions for k, c in COMPONENTS.items()}
+#: "kind.duration" keys of the counts (time in a low-power state, not actions) -> state
+DURATIONS: dict[str, str] = {f"{k}.{d}": state for k, c in COMPONENTS.items()
+                             for d, state in c.durations}
 
 
 def instances(hw) -> dict[str, int]:

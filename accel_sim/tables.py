@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 from typing import Any
 
+from .registry import DURATIONS
 from .registry import PHASES as PHASE_ORDER
 from .report import _line, write_text
 
@@ -42,11 +43,13 @@ def _static_pj_per_cycle(static_mw: float, clock_mhz: float) -> float:
 def energy_rows(hardware: dict) -> list[dict[str, Any]]:
     """Tidy rows `phase, component, action, count, pj_per_action, energy_pj`.
 
-    One row per (phase, "class.action") count with energy_pj = count * pj_per_action,
-    and one row per (phase, component class) with action "static": count = the
-    phase's latency_cycles, pj_per_action = the class's static energy per cycle,
-    energy_pj = by_component[class]["static"]. Sorted by phase (train, label,
-    infer), then component, then action (plain string order).
+    One row per (phase, "class.action") count with energy_pj = count * pj_per_action
+    (a duration's pj_per_action is minus the static energy a unit saves per cycle in its
+    low-power state: registry.DURATIONS), and one row per (phase, component class) with
+    action "static": count = the phase's latency_cycles, pj_per_action = the class's
+    static energy per cycle, energy_pj = that x count (by_component[class]["static"]
+    with the savings added back): the rows add up to the phase's total. Sorted by
+    phase (train, label, infer), then component, then action (plain string order).
     """
     clock_mhz = hardware.get("clock_mhz")
     rows: list[dict[str, Any]] = []
@@ -68,11 +71,14 @@ def energy_rows(hardware: dict) -> list[dict[str, Any]]:
         by_component = (ph.get("energy_pj") or {}).get("by_component") or {}
         static_mw = ph.get("static_mw") or {}
         cycles = int(ph.get("latency_cycles", 0))
-        for component in by_component:
+        for component in by_component:  # static power x time, before what units in
+            saved = sum(r["energy_pj"] for r in phase_rows  # low-power states saved
+                        if f"{r['component']}.{r['action']}" in DURATIONS
+                        and r["component"] == component)
             phase_rows.append({
                 "phase": phase, "component": component, "action": "static", "count": cycles,
                 "pj_per_action": _static_pj_per_cycle(static_mw.get(component, 0.0), clock_mhz),
-                "energy_pj": float(by_component[component].get("static", 0.0))})
+                "energy_pj": float(by_component[component].get("static", 0.0)) - saved})
         phase_rows.sort(key=lambda r: (r["component"], r["action"]))
         rows.extend(phase_rows)
     return rows

@@ -48,6 +48,21 @@ def test_estimate_within_5_percent_of_the_simulator(path, tmp_path, monkeypatch)
     cfg = load_config(path, _small(path))
     if cfg.hardware is None:
         cfg = load_config(path, _small(path) + ["hardware=edge", "energy=generic_45nm"])
+    _same_as_the_simulator(cfg, tmp_path)
+
+
+@pytest.mark.parametrize("power", [
+    ["hardware.power.sram=gate_unused"],
+    ["hardware.power.sram=retention_when_idle", "hardware.power.retention_after_cycles=3",
+     "hardware.power.wake_cycles=1"]], ids=["gate_unused", "retention_when_idle"])
+def test_estimate_of_the_sram_power_states_within_5_percent(power, tmp_path):
+    """Banks off (exact share of the latency) and in retention (Poisson reads per bank,
+    estimate/power.py): wake-ups, bank-cycles per state and energy as the replay's."""
+    path = ROOT / "configs" / "default.yaml"
+    _same_as_the_simulator(load_config(path, _small(path) + power), tmp_path)
+
+
+def _same_as_the_simulator(cfg, tmp_path) -> None:
     stats = run_experiment(cfg, tmp_path / "run", progress=False)
     spec, activity = activity_of_run(tmp_path / "run")
     est = estimate(cfg, spec, activity)

@@ -91,6 +91,15 @@ def test_a_barrier_free_chip_shards_too(traces, pool):
                                                            executor=pool))
 
 
+def test_sram_bank_states_shard_exactly(traces, pool):
+    """Banks in retention wake by the end of their presentation: shards add up."""
+    hw = load_hardware("edge", ["power.sram=retention_when_idle", "power.wake_cycles=2"])
+    trace = SpikeTrace.load(traces[0] / "trace_train")
+    serial = simulate(trace, hw, fidelity="event")
+    _same(serial, simulate(trace, hw, fidelity="event", executor=pool))
+    assert serial.counts["sram.wake"] > 0
+
+
 def test_a_worker_keeps_the_chip_it_built_and_replays_on_it_as_on_a_new_one(traces, pool):
     """The second sharded replay of a chip (the next trace part of a run) runs on the
     chips its workers kept: the same counts and cycles, training then inference."""

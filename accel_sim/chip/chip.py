@@ -31,6 +31,7 @@ from .des import SimpyTimer
 from .event import EventTimer
 from .instances import InstanceCounter, InstancePlan, add_instances
 from .mapping import Mapping as ChipMapping
+from .power import SramPower
 from .timing import HwRates, TimestepTimer
 from .topology import Topology
 
@@ -121,6 +122,7 @@ class Chip:
         self.counter = ChipCounter(self.mapping, self.topology)
         self.rates = HwRates(hw, self.mapping, self.topology)
         self.instance_plan = InstancePlan(self)  # links and routes of the per-instance results
+        self.power = SramPower.of(hw, self.mapping)  # SRAM bank states (None: always on)
         self.timer = fid.timer(self)
         self.token = uuid.uuid4().hex  # names this chip to the workers that rebuild it
 
@@ -188,8 +190,19 @@ class PhaseReplay:
                                 state_reset=state_reset)
             before = chip.timer.events
             cycles = yield from chip.timer.presentation(pres, work)
+            step_cycles = chip.timer.last_step_cycles
+            if chip.power is not None:
+                states = chip.power.presentation(pres, work, step_cycles)
+                step_cycles = step_cycles + states.step_extra_cycles
+                extra = int(states.step_extra_cycles.sum())
+                if extra:  # the banks' wake-ups lengthen their steps
+                    yield chip.env.timeout(extra)
+                    cycles += extra
+                for key, per_core in states.counts().items():
+                    self._totals[key] += int(per_core.sum())
+                self._instances.add_cores(states.counts())
             if not res.first_step_cycles:
-                res.first_step_cycles = [int(c) for c in chip.timer.last_step_cycles]
+                res.first_step_cycles = [int(c) for c in step_cycles]
             res.simpy_events += chip.timer.events - before
             res.presentation_cycles.append(int(cycles))
             res.cycles += int(cycles)

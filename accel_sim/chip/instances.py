@@ -129,6 +129,11 @@ class InstanceCounter:
         self.core_busy += core_busy_cycles(work, chip.rates)
         self.dram_busy += int(chip.rates.dram_cycles(work.dram_bits, work.dram_streams).sum())
 
+    def add_cores(self, counts: dict[str, np.ndarray]) -> None:
+        """Add per-core counts ("kind.action" -> (C,)) counted elsewhere (chip/power.py)."""
+        for action, per_core in counts.items():
+            self._core(action, per_core)
+
     def _core(self, action: str, per_core) -> None:
         acc = self.core.get(action)
         if acc is None:

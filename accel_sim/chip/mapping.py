@@ -51,6 +51,7 @@ class Block:
     row_dram: np.ndarray
     column_major: bool = False
     row_of: np.ndarray | None = None
+    row_start: np.ndarray | None = None  # each row's first word's SRAM address on the core
 
 
 def load_placement(path: str | Path) -> dict[str, np.ndarray]:
@@ -198,7 +199,7 @@ class Mapping:
                 start = used[c] + np.concatenate([[0], np.cumsum(rows)[:-1]])
                 sram = np.clip(cap - start, 0, rows)
                 used[c] += int(rows.sum())
-                blocks.append(Block(rows, sram, rows - sram, col, row_of))
+                blocks.append(Block(rows, sram, rows - sram, col, row_of, start))
             self.blocks[pr.name] = blocks
         self.words_used = used
         self.words_spilled = np.array([

@@ -47,6 +47,9 @@ class ComponentEnergy(Section):
     static_mw: Optional[NonNeg] = None
     static_mw_per_kib: Optional[NonNeg] = None
     static_source: Optional[str] = None
+    # memories: leakage in retention as a share of leakage when on (power.sram)
+    retention_ratio: Optional[Annotated[float, Field(ge=0, le=1)]] = None
+    retention_source: Optional[str] = None
     actions: dict[str, ActionEnergy] = {}
 
     @model_validator(mode="after")
@@ -55,6 +58,8 @@ class ComponentEnergy(Section):
             raise ValueError("give static_mw or static_mw_per_kib, not both")
         if (self.static_mw or self.static_mw_per_kib) and not self.static_source:
             raise ValueError("static power needs a static_source")
+        if self.retention_ratio is not None and not self.retention_source:
+            raise ValueError("retention_ratio needs a retention_source")
         return self
 
 

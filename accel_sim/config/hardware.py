@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from .base import Section
 
 __all__ = ["HardwareConfig", "CoresConfig", "SomaCyclesConfig", "SRAMConfig", "DRAMConfig",
-           "NoCConfig", "FormatsConfig", "SyncConfig", "DRAM_KINDS"]
+           "NoCConfig", "FormatsConfig", "SyncConfig", "PowerConfig", "DRAM_KINDS"]
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -125,6 +125,20 @@ class SyncConfig(Section):
     barrier_cycles_by_tiles: Optional[dict[PosInt, NonNegInt]] = None
 
 
+class PowerConfig(Section):
+    """Power states of each core's weight SRAM banks (docs/chip.md, "SRAM power states").
+    `always_on`: every bank leaks for the whole simulated time; `gate_unused`: the banks
+    that hold no word of the mapping are off (no leakage, contents lost); and
+    `retention_when_idle`: besides, a used bank that no access touches for a stretch of
+    whole steps at least `retention_after_cycles` long spends it in retention (state
+    kept, leakage reduced by the energy table's `sram.retention_ratio`) and wakes before
+    the step that reads it, which `wake_cycles` lengthens."""
+
+    sram: Literal["always_on", "gate_unused", "retention_when_idle"] = "always_on"
+    retention_after_cycles: NonNegInt = 0  # the break-even stretch (docs/chip.md)
+    wake_cycles: NonNegInt = 0  # a bank's wake-up from retention
+
+
 class HardwareConfig(Section):
     name: str = "edge"
     clock_mhz: Annotated[float, Field(gt=0, le=100_000)] = 200.0
@@ -139,6 +153,15 @@ class HardwareConfig(Section):
     noc: NoCConfig = NoCConfig()
     formats: FormatsConfig = FormatsConfig()
     sync: SyncConfig = SyncConfig()
+    power: PowerConfig = PowerConfig()
+
+    @model_validator(mode="after")
+    def _retention_needs_steps(self):
+        if self.power.sram == "retention_when_idle" and not self.sync.barrier:
+            raise ValueError("power.sram: retention_when_idle decides per time step, which a "
+                             "chip without a barrier (sync.barrier: false) does not have: "
+                             "use gate_unused or always_on")
+        return self
 
     @model_validator(mode="after")
     def _placement(self):

@@ -9,11 +9,11 @@ static power into a total per class (instances x per-instance power).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config.energy import EnergyTableConfig
 from ..errors import TableError
-from ..registry import COMPONENT_ACTIONS, COMPONENTS, action_width_bits, instances
+from ..registry import COMPONENT_ACTIONS, COMPONENTS, DURATIONS, action_width_bits, instances
 
 __all__ = ["EnergyTable", "ResolvedTable", "TableError", "interp_log", "message_model_warning"]
 
@@ -51,6 +51,20 @@ class ResolvedTable:
     pj: dict[tuple[str, str], float]  # (class, action) -> pJ per action on this chip
     static_mw: dict[str, float]  # class -> total static power of all its instances
     sources: dict[tuple[str, str], str]
+    # class -> leakage in retention / leakage when on (memories whose table gives it)
+    retention_ratio: dict[str, float] = field(default_factory=dict)
+    # class -> its units on the chip (all cores' SRAM banks), for the durations
+    units: dict[str, int] = field(default_factory=dict)
+
+    def saved_pj_per_cycle(self, key: str, clock_mhz: float) -> float:
+        """Static energy one unit saves per cycle in the low-power state of the duration
+        `key` ("kind.duration", registry.DURATIONS): all of its share of the class's
+        leakage when off, all but `retention_ratio` of it in retention (a table without
+        it cannot be resolved for a chip that uses retention)."""
+        comp = key.split(".", 1)[0]
+        kept = self.retention_ratio[comp] if DURATIONS[key] == "retention" else 0.0
+        per_unit_mw = self.static_mw.get(comp, 0.0) / self.units[comp]
+        return per_unit_mw * (1.0 - kept) * 1e3 / clock_mhz  # mW x 1 cycle, in pJ
 
 
 class EnergyTable:
@@ -98,4 +112,11 @@ class EnergyTable:
                 per = spec.static_mw_per_kib * hw.sram.size_kib
             static[comp] = float(per) * inst[comp]
         c = self.cfg
-        return ResolvedTable(c.name, c.technology, c.basis, pj, static, sources)
+        retention = {comp: float(spec.retention_ratio) for comp, spec in c.components.items()
+                     if spec.retention_ratio is not None}
+        if hw.power.sram == "retention_when_idle" and "sram" not in retention:
+            raise TableError(f"energy table {c.name} gives no sram.retention_ratio (leakage in "
+                             "retention), which hardware.power.sram: retention_when_idle needs")
+        units = {k: inst[k] * kind.units(hw) for k, kind in COMPONENTS.items() if kind.units}
+        return ResolvedTable(c.name, c.technology, c.basis, pj, static, sources, retention,
+                             units)

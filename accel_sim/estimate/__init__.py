@@ -19,6 +19,7 @@ from snn_frontend.spec import NetworkSpec
 from ..chip.counting import ChipCounter
 from ..chip.mapping import Mapping as ChipMapping
 from ..chip.mapping import load_placement
+from ..chip.power import SramPower
 from ..chip.timing import HwRates
 from ..chip.topology import Topology
 from ..costing import price_results, resolve_table, state_bits
@@ -33,6 +34,7 @@ from .activity import (
 )
 from .bptt import backward, backward_cycles
 from .forward import counts, passes_cycles, step_cycles
+from .power import expected_bank_states
 
 __all__ = [
     "run_estimate",
@@ -49,13 +51,20 @@ __all__ = [
 def estimate_phase(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> dict:
     """{counts, cycles, samples, presentations, time_steps} of a phase (what pricing takes)."""
     pres = act.presentations * act.samples
-    per = counts(counter, act)
-    cycles = (act.steps * step_cycles(counter, rates_hw, act)
-              + passes_cycles(counter, rates_hw, act))
+    expected = counts(counter, act)
+    step = step_cycles(counter, rates_hw, act)
+    cycles = act.steps * step + passes_cycles(counter, rates_hw, act)
     if act.learn and counter.backprop is not None:
-        cycles += backward_cycles(backward(counter, act, per), rates_hw)
+        cycles += backward_cycles(backward(counter, act, expected), rates_hw)
+    per = {f"{k}.{a}": v for (k, a), v in expected.items()}
+    power = SramPower.of(counter.hw, counter.m)
+    if power is not None:  # SRAM banks off, or in retention over idle stretches
+        states, extra = expected_bank_states(power, act, step)
+        cycles += extra
+        per.update(states)
+        per["sram.off_bank_cycles"] = float(power.off.sum()) * cycles
     cycles *= pres
-    return {"counts": {f"{k}.{a}": v * pres for (k, a), v in sorted(per.items()) if v},
+    return {"counts": {k: v * pres for k, v in sorted(per.items()) if v},
             "cycles": cycles, "samples": act.samples, "presentations": pres,
             "time_steps": pres * act.steps}
 
