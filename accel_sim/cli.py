@@ -125,6 +125,17 @@ def _parser() -> argparse.ArgumentParser:
                           "(default 100)")
     est.add_argument("--json", action="store_true", help="print one JSON object")
 
+    pa = sub.add_parser("papers", help="every claim of the reproduced papers next to ours: "
+                                       "runs (or reuses) the shipped configs, writes papers.md")
+    pa.add_argument("--quick", action="store_true",
+                    help="smoke runs of minutes each (each family's reduced samples), in "
+                         "their own folder: everything runs, the numbers are not the papers'")
+    pa.add_argument("--out", metavar="DIR",
+                    help="runs and papers.md (default runs/papers, runs/papers-quick)")
+    pa.add_argument("--only", metavar="TEXT",
+                    help="only the claims whose paper or claim contains TEXT, e.g. FSpiNN")
+    _with_progress(pa)
+
     show = sub.add_parser("show-config", help="print the resolved config (all defaults filled in)")
     show.add_argument("config", nargs="?", metavar="CONFIG",
                       help="YAML config file (default: every default)")
@@ -294,9 +305,19 @@ def _show(args) -> int:
     return 0
 
 
+def _papers(args) -> int:
+    from .papers import papers
+
+    out = args.out or ("runs/papers-quick" if args.quick else "runs/papers")
+    path = papers(out, quick=args.quick, only=args.only, progress=args.progress)
+    print(path.read_text(), end="")
+    print(f"written: {path}")
+    return 0
+
+
 _COMMANDS = {"run": _run, "validate": _validate, "show-config": _show, "report": _report,
              "compare": _compare, "sweep": _sweep, "estimate": _estimate, "search": _search,
-             "export": _export}
+             "export": _export, "papers": _papers}
 
 
 def _print_error(exc: BaseException) -> None:

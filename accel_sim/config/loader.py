@@ -23,7 +23,7 @@ from .schema import Config, config_model, cross_checks
 
 __all__ = ["ConfigError", "load_config", "load_resolved", "parse_config", "read_yaml",
            "apply_overrides", "config_to_dict", "dump_config", "load_section", "preset_names",
-           "file_kind", "MODIFIED"]
+           "file_kind", "shipped_config", "MODIFIED"]
 
 #: appended to a chip's or table's name when --set changed one of its keys
 MODIFIED = " (modified)"
@@ -303,6 +303,15 @@ def _shipped(folder: str) -> Path | None:
         return p if p.is_dir() else None
     except (ModuleNotFoundError, TypeError):  # pragma: no cover
         return None
+
+
+def shipped_config(name: str) -> Path:
+    """A shipped config file (`configs/<name>`, installed as accel_sim.presets)."""
+    root = _shipped(".")
+    path = root / name if root is not None else None
+    if path is None or not path.is_file():
+        raise ConfigError([f"{name}: not a shipped config"])
+    return path
 
 
 def _resolve_refs(data: dict, base: Path | None) -> list[str]:

@@ -472,6 +472,11 @@ class SurrogateFamily(NetworkFamily):
         net.close()
 
     # -------------------------------------------------------- other commands
+    def quick_overrides(self, cfg) -> list[str]:
+        """Two epochs over 512 training samples, 256 test samples, one chip batch."""
+        return ["data.train_samples=512", "data.test_samples=256", "learning.epochs=2",
+                "learning.batch_size=128", "run.chip_batches_per_epoch=1"]
+
     def phase_samples(self, cfg) -> dict[str, int | None]:
         d = cfg.data  # reading the whole set would latency-code it
         return {"train": d.train_samples and d.train_samples * cfg.learning.epochs,

@@ -165,6 +165,14 @@ class NetworkFamily:
         """Release what the network holds (threads), after the run or its failure."""
 
     # ---------------------------------------------------------- other commands
+    def quick_overrides(self, cfg) -> list[str]:
+        """`--set` overrides that make a run of `cfg` a smoke run of minutes, every phase
+        still run (`accel-sim papers --quick`)."""
+        quick = ["data.train_samples=200", "data.test_samples=100", "run.checkpoint_every=0"]
+        if getattr(cfg.data, "label_samples", None) is not None:
+            quick.append("data.label_samples=100")
+        return quick
+
     def phase_samples(self, cfg) -> dict[str, int | None]:
         """Samples per phase of a run of `cfg` (the analytical estimate scales a
         calibration to them)."""

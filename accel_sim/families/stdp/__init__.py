@@ -169,6 +169,14 @@ class StdpFamily(NetworkFamily):
                              "max": float(theta.max())}}
 
     # -------------------------------------------------------- other commands
+    def quick_overrides(self, cfg) -> list[str]:
+        """Class-incremental runs learn four digits of 100 samples each; the others take
+        the base family's 200 training and 100 test samples."""
+        if cfg.data.protocol == "class_incremental":
+            return ["data.train_samples=100", "data.test_samples=100",
+                    "data.classes=[0,1,2,3]", "run.checkpoint_every=0"]
+        return super().quick_overrides(cfg)
+
     def spec_for_size(self, cfg, ref: NetworkSpec) -> NetworkSpec:
         n_in = next(q.size for q in ref.populations if not q.on_chip)
         return network_spec(cfg, build_network(cfg, n_in))
