@@ -66,7 +66,9 @@ class SramPower:
         # per projection storing weights: its name, source population, (n_src, C) the
         # banks a spike of each source reads on each core, and its targets' cores
         self.reads: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+        self.used_mask = None  # (C,) bitmask of each core's used banks (at most 63)
         if self.retention:
+            self.used_mask = (np.uint64(1) << self.used.astype(np.uint64)) - np.uint64(1)
             for pr in mapping.spec.projections:
                 blocks = mapping.blocks.get(pr.name)
                 if blocks and any(b is not None for b in blocks):
@@ -76,7 +78,6 @@ class SramPower:
         # BPTT's gradient and optimiser words: a learning core touches all its used banks
         self.learning_touches_all = any(pr.plastic not in ("none", "stdp")
                                         for pr in mapping.spec.projections)
-        self.used_mask = (np.uint64(1) << self.used.astype(np.uint64)) - np.uint64(1)  # (C,)
 
     @classmethod
     def of(cls, hw, mapping) -> SramPower | None:

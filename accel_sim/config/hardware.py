@@ -156,11 +156,16 @@ class HardwareConfig(Section):
     power: PowerConfig = PowerConfig()
 
     @model_validator(mode="after")
-    def _retention_needs_steps(self):
-        if self.power.sram == "retention_when_idle" and not self.sync.barrier:
+    def _retention(self):
+        if self.power.sram != "retention_when_idle":
+            return self
+        if not self.sync.barrier:
             raise ValueError("power.sram: retention_when_idle decides per time step, which a "
                              "chip without a barrier (sync.barrier: false) does not have: "
                              "use gate_unused or always_on")
+        if self.sram.banks > 63:
+            raise ValueError(f"power.sram: retention_when_idle follows up to 63 banks per core "
+                             f"(sram.banks = {self.sram.banks})")
         return self
 
     @model_validator(mode="after")
