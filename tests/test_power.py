@@ -122,8 +122,11 @@ def test_bank_states_are_priced_as_the_static_power_they_save():
 
 
 def test_retention_needs_a_barrier_and_a_table_that_prices_it():
-    with pytest.raises(ConfigError, match="retention_when_idle"):
+    with pytest.raises(ConfigError, match="retention_when_idle decides per time step"):
         chip(power={"sram": "retention_when_idle"}, sync={"barrier": False})
+    with pytest.raises(ConfigError, match="up to 63 banks"):
+        chip(power={"sram": "retention_when_idle"}, sram={"banks": 64})
+    assert chip(power={"sram": "gate_unused"}, sram={"banks": 64}).sram.banks == 64
     data = load_energy_table("generic_45nm").model_dump()
     sram = data["components"]["sram"]
     del sram["retention_ratio"], sram["retention_source"]
