@@ -64,8 +64,8 @@ def price_instances(inst: dict, latency_cycles: float, clock_mhz: float,
     """Energy, busy cycles and utilisation of each instance (chip/instances.py totals):
     dynamic = its counts x pJ; static = its class's static power / the class's instances
     x simulated time (a core carries its SRAM's, less what its banks saved in low-power
-    states). Instances add up to the phase: every
-    action's counts are split without remainder (`unattributed` holds what is not)."""
+    states). Instances add up to the phase: every action's counts are split without
+    remainder (`unattributed` holds what is not)."""
     latency_s = latency_cycles / (clock_mhz * 1e6)
     C, tiles = inst["cores"], inst["tiles"]
     width, per_tile = inst["mesh"][0], inst["cores_per_tile"]
