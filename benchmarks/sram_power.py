@@ -32,8 +32,7 @@ POLICIES = ("always_on", "gate_unused", "retention_when_idle")
 def break_even_cycles(hw, table) -> int:
     """Idle cycles after which a bank's retention saves what its wake-up costs."""
     t = EnergyTable(table).resolve(hw)
-    bank_mw = t.static_mw["sram"] / (hw.cores.count * hw.sram.banks)
-    saved_pj = bank_mw * (1 - t.retention_ratio["sram"]) * 1e3 / hw.clock_mhz
+    saved_pj = t.saved_pj_per_cycle("sram.retention_bank_cycles", hw.clock_mhz)
     return math.ceil(t.pj["sram", "wake"] / saved_pj) if saved_pj else 0
 
 

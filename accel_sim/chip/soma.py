@@ -28,7 +28,8 @@ class SomaTable:
 
     def __init__(self, neurons_per_core: np.ndarray, k_per_core: np.ndarray, idle: int,
                  active: int):
-        self.base, self.k, self.active = idle * neurons_per_core, k_per_core, active  # (C,), (Q, C)
+        self.base, self.k = idle * neurons_per_core, k_per_core  # (C,), (Q, C)
+        self.active = active
         Q = len(k_per_core)
         self.bits = None
         if Q <= self.TABLE_POPULATIONS:
@@ -60,10 +61,6 @@ class SomaSteps:
         """Every step its own row (the closed-form estimate's expected soma cycles)."""
         none = np.zeros(0, np.int64)
         return cls(cycles, np.arange(len(cycles)), none, none, none.astype(cycles.dtype))
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return len(self.kind), self.rows.shape[1]
 
     @cached_property
     def dense(self) -> np.ndarray:
