@@ -77,7 +77,8 @@ COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
                   "each core's weight memory (its banks: on, in retention or off)",
                   durations=(("retention_bank_cycles", "retention"), ("off_bank_cycles", "off")),
                   units=lambda hw: hw.sram.banks),
-    ComponentKind("dram", ("read_bit", "write_bit", "activate"), _one, "#d62728",
+    ComponentKind("dram", ("read_bit", "write_bit", "activate", "precharge", "row_hit"), _one,
+                  "#d62728",
                   "off-chip memory holding the weights that do not fit in SRAM"),
     ComponentKind("router", ("hop_ew", "hop_ns", "local_delivery", "inject"), _tiles, "#2ca02c",
                   "one router per tile and the links of the mesh"),
@@ -104,7 +105,7 @@ def action_width_bits(kind: str, action: str, hw) -> int | None:
         return hw.sram.word_bits
     if kind == "router":
         return hw.noc.packet_bits
-    if kind == "dram" and action != "activate":
+    if kind == "dram" and action in ("read_bit", "write_bit"):
         return 1
     return None
 

@@ -130,6 +130,11 @@ cdef struct Plan:
     const int64_t* service
     const int64_t* read
     const int64_t* dram_service
+    # this presentation's row-buffer cycles per DRAM stream, CSR by spike (dram.DramSteps)
+    const int64_t* dx_ptr
+    const int64_t* dx_core
+    const int64_t* dx_cycles
+    bint dx
     const int64_t* tl_ptr
     const int64_t* tl_links
     const int64_t* tl_parents
@@ -215,24 +220,38 @@ cdef inline void step_units(const Plan* pl, Step* s, Py_ssize_t t, int64_t* key)
                     s.m_trav[s.M] = s.N
                     s.N += pl.tl_ptr[tpl + 1] - pl.tl_ptr[tpl]
                     for d in range(pl.td_ptr[tpl], pl.td_ptr[tpl + 1]):
-                        add_job(pl, s, o, idx, pl.td_dests[d], key[0], s.M, pl.td_leaves[d], src, soma)
+                        add_job(pl, s, o, k, idx, pl.td_dests[d], key[0], s.M, pl.td_leaves[d],
+                                src, soma)
                     s.M += 1
                 else:  # a local delivery
-                    add_job(pl, s, o, idx, pl.unit_what[u], key[0], -1, -1, src, soma)
+                    add_job(pl, s, o, k, idx, pl.unit_what[u], key[0], -1, -1, src, soma)
                 key[0] += 1
 
 
-cdef inline void add_job(const Plan* pl, Step* s, Py_ssize_t o, int64_t idx, int64_t core,
-                         int64_t key, int64_t msg, int64_t leaf, int64_t src,
+cdef inline int64_t row_cycles(const Plan* pl, Py_ssize_t k, int64_t core) noexcept nogil:
+    """The activation and precharge cycles of spike k's DRAM stream on a core
+    (dram.DramSteps.job_cycles); 0 when it has none."""
+    cdef Py_ssize_t e
+    if not pl.dx:
+        return 0
+    for e in range(pl.dx_ptr[k], pl.dx_ptr[k + 1]):
+        if pl.dx_core[e] == core:
+            return pl.dx_cycles[e]
+    return 0
+
+
+cdef inline void add_job(const Plan* pl, Step* s, Py_ssize_t o, Py_ssize_t k, int64_t idx,
+                         int64_t core, int64_t key, int64_t msg, int64_t leaf, int64_t src,
                          int64_t soma) noexcept nogil:
-    """One job: its service cycles (HwRates.service_cycles of its synaptic work), read
-    latency and DRAM channel cycles, from the plan's tables."""
+    """One job (of spike k): its service cycles (HwRates.service_cycles of its synaptic
+    work), read latency and DRAM channel cycles, from the plan's tables and the
+    presentation's row buffers."""
     cdef int64_t at = pl.tab_base[o] + core * pl.tab_stride[o] + (0 if pl.alike[o] else idx)
     cdef int64_t j = s.J
     s.j_core[j], s.j_key[j], s.j_msg[j], s.j_leaf[j] = core, key, msg, leaf
     s.j_src[j], s.j_soma[j] = src, soma
     s.j_service[j], s.j_read[j] = pl.service[at], pl.read[at]
-    s.j_dram[j] = pl.dram_service[at]
+    s.j_dram[j] = pl.dram_service[at] + (row_cycles(pl, k, core) if pl.dram_service[at] else 0)
     s.spills |= pl.dram_service[at] > 0
     s.J += 1
 
@@ -461,6 +480,11 @@ def event_cycles(p, work, plan, r, levels=None):
     cdef const int64_t[::1] spike_soma_v = np.concatenate(soma) if soma else np.zeros(0, np.int64)
     cdef const int64_t[::1] nc = np.ascontiguousarray(r.neuron_phase(work), np.int64).ravel()
     cdef const int64_t[::1] learn = np.ascontiguousarray(learn_cycles_per_core(work, r), np.int64).ravel()
+    rows = work.dram_rows
+    empty = np.zeros(0, np.int64)
+    cdef const int64_t[::1] dx_ptr = empty if rows is None else rows.spike_ptr
+    cdef const int64_t[::1] dx_core = empty if rows is None else rows.core
+    cdef const int64_t[::1] dx_cycles = empty if rows is None else rows.stream_cycles(r)
     cycles = np.zeros(max(T, 1), np.int64)  # a first element to point at
     cdef int64_t[::1] cycles_v = cycles
     cdef Plan pl
@@ -472,6 +496,8 @@ def event_cycles(p, work, plan, r, levels=None):
     pl.tab_base, pl.tab_stride, pl.alike = ptr(f["tab_base"]), ptr(f["tab_stride"]), ptr(f["alike"])
     pl.service, pl.read = ptr(f["service"]), ptr(f["read"])
     pl.dram_service = ptr(f["dram_service"])
+    pl.dx = rows is not None
+    pl.dx_ptr, pl.dx_core, pl.dx_cycles = ptr(dx_ptr), ptr(dx_core), ptr(dx_cycles)
     pl.tl_ptr, pl.tl_links, pl.tl_parents = ptr(f["tl_ptr"]), ptr(f["tl_links"]), ptr(f["tl_parents"])
     pl.td_ptr, pl.td_dests, pl.td_leaves = ptr(f["td_ptr"]), ptr(f["td_dests"]), ptr(f["td_leaves"])
     pl.tl_rank, pl.link_lat = ptr(f["tl_rank"]), ptr(f["link_lat"])

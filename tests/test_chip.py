@@ -218,11 +218,13 @@ def test_interleaved_phases_each_keep_their_own_cycles():
 
 def test_rates_from_the_chip_config():
     h = hw(noc={"packet_bits": 64, "link_width_bits": 32}, clock_mhz=500.0,
-           dram={"bandwidth_gb_s": 16.0, "row_miss_ns": 40.0})
+           dram={"bandwidth_gb_s": 16.0, "row_hit_ns": 15.0, "row_miss_ns": 40.0,
+                 "precharge_ns": 12.5})
     r = HwRates(h, Mapping(dc(4, 6), h), Topology(h))
     assert r.flits == 2 and r.ports == 2
     assert r.dram_bytes_per_cycle == pytest.approx(32.0)  # 16 GB/s at 2 ns per cycle
-    assert r.dram_miss == 20
+    # a hit 15 ns, tRP 12.5 ns, tRCD the rest of the 40 ns miss: 12.5 ns, at 2 ns per cycle
+    assert (r.dram_hit, r.dram_pre, r.dram_act) == (8, 7, 7)
 
 
 def test_ceil_div_by_a_power_of_two_is_the_division():

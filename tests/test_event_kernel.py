@@ -47,6 +47,8 @@ def _contended_spec():
     {"cores": {"soma_cycles": {"idle": 2, "active": 1, "spike": 4}}},
     {"cores": {"message_receive_cycles": 5, "synop_cycles": 2}, "noc": {"link_latency_ns_cycles": 3}},
     {"sram": {"size_kib": 0.25}},
+    {"sram": {"size_kib": 0.25}, "dram": {"banks": 1, "row_bytes": 64}},
+    {"sram": {"size_kib": 0.25}, "dram": {"page_policy": "closed"}},
     {"sync": {"barrier_cycles": 0}},
 ])
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,6 +1,7 @@
 """Per-spike access tables of one projection: how many synaptic operations, SRAM words,
-DRAM words and bits, and DRAM row activations one presynaptic spike causes on each core,
-and what an STDP column update of one target costs (precomputed once per mapping).
+DRAM words and bits, and DRAM rows (row-buffer chunks, chip/dram.py) one presynaptic
+spike causes on each core, and what an STDP column update of one target costs
+(precomputed once per mapping).
 
 Row access: a presynaptic spike reads its weight row on every target core. Column
 access: a postsynaptic spike's STDP update of its fan-in column. The SRAM layout decides
@@ -12,16 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .dram import DramMap
 from .mapping import Block, Mapping
 
-__all__ = ["AccessTable", "access_tables", "burst_bits", "activations"]
-
-
-def activations(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
-    """DRAM row activations of one access stream of `dram_words` contiguous words."""
-    nbytes = dram_words * word_bits // 8 + ((dram_words * word_bits) % 8 > 0)
-    unit = dram.row_bytes if dram.page_policy == "open" else dram.burst_bytes
-    return -(-nbytes // unit)
+__all__ = ["AccessTable", "access_tables", "burst_bits"]
 
 
 def burst_bits(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
@@ -38,7 +33,7 @@ class AccessTable:
     sram: np.ndarray  # words read from SRAM per source spike per core
     dram: np.ndarray  # words read from DRAM
     dram_bits: np.ndarray
-    act: np.ndarray  # DRAM row activations
+    act: np.ndarray  # DRAM rows touched (its activations, when no row is open before)
     col_sram: np.ndarray  # STDP column update of a target: SRAM words (read, then written)
     col_dram: np.ndarray
     col_dram_bits: np.ndarray
@@ -48,18 +43,18 @@ class AccessTable:
     block_act: np.ndarray
 
 
-def access_tables(m: Mapping) -> dict[str, AccessTable]:
-    return {pr.name: _table(m, pr) for pr in m.spec.projections}
+def access_tables(m: Mapping, dram: DramMap) -> dict[str, AccessTable]:
+    return {pr.name: _table(m, pr, dram) for pr in m.spec.projections}
 
 
-def _table(m: Mapping, pr) -> AccessTable:
+def _table(m: Mapping, pr, dmap: DramMap) -> AccessTable:
     hw = m.hw
     C, word, wb, dram = m.n_cores, hw.sram.word_bits, pr.weight_bits, hw.dram
     n_src, n_dst = m.spec.population(pr.src).size, m.spec.population(pr.dst).size
     z = lambda *shape: np.zeros(shape, np.int64)  # noqa: E731
-    sram, drm, bits, act = z(C, n_src), z(C, n_src), z(C, n_src), z(C, n_src)
-    col_sram, col_dram, col_bits, col_act = z(n_dst), z(n_dst), z(n_dst), z(n_dst)
-    blk_sram, blk_bits, blk_act = z(C), z(C), z(C)
+    sram, drm, bits = z(C, n_src), z(C, n_src), z(C, n_src)
+    col_sram, col_dram, col_bits = z(n_dst), z(n_dst), z(n_dst)
+    blk_sram, blk_bits = z(C), z(C)
     one_word_bits = int(burst_bits(np.int64(1), word, dram))
     for c in range(C):
         b: Block | None = m.blocks[pr.name][c]
@@ -72,11 +67,9 @@ def _table(m: Mapping, pr) -> AccessTable:
             sram[c] = np.where(reads, b.row_sram[b.row_of], 0)
             drm[c] = np.where(reads, b.row_dram[b.row_of], 0)
             bits[c] = np.where(reads, burst_bits(b.row_dram[b.row_of], word, dram), 0)
-            act[c] = np.where(reads, activations(b.row_dram[b.row_of], word, dram), 0)
         elif not b.column_major:
             sram[c], drm[c] = b.row_sram, b.row_dram
             bits[c] = burst_bits(b.row_dram, word, dram)
-            act[c] = activations(b.row_dram, word, dram)
             # column of slot s: word floor(s*wb/word) of every row holding it
             widx = (slots * wb) // word
             in_sram = (b.row_sram[None, :] > widx[:, None]) & (b.row_words[None, :] > 0)
@@ -84,7 +77,6 @@ def _table(m: Mapping, pr) -> AccessTable:
             col_sram[ids] = in_sram.sum(axis=1)
             col_dram[ids] = held.sum(axis=1) - col_sram[ids]
             col_bits[ids] = col_dram[ids] * one_word_bits
-            col_act[ids] = col_dram[ids]  # scattered words: one activation each
         else:
             # block rows are this core's columns; source i touches word floor(i*wb/word)
             widx = (np.arange(n_src) * wb) // word
@@ -92,12 +84,13 @@ def _table(m: Mapping, pr) -> AccessTable:
             sram[c] = in_sram.sum(axis=0)
             drm[c] = len(ids) - sram[c]
             bits[c] = drm[c] * one_word_bits
-            act[c] = drm[c]
             col_sram[ids], col_dram[ids] = b.row_sram[slots], b.row_dram[slots]
             col_bits[ids] = burst_bits(b.row_dram[slots], word, dram)
-            col_act[ids] = activations(b.row_dram[slots], word, dram)
         blk_sram[c] = int(b.row_sram.sum())
         blk_bits[c] = int(burst_bits(b.row_dram, word, dram).sum())
-        blk_act[c] = int(activations(b.row_dram, word, dram).sum())
+    src_ptr, core, streams = dmap.reads[pr.name]
+    act = z(C, n_src)
+    act[core, np.repeat(np.arange(n_src), np.diff(src_ptr))] = streams.chunks_of()
     return AccessTable(m.targets[pr.name], sram, drm, bits, act, col_sram, col_dram, col_bits,
-                       col_act, blk_sram, blk_bits, blk_act)
+                       dmap.columns[pr.name].chunks_of(), blk_sram, blk_bits,
+                       dmap.blocks[pr.name].chunks_of())

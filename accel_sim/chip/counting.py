@@ -30,6 +30,7 @@ import numpy as np
 from snn_frontend.trace import Presentation, active_stream, stdp_event_streams
 
 from .access import AccessTable, access_tables
+from .dram import DramMap, DramSteps, RowBatch
 from .backprop import BackpropCounter
 from .mapping import Mapping
 from .soma import SomaSteps, SomaTable
@@ -109,6 +110,8 @@ class StepWork:
     pass_words: np.ndarray  # (C,) SRAM words of the whole-matrix passes (0 if none)
     pass_ops: np.ndarray  # (C,) multiplies of the whole-matrix passes
     pass_dram_bits: int
+    # the row buffers' outcomes (chip/dram.py); None: nothing touched DRAM
+    dram_rows: DramSteps | None = None
     # the cores' load per step (timing.CoreLoad) the deliveries make, once reduced (or
     # given: the closed-form estimate's expected load)
     load: CoreLoad | None = None
@@ -170,7 +173,8 @@ class ChipCounter:
     def __init__(self, mapping: Mapping, topology: Topology):
         m, spec = mapping, mapping.spec
         self.m, self.hw, self.topo, self.spec = m, m.hw, topology, spec
-        self.tables: dict[str, AccessTable] = access_tables(m)
+        self.dram = DramMap(m)
+        self.tables: dict[str, AccessTable] = access_tables(m, self.dram)
         self.sources: dict[str, _Source] = {}
         for pr in spec.projections:
             from_port = not spec.population(pr.src).on_chip
@@ -183,9 +187,12 @@ class ChipCounter:
                      and (t.synops == t.synops[:, :1]).all() and (t.sram == t.sram[:, :1]).all())
             self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
-        # projections with spilled words: DRAM bits, access streams, row activations per source
-        self.spills = {name: ((t.dram_bits.sum(axis=0), (t.dram > 0).sum(axis=0), t.act.sum(axis=0))
+        # projections with spilled words: DRAM bits and access streams per source
+        self.spills = {name: ((t.dram_bits.sum(axis=0), (t.dram > 0).sum(axis=0))
                               if t.dram.any() else None) for name, t in self.tables.items()}
+        # a whole-matrix pass of each STDP projection: its activations and row hits
+        self.pass_rows = {pr.name: self._pass_rows(pr.name) for pr in spec.projections
+                          if pr.plastic == "stdp"}
         self.soma = m.hw.cores.soma_cycles
         if self.soma is not None:  # each core's neurons in mapping order: spec order, then slot
             pops = spec.chip_populations
@@ -265,7 +272,8 @@ class ChipCounter:
         streams = np.zeros(T, np.int64)
         port = np.zeros(T, np.int64)
         max_hops = np.zeros(T, np.int64)
-        act = 0
+        rows: list[RowBatch] = []  # the DRAM streams, for the row buffers
+        row_spikes: list[np.ndarray] = []  # each delivery stream's spike (trace order)
         routers = dict.fromkeys(_ROUTER_ACTIONS, 0)
         # synapse unit -> (C,) its synaptic operations per core; SRAM words read per core
         unit_pc: dict[str, np.ndarray] = {}
@@ -308,10 +316,12 @@ class ChipCounter:
             if pr.stores_weights:
                 sram_pc += tbl.sram[:, idx].sum(axis=1) if hist is None else tbl.sram @ hist
                 spill = self.spills[pr.name]
-                if spill is not None:  # bits, access streams and row activations per source
+                if spill is not None:  # bits and access streams per source; the streams
                     dram_bits += np.bincount(st, spill[0][idx], T).astype(np.int64)
                     streams += np.bincount(st, spill[1][idx], T).astype(np.int64)
-                    act += int(spill[2][idx].sum() if hist is None else spill[2] @ hist)
+                    sp, sid = self.dram.read_streams(pr.name, idx)
+                    rows.append(RowBatch(st[sp], g, self.dram.reads[pr.name][2], sid))
+                    row_spikes.append(ptr[g, 0] + sp)
             # _ROUTER_FIELDS, summed over the spikes
             used = src.route_table[idx].sum(axis=0) if hist is None else hist @ src.route_table
             for action, v in zip(_ROUTER_ACTIONS, used.tolist()):
@@ -329,7 +339,8 @@ class ChipCounter:
             cnt["core", "synop"] = 0
         cnt["sram", "read_word"] = int(sram_pc.sum())
         cnt["dram", "read_bit"] = int(dram_bits.sum())
-        cnt["dram", "activate"] = act
+        for action in ("activate", "precharge", "row_hit"):  # the row buffers' (_rows)
+            cnt["dram", action] = 0
         for action, v in routers.items():
             cnt["router", action] = v
 
@@ -362,7 +373,7 @@ class ChipCounter:
             learn_ops = np.zeros((T, C), np.int64)
             learn_words = np.zeros((T, C), np.int64)
             dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
-                                                   learn_ops, learn_words)
+                                                   learn_ops, learn_words, rows)
             if self.backprop is not None:
                 words, ops, bits = self.backprop.count(p, spikes, steps, T, cnt, learn_ops,
                                                        learn_words, dram_bits)
@@ -389,9 +400,13 @@ class ChipCounter:
                 cnt["sram", "write_word"] += int(words.sum())
                 cnt["dram", "read_bit"] += bits
                 cnt["dram", "write_bit"] += bits
-                cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
+                acts, hits = self.pass_rows[pr.name]
+                cnt["dram", "activate"] += passes * acts
+                cnt["dram", "precharge"] += passes * acts
+                cnt["dram", "row_hit"] += passes * hits
         work = StepWork(deliveries, learn_ops, learn_words, dram_bits, streams, port, moving,
-                        max_hops, pass_words, pass_ops, pass_bits)
+                        max_hops, pass_words, pass_ops, pass_bits,
+                        dram_rows=self._rows(cnt, rows, row_spikes, T, base))
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
         work.fired, work.fired_steps, work.reached = spikes, steps, reached
         if self.soma is not None:
@@ -452,13 +467,51 @@ class ChipCounter:
             out[q.name] = cum[i, r + 1] - cum[i, start_of[r]]
         return out
 
+    def _pass_rows(self, name: str) -> tuple[int, int]:
+        """Activations and row hits of one whole-matrix pass over a projection's spilled
+        words: each core's block read, then written, from closed banks."""
+        blk = self.dram.blocks[name]
+        ids = np.flatnonzero(np.diff(blk.ptr) > 0)
+        if not len(ids):
+            return 0, 0
+        (acts, _, hits), = self.dram.outcomes([RowBatch(np.zeros(len(ids), np.int64), 0, blk, ids, 2)])
+        return int(acts.sum()), int(hits.sum())
+
+    def _rows(self, cnt: Counter, rows: list[RowBatch], row_spikes: list[np.ndarray], T: int,
+              n_spikes: int) -> DramSteps | None:
+        """The row buffers' outcomes of a presentation's DRAM streams: counts
+        (`dram.activate`, `dram.precharge`, `dram.row_hit`) and the per-step and
+        per-delivery figures."""
+        if not rows:
+            return None
+        out = self.dram.outcomes(rows)
+        acts_t, conflicts_t = np.zeros(T, np.int64), np.zeros(T, np.int64)
+        for b, (a, c, h) in zip(rows, out):
+            acts_t += np.bincount(b.step, a, T).astype(np.int64)
+            conflicts_t += np.bincount(b.step, c, T).astype(np.int64)
+            cnt["dram", "row_hit"] += int(h.sum())
+        cnt["dram", "activate"] += int(acts_t.sum())
+        cnt["dram", "precharge"] += int(acts_t.sum())
+        reads = [(b, o) for b, o in zip(rows, out) if b.repeat == 1]  # the deliveries
+        cat = lambda parts: (np.concatenate(parts).astype(np.int64) if parts  # noqa: E731
+                             else np.zeros(0, np.int64))
+        ptr = np.zeros(n_spikes + 1, np.int64)
+        np.cumsum(np.bincount(cat(row_spikes), minlength=n_spikes), out=ptr[1:])
+        names = [pr.name for pr in self.spec.projections]
+        return DramSteps(acts_t, conflicts_t, ptr,
+                         cat([self.dram.reads[names[b.rank]][1][b.ids] for b, _ in reads]),
+                         cat([o[0] for _, o in reads]), cat([o[1] for _, o in reads]))
+
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
-                  state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray) -> np.ndarray:
-        """STDP counts of every plastic projection; returns the extra DRAM bits per step."""
+                  state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray,
+                  batches: list[RowBatch]) -> np.ndarray:
+        """STDP counts of every plastic projection; returns the extra DRAM bits per step and
+        adds the write-backs' DRAM streams to `batches`."""
         m, spec = self.m, self.spec
         dram = np.zeros(T, np.int64)
         post_traced = set()
-        for pr in spec.projections:
+        P = len(spec.projections)
+        for g, pr in enumerate(spec.projections):
             if pr.plastic != "stdp":
                 continue
             pre_updates = bool(learning.get(pr.name, {}).get("pre_updates", True))
@@ -483,14 +536,15 @@ class ChipCounter:
             step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc)
             learn_words += 2 * per_step(tbl.sram[:, ri], step_r, T)
             dram_w = np.bincount(step_r, tbl.dram_bits[:, ri].sum(axis=0), T).astype(np.int64)
-            act = int(tbl.act[:, ri].sum())
+            if self.spills[pr.name] is not None:  # each row written back: read, then write
+                sp, sid = self.dram.read_streams(pr.name, ri)
+                batches.append(RowBatch(step_r[sp], P + 2 * g, self.dram.reads[pr.name][2], sid, 2))
+                batches.append(RowBatch(step_c, P + 2 * g + 1, self.dram.columns[pr.name], ci, 2))
             if len(ci):
                 np.add.at(learn_words, (step_c, m.core[pr.dst][ci]), 2 * tbl.col_sram[ci])
                 dram_w += np.bincount(step_c, tbl.col_dram_bits[ci], T).astype(np.int64)
-                act += int(tbl.col_act[ci].sum())
             cnt["dram", "read_bit"] += int(dram_w.sum())
             cnt["dram", "write_bit"] += int(dram_w.sum())
-            cnt["dram", "activate"] += 2 * act
             dram += 2 * dram_w
             # presynaptic traces, replicated in every core holding targets, and their sets
             cores = self.dst_cores[pr.dst]

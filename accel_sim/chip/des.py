@@ -40,6 +40,7 @@ from snn_frontend.trace import Presentation
 
 from .counting import StepWork
 from .arrivals import template_tables
+from .event import job_dram_cycles
 from .messages import DeliveryPlan
 from .timing import HwRates, learn_cycles_per_core, pass_cycles
 
@@ -70,8 +71,7 @@ def des_work(plan: DeliveryPlan, r: HwRates, node_base: np.ndarray, p: Presentat
          "job_step": i64(dl.job_step), "job_soma": i64(dl.job_soma),
          "job_svc": i64(r.service_cycles(dl.job_syn, dl.job_words, dl.job_synop_cycles)),
          "job_read": i64(np.where(dl.job_words > 0, r.read_lat, 0)),
-         "job_dsvc": i64(np.where(dl.job_dram_bits > 0, r.dram_cycles(
-             dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64)), 0)),
+         "job_dsvc": i64(job_dram_cycles(dl, work, r, C)),
          "msg_key": i64(dl.msg_key), "msg_node": i64(node_base[dl.msg_template]),
          "msg_soma": i64(dl.msg_soma),
          "nc": i64(r.neuron_phase(work).ravel()),

@@ -34,7 +34,17 @@ from .counting import StepWork
 from .messages import DeliveryPlan
 from .timing import HwRates, learn_cycles_per_core, pass_cycles
 
-__all__ = ["event_cycles", "fifo", "EventTimer"]
+__all__ = ["event_cycles", "fifo", "job_dram_cycles", "EventTimer"]
+
+
+def job_dram_cycles(dl, work: StepWork, r: HwRates, n_cores: int) -> np.ndarray:
+    """Each job's DRAM channel cycles: its transfer and a hit's latency, plus its rows'
+    activations and conflicts (chip/dram.py); 0 for a job with nothing in DRAM."""
+    cycles = np.where(dl.job_dram_bits > 0, r.dram_cycles(
+        dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64)), 0)
+    if work.dram_rows is None:
+        return cycles
+    return cycles + work.dram_rows.job_cycles(dl.job_spike, dl.job_core, n_cores, r)
 
 
 def fifo(arrive: np.ndarray, service: np.ndarray) -> np.ndarray:
@@ -92,7 +102,7 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
     most = nc.max(axis=1) if C else np.zeros(T, np.int64)
     learn = learn_cycles_per_core(work, r)
     svc = r.service_cycles(dl.job_syn, dl.job_words, dl.job_synop_cycles)
-    dram_svc = r.dram_cycles(dl.job_dram_bits, (dl.job_dram_words > 0).astype(np.int64))
+    dram_svc = job_dram_cycles(dl, work, r, C)
     n_links = np.array([len(t.links) for t in plan.templates] or [0], np.int64)
     # an upper bound of each step's length: all its work one after another
     msg_links = n_links[dl.msg_template] if len(dl.msg_step) else np.zeros(0, np.int64)

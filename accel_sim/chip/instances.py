@@ -127,7 +127,7 @@ class InstanceCounter:
             self._learning(p, work, spikes, learning, state_reset)
         self._network(spikes)
         self.core_busy += core_busy_cycles(work, chip.rates)
-        self.dram_busy += int(chip.rates.dram_cycles(work.dram_bits, work.dram_streams).sum())
+        self.dram_busy += int(chip.rates.dram_step_cycles(work).sum())
 
     def add_cores(self, counts: dict[str, np.ndarray]) -> None:
         """Add per-core counts ("kind.action" -> (C,)) counted elsewhere (chip/power.py)."""

@@ -59,6 +59,7 @@ class Deliveries:
     job_words: np.ndarray
     job_dram_bits: np.ndarray
     job_dram_words: np.ndarray
+    job_spike: np.ndarray  # the job's spike, in the trace's projection-major order
     # cycles per synaptic operation of each job's synapse unit (None: all alike)
     job_synop_cycles: np.ndarray | None = None
 
@@ -189,9 +190,11 @@ class DeliveryPlan:
         """The units of one presentation; `spike_soma` (StepWork.spike_soma) gives each
         spike's position in its core's soma work, where known."""
         cc, spec, m = self.cc, self.cc.spec, self.cc.m
-        rows = []  # per projection: (step, proj, spike pos, unit idx, src, kind, what, soma)
+        rows = []  # per projection: (step, proj, spike, unit idx, src, kind, what, soma)
+        base = 0  # the projection's first spike in the trace's projection-major order
         for order, pr in enumerate(spec.projections):
             idx = p.indices[pr.src].astype(np.int64)
+            base += len(idx)
             if not len(idx):
                 continue
             step = np.repeat(np.arange(p.n_steps), p.counts[pr.src].astype(np.int64))
@@ -202,16 +205,17 @@ class DeliveryPlan:
             unit = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
             soma = (spike_soma[pr.src][spike] if spike_soma and pr.src in spike_soma
                     else np.zeros(len(spike), np.int64))
-            rows.append((step[spike], np.full(len(spike), order), spike, unit, idx[spike],
-                         kind[first + unit], what[first + unit], soma))
+            rows.append((step[spike], np.full(len(spike), order), base - len(idx) + spike, unit,
+                         idx[spike], kind[first + unit], what[first + unit], soma))
         if not rows:
             e = np.zeros(0, np.int64)
-            return Deliveries(e, e, e, e, e, e, e, e, e, e, e, e, e, e, e, e)
+            return Deliveries(e, e, e, e, e, e, e, e, e, e, e, e, e, e, e, e, e)
         step, proj, spike, unit, src, kind, what, soma = (np.concatenate(c) for c in zip(*rows))
         # rows are in (spike, unit) order within each projection: sort by (step, projection)
         order = np.argsort(step * len(spec.projections) + proj, kind="stable")
-        step, proj, src, kind, what, soma = (step[order], proj[order], src[order], kind[order],
-                                             what[order], soma[order])
+        step, proj, spike, src, kind, what, soma = (step[order], proj[order], spike[order],
+                                                    src[order], kind[order], what[order],
+                                                    soma[order])
         key = np.arange(len(order), dtype=np.int64)
         src_core = np.full(len(order), -1, np.int64)
         for o, pr in enumerate(spec.projections):
@@ -270,7 +274,7 @@ class DeliveryPlan:
         return Deliveries(step[msg_units], key[msg_units], src_core[msg_units], msg_template,
                           soma[msg_units], step[job_unit], key[job_unit], job_core,
                           msg_index[job_unit], job_leaf, src_core[job_unit], soma[job_unit], syn,
-                          words, dbits, dwords, per_synop)
+                          words, dbits, dwords, spike[job_unit], per_synop)
 
 
 def _topological(templates: list[Template], n_links: int) -> list[int]:

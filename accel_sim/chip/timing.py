@@ -58,8 +58,11 @@ class HwRates:
         self.out_service = max(self.flits, self.message_cycles)  # a core's network interface
         cycle_ns = 1e3 / hw.clock_mhz
         self.dram_bytes_per_cycle = d.bandwidth_gb_s * cycle_ns  # GB/s * ns = bytes
-        # every access stream opens a new row (weight rows are not adjacent in DRAM): a miss
-        self.dram_miss = math.ceil(d.row_miss_ns / cycle_ns)
+        # a stream's first data after a hit's latency; an activation adds tRCD, a conflict
+        # (another row of the bank open) tRP before it (chip/dram.py)
+        self.dram_hit = math.ceil(d.row_hit_ns / cycle_ns)
+        self.dram_act = math.ceil(max(d.row_miss_ns - d.row_hit_ns - d.precharge_ns, 0) / cycle_ns)
+        self.dram_pre = math.ceil(d.precharge_ns / cycle_ns)
         self.tiles_in_use = tiles_in_use(mapping, topology)
         self.barrier = barrier_cycles(hw.sync, self.tiles_in_use) if hw.sync.barrier else 0
         per_core = mapping.neurons_per_core()
@@ -91,9 +94,19 @@ class HwRates:
         return work.shape[0] * self.neuron_cycles_per_core
 
     def dram_cycles(self, bits, streams):
-        """Cycles of DRAM transfers: whole cycles of bandwidth plus a row miss per stream."""
+        """Cycles of DRAM transfers before their rows' activations: whole cycles of
+        bandwidth plus a hit's latency per stream."""
         return (np.ceil(np.asarray(bits) / 8 / self.dram_bytes_per_cycle).astype(np.int64)
-                + np.asarray(streams) * self.dram_miss)
+                + np.asarray(streams) * self.dram_hit)
+
+    def dram_step_cycles(self, work: StepWork) -> np.ndarray:
+        """(T,) cycles of each step's DRAM transfers: `dram_cycles`, plus tRCD per activation
+        and tRP per conflict of the step's row buffers."""
+        cycles = self.dram_cycles(work.dram_bits, work.dram_streams)
+        rows = work.dram_rows
+        if rows is None:
+            return cycles
+        return cycles + rows.acts * self.dram_act + rows.conflicts * self.dram_pre
 
     def step_load(self, synop_cycles, sram, deliveries, messages, neurons) -> CoreLoad:
         """The cores' load of (T, C) arrays of synaptic-operation cycles, SRAM words,
@@ -214,7 +227,7 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     most = load.most_messages  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
     fill = work.max_hops * r.hop_lat
-    dram = r.dram_cycles(work.dram_bits, work.dram_streams)
+    dram = r.dram_step_cycles(work)
     # the ports, the cores and the DRAM channel work in parallel (pipelined delivery)
     deliver = np.maximum(np.maximum(np.maximum(port, inject), service), dram) + fill
     deliver = np.where(work.spikes > 0, deliver, 0)

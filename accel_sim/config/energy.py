@@ -6,7 +6,8 @@ Every number carries its source. An action's energy is given as exactly one of
                             DRAM bits are counted one by one, NoC packet bits);
   pj_per_bit_by_kib         SRAM pJ per bit by capacity in KiB, interpolated
                             log-linearly in capacity (clamped at the ends), times word bits;
-  pj_per_bit_by_kind        DRAM pJ per bit by the chip's `dram.kind` (lpddr4, ddr3, ...).
+  pj_per_bit_by_kind        DRAM pJ per bit by the chip's `dram.kind` (lpddr4, ddr3, ...);
+  energy_pj_by_kind         DRAM pJ per action (activate, precharge) by `dram.kind`.
 Static power is `static_mw` per component instance, or `static_mw_per_kib` for
 memories (times capacity). Pricing (accel_sim/energy) resolves these against the
 chip once; components only count.
@@ -29,11 +30,13 @@ class ActionEnergy(Section):
     pj_per_bit: Optional[NonNeg] = None
     pj_per_bit_by_kib: Optional[dict[Annotated[float, Field(gt=0)], NonNeg]] = None
     pj_per_bit_by_kind: Optional[dict[str, NonNeg]] = None
+    energy_pj_by_kind: Optional[dict[str, NonNeg]] = None
     source: Annotated[str, Field(min_length=1)]
 
     @model_validator(mode="after")
     def _one(self):
-        kinds = ("energy_pj", "pj_per_bit", "pj_per_bit_by_kib", "pj_per_bit_by_kind")
+        kinds = ("energy_pj", "pj_per_bit", "pj_per_bit_by_kib", "pj_per_bit_by_kind",
+                 "energy_pj_by_kind")
         given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(f"give exactly one of {', '.join(kinds)}"

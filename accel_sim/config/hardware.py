@@ -16,7 +16,8 @@ from pydantic import Field, model_validator
 from .base import Section
 
 __all__ = ["HardwareConfig", "CoresConfig", "SomaCyclesConfig", "SRAMConfig", "DRAMConfig",
-           "NoCConfig", "FormatsConfig", "SyncConfig", "PowerConfig", "DRAM_KINDS"]
+           "NoCConfig", "FormatsConfig", "SyncConfig", "PowerConfig", "DRAM_KINDS",
+           "DRAM_PRESETS"]
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -87,14 +88,71 @@ class SRAMConfig(Section):
     conv_weights: Literal["expanded", "shared"] = "expanded"
 
 
+#: Timings and geometry of the DRAM kinds with a sourced preset (docs/chip.md, "DRAM row
+#: buffers"): a field a config leaves out comes from its kind's entry. `row_hit_ns` is the
+#: read latency plus one burst; `row_miss_ns` adds a precharge (`precharge_ns`, tRP) and an
+#: activation (tRCD); rows are a rank's (all its dies in lockstep).
+DRAM_PRESETS: dict[str, dict] = {
+    # tukl-msd/DRAMPower memspecs/MICRON_6Gb_LPDDR4-3200_32bit_A.json, two x16 dies (x32):
+    # tCK 0.625 ns, RL 28 + BL16 (8 cycles) = 22.5 ns; tRCD 29, tRP 29; 8 banks; 2 KiB
+    # page per die
+    "lpddr4": dict(bandwidth_gb_s=12.8, row_hit_ns=22.5, row_miss_ns=58.75, precharge_ns=18.125,
+                   burst_bytes=64, row_bytes=4096, banks=8),
+    # umd-memsys/DRAMsim3 configs/DDR4_8Gb_x16_3200.ini, four x16 chips (a 64-bit rank):
+    # tCK 0.625 ns, CL 22 + BL8 (4 cycles) = 16.25 ns; tRCD 22, tRP 22; 2 bank groups x 4
+    # banks; 1024 columns x 16 b = 2 KiB page per chip
+    "ddr4": dict(bandwidth_gb_s=25.6, row_hit_ns=16.25, row_miss_ns=43.75, precharge_ns=13.75,
+                 burst_bytes=64, row_bytes=8192, banks=8),
+    # DRAMsim3 configs/DDR3_8Gb_x8_1600.ini, eight x8 chips (a 64-bit rank): tCK 1.25 ns,
+    # CL 11 + BL8 (4 cycles) = 18.75 ns; tRCD 11, tRP 11; 8 banks; 2048 columns x 8 b
+    "ddr3": dict(bandwidth_gb_s=12.8, row_hit_ns=18.75, row_miss_ns=46.25, precharge_ns=13.75,
+                 burst_bytes=64, row_bytes=16384, banks=8),
+    # DRAMsim3 configs/HBM2_8Gb_x128.ini, one 128-bit channel: tCK 1 ns (2 GT/s x 16 B),
+    # CL 14 + BL4 (2 cycles) = 16 ns; tRCD 14, tRP 14; 4 bank groups x 4 banks; 64 columns
+    # x 128 b = 1 KiB page
+    "hbm2": dict(bandwidth_gb_s=32.0, row_hit_ns=16.0, row_miss_ns=44.0, precharge_ns=14.0,
+                 burst_bytes=64, row_bytes=1024, banks=16),
+}
+_DRAM_FIELDS = tuple(DRAM_PRESETS["lpddr4"])
+
+
 class DRAMConfig(Section):
+    """The off-chip DRAM spilled weights live in: its kind (prices per bit, activation and
+    precharge), bandwidth, latencies, geometry and page policy. `open`: a bank's row stays
+    open until another row of the bank is needed (or the step ends); `closed`: every
+    access stream closes the rows it opened."""
+
     kind: Literal[DRAM_KINDS] = "lpddr4"  # type: ignore[valid-type]
-    bandwidth_gb_s: Pos = 12.8  # GB/s (1e9 bytes/s)
-    row_hit_ns: Pos = 18.0
-    row_miss_ns: Pos = 42.0
-    burst_bytes: PosInt = 64
-    row_bytes: PosInt = 2048
+    bandwidth_gb_s: Pos  # GB/s (1e9 bytes/s)
+    row_hit_ns: Pos
+    row_miss_ns: Pos
+    precharge_ns: Pos
+    burst_bytes: PosInt
+    row_bytes: PosInt
+    banks: PosInt
     page_policy: Literal["open", "closed"] = "open"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("kind", "lpddr4")
+        missing = [f for f in _DRAM_FIELDS if f not in data]
+        if missing and kind in DRAM_PRESETS:
+            return {**{f: DRAM_PRESETS[kind][f] for f in missing}, **data}
+        if missing and kind in DRAM_KINDS:
+            raise ValueError(f"dram.kind {kind!r} has no timing preset (presets: "
+                             f"{', '.join(DRAM_PRESETS)}): give {', '.join(missing)}")
+        return data
+
+    @model_validator(mode="after")
+    def _latencies(self):
+        if self.row_miss_ns < self.row_hit_ns + self.precharge_ns:
+            raise ValueError(f"dram.row_miss_ns ({self.row_miss_ns}) is a hit plus a precharge "
+                             f"plus an activation: at least row_hit_ns + precharge_ns "
+                             f"({self.row_hit_ns + self.precharge_ns})")
+        return self
 
 
 class NoCConfig(Section):
@@ -149,7 +207,7 @@ class HardwareConfig(Section):
     placement_file: Optional[str] = None  # explicit mapping: .npz/.json, population -> core per neuron
     cores: CoresConfig = CoresConfig()
     sram: SRAMConfig = SRAMConfig()
-    dram: DRAMConfig = DRAMConfig()
+    dram: DRAMConfig = DRAMConfig.model_validate({})
     noc: NoCConfig = NoCConfig()
     formats: FormatsConfig = FormatsConfig()
     sync: SyncConfig = SyncConfig()

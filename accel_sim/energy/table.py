@@ -97,12 +97,15 @@ class EnergyTable:
                         raise TableError(f"{key}: pj_per_bit_by_kib is for sram actions only")
                     value = interp_log(a.pj_per_bit_by_kib, hw.sram.size_kib) * hw.sram.word_bits
                 else:
-                    if comp != "dram" or action == "activate":
-                        raise TableError(f"{key}: pj_per_bit_by_kind is for dram read/write")
-                    if hw.dram.kind not in a.pj_per_bit_by_kind:
+                    by_kind, per_bit = ((a.pj_per_bit_by_kind, True) if a.pj_per_bit_by_kind is not None
+                                        else (a.energy_pj_by_kind, False))
+                    if comp != "dram" or per_bit != (action_width_bits(comp, action, hw) == 1):
+                        raise TableError(f"{key}: pj_per_bit_by_kind is for dram read/write, "
+                                         "energy_pj_by_kind for dram activate/precharge")
+                    if hw.dram.kind not in by_kind:
                         raise TableError(f"{key}: no energy for dram kind {hw.dram.kind!r} "
-                                         f"(table has {', '.join(a.pj_per_bit_by_kind)})")
-                    value = a.pj_per_bit_by_kind[hw.dram.kind]
+                                         f"(table has {', '.join(by_kind)})")
+                    value = by_kind[hw.dram.kind]
                 pj[comp, action] = float(value)
                 sources[comp, action] = (a.source if given == action else
                                          f"as {comp}.{given} (the table gives no {action}): "

@@ -11,6 +11,7 @@ import numpy as np
 from snn_frontend.trace import stdp_event_streams
 
 from ..chip.counting import ChipCounter, StepWork, synapse_unit
+from ..chip.dram import DramSteps
 from ..chip.soma import SomaSteps
 from ..chip.timing import HwRates, pass_cycles, timestep_cycles
 from .activity import PhaseActivity
@@ -48,6 +49,7 @@ def counts(counter: ChipCounter, act: PhaseActivity) -> Counter:
             cnt["sram", "read_word"] += float(tbl.sram.sum(axis=0) @ r)
             cnt["dram", "read_bit"] += float(tbl.dram_bits.sum(axis=0) @ r)
             cnt["dram", "activate"] += float(tbl.act.sum(axis=0) @ r)
+            cnt["dram", "precharge"] += float(tbl.act.sum(axis=0) @ r)
         for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
                             ("local_delivery", "local")):
             cnt["router", action] += float(f[key] @ r)
@@ -90,7 +92,9 @@ def _learning(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> None:
         cnt["sram", "write_word"] += words
         cnt["dram", "read_bit"] += bits
         cnt["dram", "write_bit"] += bits
-        cnt["dram", "activate"] += 2 * float(tbl.act.sum(axis=0) @ rows + tbl.col_act @ cols)
+        acts = 2 * float(tbl.act.sum(axis=0) @ rows + tbl.col_act @ cols)
+        cnt["dram", "activate"] += acts
+        cnt["dram", "precharge"] += acts
         cores = counter.dst_cores[pr.dst]
         cnt["core", "trace_update"] += T * cores * (n_src + lam_src)
         post_traced.add(pr.dst)
@@ -104,7 +108,10 @@ def _learning(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> None:
             cnt["sram", "write_word"] += w
             cnt["dram", "read_bit"] += b
             cnt["dram", "write_bit"] += b
-            cnt["dram", "activate"] += 2 * passes * int(tbl.block_act.sum())
+            acts, hits = counter.pass_rows[pr.name]
+            cnt["dram", "activate"] += passes * acts
+            cnt["dram", "precharge"] += passes * acts
+            cnt["dram", "row_hit"] += passes * hits
     for name in post_traced:
         q = spec.population(name)
         cnt["core", "trace_update"] += len(q.trace_vars) * T * (q.size + rates.get(name, 0.0))
@@ -121,7 +128,7 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
     lam = sum(rates.get(q.name, 0.0) for q in spec.populations if counter.has_outgoing[q.name])
     w = {k: np.zeros(C) for k in ("synops", "sram", "deliveries", "core_msgs", "learn_ops",
                                   "learn_words", "synop_time")}
-    w.update(dram_bits=0.0, streams=0.0, port=0.0, max_hops=0.0)
+    w.update(dram_bits=0.0, streams=0.0, acts=0.0, port=0.0, max_hops=0.0)
     if lam <= 0:
         return w
     for pr in spec.projections:
@@ -140,6 +147,7 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
             w["sram"] += tbl.sram @ share
             w["dram_bits"] += float(tbl.dram_bits.sum(axis=0) @ share)
             w["streams"] += float((tbl.dram > 0).sum(axis=0) @ share)
+            w["acts"] += float(tbl.act.sum(axis=0) @ share)
         if src.from_port:
             per = (np.ones(n_src) if counter.topo.multicast else f["packets"] + f["local"])
             w["port"] += float(per @ share)
@@ -153,6 +161,15 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
                 w["learn_words"] += 2 * (tbl.sram @ share)
                 w["dram_bits"] += 2 * float(tbl.dram_bits.sum(axis=0) @ share)
     return w
+
+
+def _rows(acts: np.ndarray) -> DramSteps | None:
+    """Row-buffer figures of the expected steps: every stream's rows activated, each after
+    a conflict (the order of the spikes, which decides the hits, is not known: a bound)."""
+    if not acts.any():
+        return None
+    e = np.zeros(0, np.int64)
+    return DramSteps(acts, acts, np.zeros(1, np.int64), e, e, e)
 
 
 def _poisson(lam: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -186,7 +203,8 @@ def step_cycles(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> 
         dram_bits=n * w["dram_bits"], dram_streams=n * w["streams"], port_messages=n * w["port"],
         spikes=n, max_hops=np.where(n > 0, w["max_hops"], 0),
         pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0,
-        soma=None if soma is None else SomaSteps.of_dense(soma))
+        soma=None if soma is None else SomaSteps.of_dense(soma),
+        dram_rows=_rows(n * w["acts"]))
     synop_cycles = (col * w["synop_time"] if counter.unit_cycles is not None
                     else -(-(col * w["synops"]) // rates_hw.syn_lanes) * rates_hw.synop_cycles)
     work.load = rates_hw.step_load(synop_cycles, col * w["sram"], col * w["deliveries"],
