@@ -53,15 +53,19 @@ class ComponentKind:
 
 
 def _cores(hw) -> int:
-    return hw.cores.count
+    return hw.n_cores
 
 
 def _tiles(hw) -> int:
-    return hw.cores.count // hw.cores.cores_per_tile
+    return hw.n_cores // hw.cores.cores_per_tile
 
 
 def _one(hw) -> int:
     return 1
+
+
+def _chips(hw) -> int:
+    return hw.n_chips
 
 
 COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
@@ -79,11 +83,11 @@ COMPONENTS: dict[str, ComponentKind] = {c.name: c for c in (
                   units=lambda hw: hw.sram.banks),
     ComponentKind("dram", ("read_bit", "write_bit", "activate", "precharge", "row_hit"), _one,
                   "#d62728",
-                  "off-chip memory holding the weights that do not fit in SRAM"),
-    ComponentKind("router", ("hop_ew", "hop_ns", "local_delivery", "inject"), _tiles, "#2ca02c",
-                  "one router per tile and the links of the mesh"),
-    ComponentKind("chip", ("input_spike", "barrier"), _one, "#9467bd",
-                  "the input port and the time-step barrier"),
+                  "off-chip memory holding the weights that do not fit in SRAM (one per system)"),
+    ComponentKind("router", ("hop_ew", "hop_ns", "hop_chip", "local_delivery", "inject"), _tiles,
+                  "#2ca02c", "one router per tile, the links of the mesh and between chips"),
+    ComponentKind("chip", ("input_spike", "barrier"), _chips, "#9467bd",
+                  "each chip's pads and clock; the input port and the time-step barrier"),
 )}
 
 #: component kind -> the actions it counts

@@ -32,6 +32,8 @@ def validate_file(path: str, overrides: list[str] = ()) -> tuple[list[str], list
         c = section.cores
         what = (f"chip {section.name}: {c.count} cores on a {c.mesh_width}x{c.mesh_height} "
                 f"mesh, {section.sram.size_kib:g} KiB SRAM per core")
+        if section.n_chips > 1:
+            what += f", {section.n_chips} chips on a {'x'.join(map(str, section.system.chips))} board"
     else:
         what = f"energy table {section.name} ({section.technology}, {section.basis})"
     return [f"{p}: OK ({what})"], []

@@ -66,10 +66,10 @@ cdef class Arrivals:
     cdef object env, release, finished, queued
     cdef list armed
     cdef readonly int64_t events
-    cdef int64_t seq, T, cores_left, C, out_service, message_cycles, flits, dram_busy, leaves, parties
+    cdef int64_t seq, T, cores_left, C, out_service, message_cycles, dram_busy, leaves, parties
     cdef int64_t barrier_cycles
     cdef bint soma_blocks
-    cdef int64_t[::1] node_link, child_ptr, child_pos, link_lat, out_busy, link_busy, core_busy
+    cdef int64_t[::1] node_link, child_ptr, child_pos, link_lat, link_flits, out_busy, link_busy, core_busy
     cdef int64_t[::1] job_prio, job_core, job_step, job_soma, job_svc, job_read, job_dsvc
     cdef int64_t[::1] msg_key, msg_node, msg_soma, nc, learn, pending, end, step_of
     cdef int64_t[::1] arrived, latest, neurons_left, step_end, msgs_ptr, msgs_ids, local_ptr, local_ids, via_ptr, via_ids
@@ -84,10 +84,11 @@ cdef class Arrivals:
     def __dealloc__(self):
         free(self.heap)
 
-    def __init__(self, env, int64_t n_cores, dict tables, link_lat, int64_t out_service,
-                 int64_t message_cycles, int64_t flits, soma_blocks):
+    def __init__(self, env, int64_t n_cores, dict tables, link_lat, link_flits,
+                 int64_t out_service, int64_t message_cycles, soma_blocks):
         self.env, self.C = env, n_cores
-        self.out_service, self.message_cycles, self.flits = out_service, message_cycles, flits
+        self.out_service, self.message_cycles = out_service, message_cycles
+        self.link_flits = _i64(link_flits).copy()
         self.soma_blocks = bool(soma_blocks)
         self.node_link = _i64(tables["node_link"])
         self.child_ptr, self.child_pos = _i64(tables["child_ptr"]), _i64(tables["child_pos"])
@@ -384,7 +385,7 @@ cdef class Arrivals:
 
     cdef int _link(self, int64_t now, int64_t m, int64_t node) except -1:
         cdef int64_t lid = self.node_link[node]
-        cdef int64_t begin = take(self.link_busy, lid, now, self.flits)
+        cdef int64_t begin = take(self.link_busy, lid, now, self.link_flits[lid])
         return self._fan_out(m, node, begin + self.link_lat[lid])
 
     cdef bint _wakes(self, int64_t j) noexcept:

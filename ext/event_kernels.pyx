@@ -143,9 +143,10 @@ cdef struct Plan:
     const int64_t* td_leaves
     const int64_t* tl_rank
     const int64_t* link_lat
+    const int64_t* link_flits
     Py_ssize_t P, C, L
     # rates
-    int64_t out_service, message_cycles, flits, barrier
+    int64_t out_service, message_cycles, barrier
     bint soma_blocks
     # this presentation: spikes of each projection's source, from `spike_first` (P, T+1)
     const int64_t* spike_first
@@ -279,7 +280,7 @@ cdef inline void links(const Plan* pl, Step* s) noexcept nogil:
     """Every link in topological order serves the messages that reach it (each from its
     parent link, or from its interface): departure = start + router and link latency."""
     cdef Py_ssize_t i, pos, k, a, b, r, tpl, n
-    cdef int64_t par, lat
+    cdef int64_t par, lat, lid
     if not s.N:
         return
     for r in range(pl.L + 1):
@@ -309,8 +310,9 @@ cdef inline void links(const Plan* pl, Step* s) noexcept nogil:
             s.items[k - a].arrive = s.m_depart[i] if par < 0 else s.t_dep[s.m_trav[i] + par]
             s.items[k - a].key = s.m_key[i]
             s.items[k - a].idx = k - a
-        serve(s.items, n, NULL, pl.flits, s.t_arrive)
-        lat = pl.link_lat[pl.tl_links[pl.tl_ptr[s.m_tpl[s.t_msg[a]]] + s.t_pos[a]]]
+        lid = pl.tl_links[pl.tl_ptr[s.m_tpl[s.t_msg[a]]] + s.t_pos[a]]
+        serve(s.items, n, NULL, pl.link_flits[lid], s.t_arrive)
+        lat = pl.link_lat[lid]
         for k in range(a, b):
             i = s.t_msg[k]
             s.t_dep[s.m_trav[i] + s.t_pos[k]] = s.t_arrive[k - a] + lat
@@ -500,9 +502,9 @@ def event_cycles(p, work, plan, r, levels=None):
     pl.dx_ptr, pl.dx_core, pl.dx_cycles = ptr(dx_ptr), ptr(dx_core), ptr(dx_cycles)
     pl.tl_ptr, pl.tl_links, pl.tl_parents = ptr(f["tl_ptr"]), ptr(f["tl_links"]), ptr(f["tl_parents"])
     pl.td_ptr, pl.td_dests, pl.td_leaves = ptr(f["td_ptr"]), ptr(f["td_dests"]), ptr(f["td_leaves"])
-    pl.tl_rank, pl.link_lat = ptr(f["tl_rank"]), ptr(f["link_lat"])
+    pl.tl_rank, pl.link_lat, pl.link_flits = ptr(f["tl_rank"]), ptr(f["link_lat"]), ptr(f["link_flits"])
     pl.P, pl.C, pl.L, pl.T = len(spec.projections), C, plan.n_links, T
-    pl.out_service, pl.message_cycles, pl.flits = r.out_service, r.message_cycles, r.flits
+    pl.out_service, pl.message_cycles = r.out_service, r.message_cycles
     pl.barrier = r.barrier
     pl.soma_blocks = bool(r.soma_blocks)
     pl.spike_first, pl.spike_idx, pl.spike_soma = ptr(spike_first), ptr(spike_idx), ptr(spike_soma_v)

@@ -45,8 +45,11 @@ def template_tables(plan) -> dict[str, np.ndarray]:
         parents = tpl.parents.tolist()
         link.append(-1)
         link.extend(tpl.links.tolist())
-        for par in range(-1, len(parents)):
-            pos.extend(p for p, q in enumerate(parents) if q == par)
+        children: list[list[int]] = [[] for _ in range(len(parents) + 1)]
+        for p, q in enumerate(parents):  # by parent (-1: the source), positions ascending
+            children[q + 1].append(p)
+        for ch in children:
+            pos.extend(ch)
             ptr.append(len(pos))
         base.append(base[-1] + len(parents) + 1)
     return {k: np.array(v, np.int64) for k, v in
@@ -64,9 +67,11 @@ class Arrivals:
     the last step."""
 
     def __init__(self, env: simpy.Environment, n_cores: int, tables: dict, link_lat: np.ndarray,
-                 out_service: int, message_cycles: int, flits: int, soma_blocks: bool):
+                 link_flits: np.ndarray, out_service: int, message_cycles: int,
+                 soma_blocks: bool):
         self.env, self.C = env, n_cores
-        self.out_service, self.message_cycles, self.flits = out_service, message_cycles, flits
+        self.out_service, self.message_cycles = out_service, message_cycles
+        self.link_flits = link_flits.tolist()
         self.soma_blocks = bool(soma_blocks)
         self.node_link = tables["node_link"].tolist()
         self.child_ptr, self.child_pos = tables["child_ptr"].tolist(), tables["child_pos"].tolist()
@@ -308,7 +313,7 @@ class Arrivals:
         lid = self.node_link[node]
         b = self.link_busy[lid]
         begin = now if now > b else b
-        self.link_busy[lid] = begin + self.flits
+        self.link_busy[lid] = begin + self.link_flits[lid]
         self._fan_out(m, node, begin + self.link_lat[lid])
 
     def _wakes(self, j: int) -> bool:

@@ -43,7 +43,7 @@ from snn_frontend.trace import Presentation, grad_stream, optimizer_stream
 
 from .access import burst_bits
 from .mapping import Mapping, words_for
-from .topology import Topology
+from .topology import ROUTER_COUNTS, Topology
 
 __all__ = ["BackpropCounter"]
 
@@ -102,7 +102,7 @@ class BackpropCounter:
         holding its targets back to its own core."""
         m = self.m
         n_src = self.spec.population(pr.src).size
-        out = {f: np.zeros(n_src, np.int64) for f in ("packets", "hops_ew", "hops_ns", "local")}
+        out = {f: np.zeros(n_src, np.int64) for _, f in ROUTER_COUNTS}
         for i in range(n_src):
             home = int(m.core[pr.src][i])
             for c in m.dest_cores(pr.name, i):
@@ -251,8 +251,7 @@ class BackpropCounter:
             cnt["core", "input_grad_mac"] += len(macs_t)
             self._read_scattered(pr, macs_t, macs_c, cnt, learn_words, dram_bits)
         # every partial sum travels back to its src neuron's core
-        for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
-                            ("local_delivery", "local")):
+        for action, key in ROUTER_COUNTS:
             cnt["router", action] += repeats * int(pr.back[key][need_i].sum())
 
     def _walk(self, pr: _Proj, dst_grad, src_steps: np.ndarray, T: int

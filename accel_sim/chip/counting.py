@@ -26,6 +26,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy import sparse
 
 from snn_frontend.trace import Presentation, active_stream, stdp_event_streams
 
@@ -34,7 +35,7 @@ from .dram import DramMap, DramSteps, RowBatch
 from .backprop import BackpropCounter
 from .mapping import Mapping
 from .soma import SomaSteps, SomaTable
-from .topology import Route, Topology
+from .topology import ROUTER_COUNTS, Route, Topology
 
 if TYPE_CHECKING:
     from .timing import CoreLoad
@@ -63,10 +64,11 @@ def unit_cycles(hw) -> dict[str, int] | None:
               "synop_conv": c.synop_cycles_conv or c.synop_cycles}
     return cycles if len(set(cycles.values())) > 1 else None
 
-_ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "local", "max_hops")
+_ROUTE_FIELDS = ("packets", "hops_ew", "hops_ns", "hops_chip", "local", "max_hops",
+                 "max_chip_hops")
 #: router actions and the route field each counts (per spike)
-_ROUTER_ACTIONS = ("inject", "hop_ew", "hop_ns", "local_delivery")
-_ROUTER_FIELDS = ("packets", "hops_ew", "hops_ns", "local")
+_ROUTER_ACTIONS = tuple(a for a, _ in ROUTER_COUNTS)
+_ROUTER_FIELDS = tuple(f for _, f in ROUTER_COUNTS)
 
 
 @dataclass
@@ -112,6 +114,10 @@ class StepWork:
     pass_dram_bits: int
     # the row buffers' outcomes (chip/dram.py); None: nothing touched DRAM
     dram_rows: DramSteps | None = None
+    # (T,) the most chip-to-chip hops on a route used in the step, and the messages over
+    # the busiest chip-to-chip link (None: one chip)
+    max_chip_hops: np.ndarray | None = None
+    chip_link_messages: np.ndarray | None = None
     # the cores' load per step (timing.CoreLoad) the deliveries make, once reduced (or
     # given: the closed-form estimate's expected load)
     load: CoreLoad | None = None
@@ -161,7 +167,7 @@ class _Source:
     # every source alike (one route, the same per-core work, nothing in DRAM): its spikes
     # are counted per step only, not one by one (the dense input projection)
     alike: bool = False
-    route_table: np.ndarray | None = None  # (n_src, 4): _ROUTER_FIELDS of each source
+    route_table: np.ndarray | None = None  # (n_src, 5): _ROUTER_FIELDS of each source
 
     def __post_init__(self):
         self.route_table = np.stack([self.fields[f] for f in _ROUTER_FIELDS], axis=1)
@@ -187,6 +193,7 @@ class ChipCounter:
                      and (t.synops == t.synops[:, :1]).all() and (t.sram == t.sram[:, :1]).all())
             self.sources[pr.name] = _Source(fields, routes, from_port, src_core, bool(alike))
         self.has_outgoing = {p.name: bool(spec.outgoing(p.name)) for p in spec.populations}
+        self._chip_links()
         # projections with spilled words: DRAM bits and access streams per source
         self.spills = {name: ((t.dram_bits.sum(axis=0), (t.dram > 0).sum(axis=0))
                               if t.dram.any() else None) for name, t in self.tables.items()}
@@ -272,6 +279,8 @@ class ChipCounter:
         streams = np.zeros(T, np.int64)
         port = np.zeros(T, np.int64)
         max_hops = np.zeros(T, np.int64)
+        max_chip = np.zeros(T, np.int64)
+        chip_load = np.zeros((T, self.n_chip_links)) if self.n_chip_links else None
         rows: list[RowBatch] = []  # the DRAM streams, for the row buffers
         row_spikes: list[np.ndarray] = []  # each delivery stream's spike (trace order)
         routers = dict.fromkeys(_ROUTER_ACTIONS, 0)
@@ -294,6 +303,10 @@ class ChipCounter:
             src_of.append(idx)
             st, tbl, src = steps[pr.src], self.tables[pr.name], self.sources[pr.name]
             f = src.fields
+            if chip_load is not None:  # messages over each chip-to-chip link, per step
+                per_spike = sparse.csr_matrix((np.ones(len(idx)), (st, np.arange(len(idx)))),
+                                              shape=(T, len(idx)))
+                chip_load += (per_spike @ self.chip_links[pr.name][idx]).toarray()
             unit = synapse_unit(pr)
             if src.alike:  # spikes x the one source's figures
                 total = int(n.sum())
@@ -304,6 +317,7 @@ class ChipCounter:
                 one = 1 if self.topo.multicast else int(f["packets"][0] + f["local"][0])
                 port += n * one
                 max_hops = np.maximum(max_hops, np.where(n > 0, f["max_hops"][0], 0))
+                max_chip = np.maximum(max_chip, np.where(n > 0, f["max_chip_hops"][0], 0))
                 continue
             # sums over the spikes of per-source figures: by source (a histogram) when the
             # spikes are many, else spike by spike (the same sums)
@@ -331,6 +345,7 @@ class ChipCounter:
                         else f["packets"][idx] + f["local"][idx])
                 port += np.bincount(st, load, T).astype(np.int64)
             np.maximum.at(max_hops, st, f["max_hops"][idx])
+            np.maximum.at(max_chip, st, f["max_chip_hops"][idx])
         deliveries = Deliveries(ptr, np.concatenate(src_of) if src_of else np.zeros(0, np.int64),
                                 self.delivery_tables)
         for unit, pc in unit_pc.items():
@@ -406,7 +421,10 @@ class ChipCounter:
                 cnt["dram", "row_hit"] += passes * hits
         work = StepWork(deliveries, learn_ops, learn_words, dram_bits, streams, port, moving,
                         max_hops, pass_words, pass_ops, pass_bits,
-                        dram_rows=self._rows(cnt, rows, row_spikes, T, base))
+                        dram_rows=self._rows(cnt, rows, row_spikes, T, base),
+                        max_chip_hops=max_chip if self.hw.n_chips > 1 else None,
+                        chip_link_messages=(chip_load.max(axis=1).astype(np.int64)
+                                            if chip_load is not None else None))
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
         work.fired, work.fired_steps, work.reached = spikes, steps, reached
         if self.soma is not None:
@@ -466,6 +484,29 @@ class ChipCounter:
             i = row[steps[q.name]]
             out[q.name] = cum[i, r + 1] - cum[i, start_of[r]]
         return out
+
+    def _chip_links(self) -> None:
+        """Per projection, the chip-to-chip links one spike of each source crosses
+        (n_src x links, sparse), for the links' load at the `timestep` fidelity."""
+        index: dict = {}
+        self.chip_links, self.n_chip_links = {}, 0
+        if self.hw.n_chips == 1:
+            return
+        for pr in self.spec.projections:
+            rows, cols = [], []
+            for i, route in enumerate(self.sources[pr.name].routes):
+                for _, tree, _ in route.messages:
+                    for link, _ in tree:
+                        if self.topo.crosses_chips(link):
+                            rows.append(i)
+                            cols.append(index.setdefault(link, len(index)))
+            self.chip_links[pr.name] = (rows, cols)
+        self.n_chip_links = len(index)
+        for pr in self.spec.projections:
+            rows, cols = self.chip_links[pr.name]
+            self.chip_links[pr.name] = sparse.csr_matrix(
+                (np.ones(len(rows)), (rows, cols)),
+                shape=(len(self.sources[pr.name].routes), max(self.n_chip_links, 1)))
 
     def _pass_rows(self, name: str) -> tuple[int, int]:
         """Activations and row hits of one whole-matrix pass over a projection's spilled

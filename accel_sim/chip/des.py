@@ -105,8 +105,8 @@ class SimpyChip:
         tables = template_tables(plan)
         self.node_base = tables["node_base"]
         self.backend, module = kernels(None, "des")
-        self.arr = module.Arrivals(env, self.C, tables, plan.link_lat, r.out_service,
-                                   r.message_cycles, r.flits, r.soma_blocks)
+        self.arr = module.Arrivals(env, self.C, tables, plan.link_lat, plan.link_flits,
+                                   r.out_service, r.message_cycles, r.soma_blocks)
 
     @property
     def events(self) -> int:

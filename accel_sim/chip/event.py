@@ -5,8 +5,8 @@ Resources, each a FIFO server that takes its work in (arrival, key) order (keys:
 chip/messages.py) and holds it for a whole number of cycles:
 - each core's network interface (and the input port): `max(flits, message_cycles)` per
   message (`flits` at the port), the message leaving `message_cycles` after it starts;
-- each link between tiles: `flits` per message, the message reaching the next router
-  `router + link latency` cycles after it starts;
+- each link between tiles: `flits` per message (a chip-to-chip link: its own), the
+  message reaching the next router `router + link latency` cycles after it starts;
 - each core's synapse lanes and SRAM ports: first the neuron phase of the step
   (`ceil(neurons / neuron_lanes)`), then every job `max(ceil(synops / synapse_lanes),
   ceil(words / ports))`, done `read_latency` cycles later when it read SRAM;
@@ -108,7 +108,8 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
     msg_links = n_links[dl.msg_template] if len(dl.msg_step) else np.zeros(0, np.int64)
     bound = (most + 1 + learn.max(axis=1, initial=0)
              + np.bincount(dl.msg_step, r.out_service + r.message_cycles
-                           + msg_links * (r.flits + r.hop_lat), T)
+                           + msg_links * (int(plan.link_flits.max(initial=0))
+                                          + int(plan.link_lat.max(initial=0))), T)
              + np.bincount(dl.job_step, svc + r.read_lat + dram_svc, T)).astype(np.int64)
     start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
     span = int(bound.sum()) + 1
@@ -142,7 +143,7 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
         pos_all, links, par_all = np.repeat(pos, n), np.repeat(lid, n), np.repeat(par, n)
         arr = np.where(par_all < 0, depart[ms_all], dep[ms_all, np.maximum(par_all, 0)])
         dep[ms_all, pos_all] = _serve(links, arr, dl.msg_key[ms_all],
-                                      np.full(total, r.flits), span)[0] + plan.link_lat[links]
+                                      plan.link_flits[links], span)[0] + plan.link_lat[links]
     # jobs at the destination cores
     job_arr = np.empty(len(dl.job_step), np.int64)
     local = dl.job_msg < 0

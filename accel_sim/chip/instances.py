@@ -68,7 +68,7 @@ class InstancePlan:
             ids = [link_ids(route) for route in src.routes]
             rows = np.repeat(np.arange(len(ids)), [len(x) for x in ids])
             cols = np.concatenate(ids) if ids else np.zeros(0, np.int64)
-            tile = (np.full(len(src.routes), topo.port[1] * topo.width + topo.port[0])
+            tile = (np.full(len(src.routes), topo.tile_at(*topo.port))
                     if src.from_port else topo.tile_of(src.core))
             per_source[pr.name] = (rows, cols, np.asarray(tile, np.int64))
         L = len(self.links)
@@ -82,9 +82,12 @@ class InstancePlan:
                         for pr in counter.spec.projections}
         self.local = {pr.name: counter.sources[pr.name].fields["local"]
                       for pr in counter.spec.projections}
-        self.link_tile = np.array([y0 * topo.width + x0 for x0, y0, _, _ in self.links],
-                                  np.int64)
-        self.link_ew = np.array([y0 == y1 for _, y0, _, y1 in self.links], bool)
+        self.link_tile = np.array([topo.tile_at(x0, y0) for x0, y0, _, _ in self.links], np.int64)
+        self.link_chip = np.array([topo.crosses_chips(lk) for lk in self.links], bool)
+        self.link_ew = np.array([y0 == y1 for _, y0, _, y1 in self.links], bool) & ~self.link_chip
+        self.link_ns = ~self.link_ew & ~self.link_chip
+        # each link's busy cycles per message (a chip-to-chip link is narrower)
+        self.link_flits = np.where(self.link_chip, chip.rates.flits_chip, chip.rates.flits).astype(np.int64)
 
 
 class InstanceCounter:
@@ -194,7 +197,8 @@ class InstanceCounter:
             local += np.bincount(plan.tile[name], weights=fired * plan.local[name],
                                  minlength=T).astype(np.int64)
         router = {"router.inject": inject, "router.local_delivery": local}
-        for action, mask in (("router.hop_ew", plan.link_ew), ("router.hop_ns", ~plan.link_ew)):
+        for action, mask in (("router.hop_ew", plan.link_ew), ("router.hop_ns", plan.link_ns),
+                             ("router.hop_chip", plan.link_chip)):
             router[action] = np.bincount(plan.link_tile[mask], weights=per_link[mask],
                                          minlength=T).astype(np.int64)
         return per_link, router
@@ -220,13 +224,14 @@ class InstanceCounter:
             if rest:
                 unattributed[key] = rest
         return {"cores": self.C, "tiles": self.n_tiles, "mesh": [topo.width, topo.height],
+                "tile_xy": [list(topo.xy(t)) for t in range(self.n_tiles)],
                 "cores_per_tile": topo.cores_per_tile,
                 "core": per_core, "core_busy_cycles": self.core_busy.tolist(),
                 "router": per_router,
                 "links": [link_name(lk) for lk in self.plan.links],
                 "link_messages": per_link.tolist(),
                 "fired": {name: v.tolist() for name, v in self.fired.items()},
-                "link_flits": int(self.chip.rates.flits),
+                "link_flits": self.plan.link_flits.tolist(),
                 "dram": {k: n for k, n in counts.items() if k.startswith("dram.")},
                 "dram_busy_cycles": self.dram_busy,
                 "chip": {k: n for k, n in counts.items() if k.startswith("chip.")},

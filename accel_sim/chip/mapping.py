@@ -72,14 +72,16 @@ def load_placement(path: str | Path) -> dict[str, np.ndarray]:
 def place(spec: NetworkSpec, hw, explicit: MappingT[str, np.ndarray] | None = None
           ) -> dict[str, np.ndarray]:
     """Core index of every neuron of every on-chip population."""
-    C, per = hw.cores.count, hw.cores.neurons_per_core
+    C, per = hw.n_cores, hw.cores.neurons_per_core
     pops = spec.chip_populations
     need = sum(p.size for p in pops)
     mode = "explicit" if explicit is not None else hw.mapping
     if mode != "explicit" and need > C * per:
         sizes = " + ".join(f"{p.size} {p.name}" for p in pops)
-        raise MappingError(f"the network has {need} neurons ({sizes}) but the chip holds "
-                           f"{C} cores x {per} = {C * per}; add cores or neurons_per_core")
+        where = "chip" if hw.n_chips == 1 else f"system of {hw.n_chips} chips"
+        raise MappingError(f"the network has {need} neurons ({sizes}) but the {where} holds "
+                           f"{C} cores x {per} = {C * per}; add cores, neurons_per_core or "
+                           "chips (hardware.system.chips)")
     tile = hw.map_split == "tile"
     if mode == "balanced":
         cores = {p.name: (_split_order(p, tile) * C) // p.size for p in pops}
@@ -140,7 +142,7 @@ class Mapping:
 
     def __init__(self, spec: NetworkSpec, hw, placement: MappingT[str, np.ndarray] | None = None):
         self.spec, self.hw = spec, hw
-        self.n_cores = C = hw.cores.count
+        self.n_cores = C = hw.n_cores
         word = hw.sram.word_bits
         for pr in spec.projections:
             if pr.stores_weights and word < pr.weight_bits:

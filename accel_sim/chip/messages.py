@@ -98,10 +98,15 @@ class DeliveryPlan:
                                    np.array(what, np.int64))
         self.templates = templates
         self.n_links = len(link_id)
-        # latency of each link: east-west, or north-south
+        # latency of each link (east-west, north-south, or between chips) and the cycles a
+        # message holds it (its flits: a chip-to-chip link has its own width)
         self.link_lat = np.zeros(len(link_id), np.int64)
+        self.link_flits = np.full(len(link_id), rates.flits, np.int64)
         for link, lid in link_id.items():
-            self.link_lat[lid] = rates.hop_lat_ew if link[1] == link[3] else rates.hop_lat_ns
+            if counter.topo.crosses_chips(link):
+                self.link_lat[lid], self.link_flits[lid] = rates.hop_lat_chip, rates.flits_chip
+            else:
+                self.link_lat[lid] = rates.hop_lat_ew if link[1] == link[3] else rates.hop_lat_ns
         self.link_order = _topological(templates, len(link_id))
         # (template, position) users of every link, in a fixed order
         users = defaultdict(list)
@@ -183,6 +188,7 @@ class DeliveryPlan:
             "td_ptr": csr([t.dests for t in tpl]), "td_dests": cat([t.dests for t in tpl]),
             "td_leaves": cat([t.leaves for t in tpl]),
             "tl_rank": rank[cat([t.links for t in tpl])], "link_lat": self.link_lat.astype(np.int64),
+            "link_flits": self.link_flits,
             **{k: cat(v) for k, v in per_src.items()},
         }
 

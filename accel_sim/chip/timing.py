@@ -54,6 +54,9 @@ class HwRates:
         self.hop_lat_ew = n.router_latency_cycles + n.link_latency_cycles
         self.hop_lat_ns = n.router_latency_cycles + (n.link_latency_ns_cycles or n.link_latency_cycles)
         self.hop_lat = max(self.hop_lat_ew, self.hop_lat_ns)  # a bound, for pipeline fill
+        # a chip-to-chip hop (hardware.system): its router, its link, its narrower width
+        self.hop_lat_chip = n.router_latency_cycles + hw.system.link_latency_cycles
+        self.flits_chip = ceil_div(n.packet_bits, hw.system.link_width_bits)
         self.message_cycles = n.message_cycles  # generation time per message at a core
         self.out_service = max(self.flits, self.message_cycles)  # a core's network interface
         cycle_ns = 1e3 / hw.clock_mhz
@@ -130,8 +133,7 @@ def tiles_in_use(mapping, topology) -> int:
     """Tiles holding neurons, the input port's tile included when spikes enter there."""
     tiles = set(np.unique(topology.tile_of(np.flatnonzero(mapping.neurons_per_core() > 0))).tolist())
     if any(not p.on_chip for p in mapping.spec.populations):
-        x, y = topology.port
-        tiles.add(y * topology.width + x)
+        tiles.add(topology.tile_at(*topology.port))
     return len(tiles)
 
 
@@ -227,9 +229,14 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     most = load.most_messages  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
     fill = work.max_hops * r.hop_lat
+    if work.max_chip_hops is not None:  # chip-to-chip hops on the way (systems of chips)
+        fill = fill + work.max_chip_hops * max(r.hop_lat_chip - r.hop_lat, 0)
     dram = r.dram_step_cycles(work)
-    # the ports, the cores and the DRAM channel work in parallel (pipelined delivery)
+    # the ports, the cores, the DRAM channel and the busiest chip-to-chip link work in
+    # parallel (pipelined delivery)
     deliver = np.maximum(np.maximum(np.maximum(port, inject), service), dram) + fill
+    if work.chip_link_messages is not None:
+        deliver = np.maximum(deliver, work.chip_link_messages * r.flits_chip + fill)
     deliver = np.where(work.spikes > 0, deliver, 0)
     if r.soma_blocks:  # the neuron phase, then delivery
         steps = r.longest_neuron_phase(work) + deliver + r.barrier

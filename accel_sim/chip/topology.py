@@ -6,6 +6,10 @@ t // W)` of a W x H tile mesh, and every tile has one router (Loihi: 4 cores per
 Routing is XY (x first, then y); a hop is one link between neighbouring tiles, split
 east-west / north-south because tables price them differently (Loihi: 3.0 / 4.0 pJ).
 
+A system of chips (`hardware.system`) puts `chips` [X, Y] copies of the chip's W x H tile
+mesh side by side as one XW x YH mesh: chip k at (k % X, k // X), its tiles numbered after
+those of chips 0 .. k-1; a hop between two chips' edge tiles is a chip-to-chip hop.
+
 A spike of one projection is sent to the cores that hold its targets:
 - `multicast`: one packet follows the union of the XY routes (a tree: each link once);
 - `unicast`: one message per destination core, each over its own XY route.
@@ -19,9 +23,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Topology", "Route", "Link"]
+__all__ = ["Topology", "Route", "Link", "ROUTER_COUNTS"]
 
 Link = tuple[int, int, int, int]  # (x0, y0, x1, y1) between neighbouring tiles
+#: the router actions a route makes (registry: router) and the Route fields that count them
+ROUTER_COUNTS = (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
+                 ("hop_chip", "hops_chip"), ("local_delivery", "local"))
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,10 @@ class Route:
     packets: int  # messages injected into the network
     hops_ew: int
     hops_ns: int
+    hops_chip: int  # links between chips (counted apart from hops_ew / hops_ns)
     local: int  # deliveries inside the source tile without a message
     max_hops: int  # longest path in hops (latency)
+    max_chip_hops: int  # chip-to-chip hops on the path with the most of them
     # per message: (destination cores, links in order with their parent index (-1: first),
     # and for each destination core the index of the link it leaves from (-1: no link))
     messages: tuple[tuple[tuple[int, ...], tuple[tuple[Link, int], ...], tuple[int, ...]], ...]
@@ -42,9 +51,13 @@ class Route:
 class Topology:
     def __init__(self, hw):
         c = hw.cores
-        self.n_cores = c.count
         self.cores_per_tile = c.cores_per_tile
-        self.width, self.height = c.mesh_width, c.mesh_height
+        self.chip_width, self.chip_height = c.mesh_width, c.mesh_height  # one chip's tiles
+        self.chips_x, self.chips_y = hw.system.chips
+        self.tiles_per_chip = c.count // c.cores_per_tile
+        self.n_cores = hw.n_cores
+        # the mesh of the whole system
+        self.width, self.height = self.chips_x * c.mesh_width, self.chips_y * c.mesh_height
         self.port = tuple(int(v) for v in hw.noc.input_port)
         self.multicast = hw.noc.cast == "multicast"
         self.local_free = hw.noc.local == "free"
@@ -59,7 +72,21 @@ class Topology:
             core // self.cores_per_tile)
 
     def xy(self, tile: int) -> tuple[int, int]:
-        return tile % self.width, tile // self.width
+        chip, t = divmod(tile, self.tiles_per_chip)
+        return ((chip % self.chips_x) * self.chip_width + t % self.chip_width,
+                (chip // self.chips_x) * self.chip_height + t // self.chip_width)
+
+    def tile_at(self, x: int, y: int) -> int:
+        """The tile at mesh position (x, y) (the inverse of `xy`)."""
+        chip = (y // self.chip_height) * self.chips_x + x // self.chip_width
+        return (chip * self.tiles_per_chip + (y % self.chip_height) * self.chip_width
+                + x % self.chip_width)
+
+    def crosses_chips(self, link: Link) -> bool:
+        """Whether a link joins two chips."""
+        x0, y0, x1, y1 = link
+        return (x0 // self.chip_width != x1 // self.chip_width
+                or y0 // self.chip_height != y1 // self.chip_height)
 
     @staticmethod
     def path(src: tuple[int, int], dst: tuple[int, int]) -> list[Link]:
@@ -110,6 +137,10 @@ class Topology:
                 p = paths[d]
                 messages.append(((d,), tuple((link, i - 1) for i, link in enumerate(p)),
                                  (len(p) - 1,)))
-        ew = sum(1 for _, tree, _ in messages for (link, _) in tree if link[1] == link[3])
-        ns = sum(1 for _, tree, _ in messages for (link, _) in tree if link[0] == link[2])
-        return Route(len(messages), ew, ns, len(local), longest, tuple(messages), local)
+        links = [link for _, tree, _ in messages for (link, _) in tree]
+        chip = [self.crosses_chips(link) for link in links]
+        ew = sum(1 for link, c in zip(links, chip) if link[1] == link[3] and not c)
+        ns = sum(1 for link, c in zip(links, chip) if link[0] == link[2] and not c)
+        most_chip = max((sum(map(self.crosses_chips, p)) for p in paths.values()), default=0)
+        return Route(len(messages), ew, ns, sum(chip), len(local), longest, most_chip,
+                     tuple(messages), local)

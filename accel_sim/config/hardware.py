@@ -16,8 +16,8 @@ from pydantic import Field, model_validator
 from .base import Section
 
 __all__ = ["HardwareConfig", "CoresConfig", "SomaCyclesConfig", "SRAMConfig", "DRAMConfig",
-           "NoCConfig", "FormatsConfig", "SyncConfig", "PowerConfig", "DRAM_KINDS",
-           "DRAM_PRESETS"]
+           "NoCConfig", "FormatsConfig", "SyncConfig", "PowerConfig", "SystemConfig",
+           "DRAM_KINDS", "DRAM_PRESETS"]
 
 PosInt = Annotated[int, Field(gt=0)]
 NonNegInt = Annotated[int, Field(ge=0)]
@@ -197,6 +197,18 @@ class PowerConfig(Section):
     wake_cycles: NonNegInt = 0  # a bank's wake-up from retention
 
 
+class SystemConfig(Section):
+    """Chips on a board (docs/chip.md, "Systems of chips"): `chips` [x, y] copies of this
+    chip on a board mesh, chip k at (k % x, k // x), their tile meshes side by side as one
+    mesh; a hop between two chips crosses a chip-to-chip link with its own latency and
+    width (its energy: the table's `router.hop_chip`). Cores are numbered chip by chip;
+    input spikes enter at `noc.input_port` of chip 0 (the host link: `chip.input_spike`)."""
+
+    chips: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [1, 1]
+    link_latency_cycles: PosInt = 1  # a chip-to-chip hop's link (the router's comes on top)
+    link_width_bits: PosInt = 32  # bits a chip-to-chip link moves per cycle
+
+
 class HardwareConfig(Section):
     name: str = "edge"
     clock_mhz: Annotated[float, Field(gt=0, le=100_000)] = 200.0
@@ -212,6 +224,16 @@ class HardwareConfig(Section):
     formats: FormatsConfig = FormatsConfig()
     sync: SyncConfig = SyncConfig()
     power: PowerConfig = PowerConfig()
+    system: SystemConfig = SystemConfig()
+
+    @property
+    def n_chips(self) -> int:
+        return self.system.chips[0] * self.system.chips[1]
+
+    @property
+    def n_cores(self) -> int:
+        """Cores of the whole system (`cores.count` per chip)."""
+        return self.cores.count * self.n_chips
 
     @model_validator(mode="after")
     def _retention(self):

@@ -218,10 +218,11 @@ def _chip_fit(cfg: Config, family) -> list[str]:
     the mapping checks the rest once the network is built)."""
     hw, bits = cfg.hardware, cfg.network.weights.storage_bits
     out = []
-    need, have = family.neurons(cfg), hw.cores.count * hw.cores.neurons_per_core
+    need, have = family.neurons(cfg), hw.n_cores * hw.cores.neurons_per_core
     if need is not None and need > have:
-        out.append(f"hardware.cores: the network has {need} neurons but the chip holds "
-                   f"{hw.cores.count} x {hw.cores.neurons_per_core} = {have}")
+        where = "chip" if hw.n_chips == 1 else f"system of {hw.n_chips} chips"
+        out.append(f"hardware.cores: the network has {need} neurons but the {where} holds "
+                   f"{hw.n_cores} x {hw.cores.neurons_per_core} = {have}")
     if hw.formats.weight_bits is not None and hw.formats.weight_bits != bits:
         out.append(f"hardware.formats.weight_bits: the network's weights are {bits}-bit "
                    "(network.weights); leave weight_bits unset (null)")

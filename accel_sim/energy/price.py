@@ -79,7 +79,8 @@ def price_instances(inst: dict, latency_cycles: float, clock_mhz: float,
         out = {"name": name, "kind": kind, "counts": counts,
                "energy_pj": {"dynamic": dyn, "static": static, "total": dyn + static}}
         if tile is not None:
-            out.update(tile=tile, x=tile % width, y=tile // width)
+            x, y = inst["tile_xy"][tile] if "tile_xy" in inst else (tile % width, tile // width)
+            out.update(tile=tile, x=x, y=y)
         if busy is not None:
             out.update(busy_cycles=int(busy),
                        utilisation=busy / latency_cycles if latency_cycles else 0.0)
@@ -96,10 +97,11 @@ def price_instances(inst: dict, latency_cycles: float, clock_mhz: float,
     routers = [entry(f"router[{t}]", "router",
                      {a: v[t] for a, v in inst["router"].items() if v[t]},
                      static_pj("router", tiles), tile=t) for t in range(tiles)]
-    flits = inst["link_flits"]
-    links = [{"name": name, "kind": "link", "messages": n, "busy_cycles": n * flits,
-              "utilisation": n * flits / latency_cycles if latency_cycles else 0.0}
-             for name, n in zip(inst["links"], inst["link_messages"])]
+    flits = inst["link_flits"]  # per link (a single number in results before systems)
+    flits = flits if isinstance(flits, list) else [flits] * len(inst["links"])
+    links = [{"name": name, "kind": "link", "messages": n, "busy_cycles": n * f,
+              "utilisation": n * f / latency_cycles if latency_cycles else 0.0}
+             for name, n, f in zip(inst["links"], inst["link_messages"], flits)]
     others = [entry("dram[0]", "dram", inst["dram"], static_pj("dram", 1),
                     inst["dram_busy_cycles"]),
               entry("chip", "chip", inst["chip"], static_pj("chip", 1))]

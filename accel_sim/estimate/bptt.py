@@ -12,6 +12,7 @@ from ..chip.access import burst_bits
 from ..chip.counting import ChipCounter, StepWork
 from ..chip.mapping import words_for
 from ..chip.timing import HwRates, pass_cycles
+from ..chip.topology import ROUTER_COUNTS
 from .activity import PhaseActivity, last_key, stream_of_last
 
 __all__ = ["backward", "backward_cycles"]
@@ -139,8 +140,7 @@ def backward(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> dict:
                 dram += spilled * bp.one_word_bits
                 cnt["dram", "read_bit"] += spilled.sum() * bp.one_word_bits
                 need = gs_t.sum() * who_src / max(who_src.sum(), 1e-300)
-            for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"),
-                                ("hop_ns", "hops_ns"), ("local_delivery", "local")):
+            for action, key in ROUTER_COUNTS:
                 cnt["router", action] += float(pr.back[key] @ need)
         # the optimiser, once per batch
         n_opt = act.rates.get(optimizer_stream(pr.name), 0.0) * act.steps

@@ -14,6 +14,7 @@ from ..chip.counting import ChipCounter, StepWork, synapse_unit
 from ..chip.dram import DramSteps
 from ..chip.soma import SomaSteps
 from ..chip.timing import HwRates, pass_cycles, timestep_cycles
+from ..chip.topology import ROUTER_COUNTS
 from .activity import PhaseActivity
 
 __all__ = ["counts", "passes_cycles", "step_cycles"]
@@ -50,8 +51,7 @@ def counts(counter: ChipCounter, act: PhaseActivity) -> Counter:
             cnt["dram", "read_bit"] += float(tbl.dram_bits.sum(axis=0) @ r)
             cnt["dram", "activate"] += float(tbl.act.sum(axis=0) @ r)
             cnt["dram", "precharge"] += float(tbl.act.sum(axis=0) @ r)
-        for action, key in (("inject", "packets"), ("hop_ew", "hops_ew"), ("hop_ns", "hops_ns"),
-                            ("local_delivery", "local")):
+        for action, key in ROUTER_COUNTS:
             cnt["router", action] += float(f[key] @ r)
     cnt["chip", "input_spike"] = T * sum(rates.get(q.name, 0.0) for q in spec.populations
                                          if not q.on_chip)
@@ -128,7 +128,7 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
     lam = sum(rates.get(q.name, 0.0) for q in spec.populations if counter.has_outgoing[q.name])
     w = {k: np.zeros(C) for k in ("synops", "sram", "deliveries", "core_msgs", "learn_ops",
                                   "learn_words", "synop_time")}
-    w.update(dram_bits=0.0, streams=0.0, acts=0.0, port=0.0, max_hops=0.0)
+    w.update(dram_bits=0.0, streams=0.0, acts=0.0, port=0.0, max_hops=0.0, max_chip_hops=0.0)
     if lam <= 0:
         return w
     for pr in spec.projections:
@@ -154,6 +154,7 @@ def _per_spike(counter: ChipCounter, act: PhaseActivity) -> dict:
         else:
             w["core_msgs"] += np.bincount(src.core, f["packets"] * share, C)
         w["max_hops"] += float(f["max_hops"] @ share)
+        w["max_chip_hops"] += float(f["max_chip_hops"] @ share)
         if act.learn and pr.plastic == "stdp":
             pre = bool(act.learning.get(pr.name, {}).get("pre_updates", True))
             if pre:
@@ -204,7 +205,9 @@ def step_cycles(counter: ChipCounter, rates_hw: HwRates, act: PhaseActivity) -> 
         spikes=n, max_hops=np.where(n > 0, w["max_hops"], 0),
         pass_words=np.zeros(C), pass_ops=np.zeros(C), pass_dram_bits=0,
         soma=None if soma is None else SomaSteps.of_dense(soma),
-        dram_rows=_rows(n * w["acts"]))
+        dram_rows=_rows(n * w["acts"]),
+        max_chip_hops=(np.where(n > 0, w["max_chip_hops"], 0) if counter.hw.n_chips > 1
+                       else None))
     synop_cycles = (col * w["synop_time"] if counter.unit_cycles is not None
                     else -(-(col * w["synops"]) // rates_hw.syn_lanes) * rates_hw.synop_cycles)
     work.load = rates_hw.step_load(synop_cycles, col * w["sram"], col * w["deliveries"],
