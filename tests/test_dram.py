@@ -2,15 +2,14 @@
 every fidelity, priced per kind."""
 import numpy as np
 import pytest
+from test_chip import dc, hw
 
 from accel_sim.chip import Chip
 from accel_sim.chip.dram import row_outcomes
-from accel_sim.config.hardware import DRAM_PRESETS, DRAMConfig
 from accel_sim.config.energy import EnergyTableConfig
+from accel_sim.config.hardware import DRAM_PRESETS, DRAMConfig
 from accel_sim.energy import EnergyTable
 from snn_frontend.trace import TraceBuilder
-
-from test_chip import dc, hw
 
 
 def test_an_access_hits_only_the_row_its_bank_left_open():
@@ -84,7 +83,7 @@ def test_a_row_written_back_finds_its_row_open():
     (read, then write: 2 x 8 bursts) finds it open."""
     chip = spill_chip()
     p = next(iter(trace([[16]], learn=True)))
-    cnt, work = chip.counter.count(p, learn=True, learning={}, state_reset=True)
+    cnt, _ = chip.counter.count(p, learn=True, learning={}, state_reset=True)
     assert cnt["dram", "activate"] == 1 and cnt["dram", "row_hit"] == 3 * 8 - 1
     assert cnt["dram", "read_bit"] == cnt["dram", "write_bit"] * 2 == 2 * 8 * 64
 

@@ -2,6 +2,7 @@
 timed and priced apart, the same at every fidelity."""
 import numpy as np
 import pytest
+from test_chip import table
 
 from accel_sim.chip import Chip
 from accel_sim.chip.topology import Topology
@@ -10,8 +11,6 @@ from accel_sim.energy import EnergyTable
 from accel_sim.errors import MappingError
 from snn_frontend.models import dc_family_spec
 from snn_frontend.trace import TraceBuilder
-
-from test_chip import table
 
 
 def board(**system) -> HardwareConfig:

@@ -540,7 +540,7 @@ class ChipCounter:
         np.cumsum(np.bincount(cat(row_spikes), minlength=n_spikes), out=ptr[1:])
         names = [pr.name for pr in self.spec.projections]
         return DramSteps(acts_t, conflicts_t, ptr,
-                         cat([self.dram.reads[names[b.rank]][1][b.ids] for b, _ in reads]),
+                         cat([self.dram.core_of(names[b.rank], b.ids) for b, _ in reads]),
                          cat([o[0] for _, o in reads]), cat([o[1] for _, o in reads]))
 
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,

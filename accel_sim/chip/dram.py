@@ -27,12 +27,13 @@ spec order; rows, then columns). Whole-matrix passes start from closed banks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 
 from .mapping import Block, Mapping
 
-__all__ = ["Streams", "DramMap", "RowBatch", "DramSteps", "row_outcomes"]
+__all__ = ["DramMap", "DramSteps", "RowBatch", "Streams", "row_outcomes"]
 
 
 def _gather(ptr: np.ndarray, ids: np.ndarray, repeat: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +186,8 @@ class DramMap:
         whole bursts each moves (access.burst_bits)."""
         first = start_word * self._word // self._chunk_bits
         last = ((start_word + words) * self._word - 1) // self._chunk_bits
-        return first, last - first + 1, -(-(-(-(words * self._word) // 8)) // self._burst_bytes)
+        nbytes = -(-(words * self._word) // 8)
+        return first, last - first + 1, -(-nbytes // self._burst_bytes)
 
     def _address(self, c: int, b: Block) -> np.ndarray:
         """DRAM word address of each row's first spilled word on core c."""
@@ -236,6 +238,7 @@ class DramMap:
         return _gather(src_ptr, src)
 
     def core_of(self, name: str, stream: np.ndarray) -> np.ndarray:
+        """The core of each spike-read stream (`read_streams`' ids)."""
         return self.reads[name][1][stream]
 
     # ---------------------------------------------------------------- outcomes
@@ -265,5 +268,5 @@ class DramMap:
         acts = np.bincount(owner[seq], miss_s, base).astype(np.int64)
         conflicts = np.bincount(owner[seq], conflict_s, base).astype(np.int64)
         hits = np.concatenate(bursts) - acts  # the bursts that found their row open
-        bounds = np.cumsum([0] + sizes)
-        return [(acts[a:z], conflicts[a:z], hits[a:z]) for a, z in zip(bounds[:-1], bounds[1:])]
+        bounds = np.cumsum([0] + sizes).tolist()
+        return [(acts[a:z], conflicts[a:z], hits[a:z]) for a, z in pairwise(bounds)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Topology", "Route", "Link", "ROUTER_COUNTS"]
+__all__ = ["ROUTER_COUNTS", "Link", "Route", "Topology"]
 
 Link = tuple[int, int, int, int]  # (x0, y0, x1, y1) between neighbouring tiles
 #: the router actions a route makes (registry: router) and the Route fields that count them
