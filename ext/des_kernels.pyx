@@ -66,7 +66,8 @@ cdef class Arrivals:
     cdef object env, release, finished, queued
     cdef list armed
     cdef readonly int64_t events
-    cdef int64_t seq, T, cores_left, C, out_service, message_cycles, dram_busy, leaves, parties
+    cdef int64_t seq, T, cores_left, C, out_service, message_cycles, port_service, port_delay
+    cdef int64_t dram_busy, leaves, parties
     cdef int64_t barrier_cycles
     cdef bint soma_blocks
     cdef int64_t[::1] node_link, child_ptr, child_pos, link_lat, link_flits, out_busy, link_busy, core_busy
@@ -85,9 +86,11 @@ cdef class Arrivals:
         free(self.heap)
 
     def __init__(self, env, int64_t n_cores, dict tables, link_lat, link_flits,
-                 int64_t out_service, int64_t message_cycles, soma_blocks):
+                 int64_t out_service, int64_t message_cycles, int64_t port_service,
+                 int64_t port_delay, soma_blocks):
         self.env, self.C = env, n_cores
         self.out_service, self.message_cycles = out_service, message_cycles
+        self.port_service, self.port_delay = port_service, port_delay
         self.link_flits = _i64(link_flits).copy()
         self.soma_blocks = bool(soma_blocks)
         self.node_link = _i64(tables["node_link"])
@@ -197,8 +200,12 @@ cdef class Arrivals:
         for n in range(self.msgs_ptr[k], self.msgs_ptr[k + 1]):
             m = self.msgs_ids[n]
             ready = when if when >= 0 else start + self.msg_soma[m] + self.message_cycles * r
-            begin = take(self.out_busy, out, ready, self.out_service)
-            self._fan_out(m, self.msg_node[m], begin + self.message_cycles)
+            if out == C:  # the input port, fed by the host link
+                begin = take(self.out_busy, out, ready, self.port_service)
+                self._fan_out(m, self.msg_node[m], begin + self.port_delay)
+            else:
+                begin = take(self.out_busy, out, ready, self.out_service)
+                self._fan_out(m, self.msg_node[m], begin + self.message_cycles)
             r += 1
         return 0
 

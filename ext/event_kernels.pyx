@@ -146,7 +146,7 @@ cdef struct Plan:
     const int64_t* link_flits
     Py_ssize_t P, C, L
     # rates
-    int64_t out_service, message_cycles, barrier
+    int64_t out_service, message_cycles, port_service, port_delay, barrier
     bint soma_blocks
     # this presentation: spikes of each projection's source, from `spike_first` (P, T+1)
     const int64_t* spike_first
@@ -166,6 +166,7 @@ cdef struct Step:
     int64_t* m_soma
     int64_t* m_ready
     int64_t* m_depart
+    int64_t* m_service  # its network interface's (a core's, or the input port's)
     int64_t* m_trav  # first traversal of each message (its template's first link)
     Py_ssize_t M
     # link traversals
@@ -270,10 +271,12 @@ cdef inline void interfaces(const Plan* pl, Step* s, const int64_t* nc, int64_t 
         else:  # as each neuron fires, the soma waiting while its core sends
             s.m_ready[i] = s.m_soma[i] + pl.message_cycles * sent[s.m_src[i]]
             sent[s.m_src[i]] += 1
-    serve_many(s.M, s.m_src, s.m_ready, s.m_key, NULL, pl.out_service, pl.C + 1, s.fill,
+    for i in range(s.M):
+        s.m_service[i] = pl.out_service if s.m_from_core[i] else pl.port_service
+    serve_many(s.M, s.m_src, s.m_ready, s.m_key, s.m_service, 0, pl.C + 1, s.fill,
                s.items, s.m_depart)
     for i in range(s.M):
-        s.m_depart[i] += pl.message_cycles
+        s.m_depart[i] += pl.message_cycles if s.m_from_core[i] else pl.port_delay
 
 
 cdef inline void links(const Plan* pl, Step* s) noexcept nogil:
@@ -418,13 +421,14 @@ cdef int run(const Plan* pl, int64_t* cycles) noexcept nogil:
     largest_step(pl, &M, &N, &J)
     M, N, J = M + 1, N + 1, J + 1
     W = max(M, max(N, J + pl.C))
-    cdef Py_ssize_t words = 8 * M + N + 6 * W + 10 * J + 3 * (pl.C + pl.L + 2)
+    cdef Py_ssize_t words = 9 * M + N + 6 * W + 10 * J + 3 * (pl.C + pl.L + 2)
     cdef int64_t* mem = <int64_t*>malloc(sizeof(int64_t) * words + sizeof(Item) * W)
     if mem == NULL:
         return -1
     cdef int64_t* at = mem
     s.m_key, s.m_src, s.m_from_core, s.m_tpl = carve(&at, M), carve(&at, M), carve(&at, M), carve(&at, M)
     s.m_soma, s.m_ready, s.m_depart, s.m_trav = carve(&at, M), carve(&at, M), carve(&at, M), carve(&at, M)
+    s.m_service = carve(&at, M)
     s.t_dep = carve(&at, N)
     s.t_arrive, s.t_key, s.t_rank = carve(&at, W), carve(&at, W), carve(&at, W)
     s.t_msg, s.t_pos, s.j_start = carve(&at, W), carve(&at, W), carve(&at, W)
@@ -505,6 +509,7 @@ def event_cycles(p, work, plan, r, levels=None):
     pl.tl_rank, pl.link_lat, pl.link_flits = ptr(f["tl_rank"]), ptr(f["link_lat"]), ptr(f["link_flits"])
     pl.P, pl.C, pl.L, pl.T = len(spec.projections), C, plan.n_links, T
     pl.out_service, pl.message_cycles = r.out_service, r.message_cycles
+    pl.port_service, pl.port_delay = r.port_service, r.port_delay
     pl.barrier = r.barrier
     pl.soma_blocks = bool(r.soma_blocks)
     pl.spike_first, pl.spike_idx, pl.spike_soma = ptr(spike_first), ptr(spike_idx), ptr(spike_soma_v)

@@ -138,3 +138,23 @@ def test_the_estimate_counts_chip_hops_as_the_replay_does():
     assert r.counts["router.hop_chip"] > 0
     for key in ("router.hop_ew", "router.hop_ns", "router.hop_chip", "core.synop"):
         assert est.get(key, 0) == pytest.approx(r.counts[key])
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_the_host_link_delays_and_paces_input_spikes(backend, monkeypatch):
+    """Two input spikes in a step through the port: a byte-wide host link holds each
+    32-bit packet 4 cycles (the second leaves 3 cycles later than at 32 bits), and its
+    latency delays every input message by as many cycles."""
+    monkeypatch.setenv("ACCEL_SIM_BACKEND", backend)
+    spec, tr = trace(2, 12, [0, 1])
+
+    def cycles(**system):
+        res = {f: Chip(board(**system), spec, f).replay([tr], "infer")
+               for f in ("timestep", "event", "simpy")}
+        assert res["event"].presentation_cycles == res["simpy"].presentation_cycles
+        return {f: r.cycles for f, r in res.items()}
+
+    base, narrow, late = cycles(), cycles(host_link_width_bits=8), cycles(host_latency_cycles=7)
+    assert narrow["event"] - base["event"] == 3
+    assert all(late[f] - base[f] == 7 for f in base)
+    assert narrow["timestep"] - base["timestep"] == 2 * 4 - 2 * 1

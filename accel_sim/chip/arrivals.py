@@ -68,9 +68,12 @@ class Arrivals:
 
     def __init__(self, env: simpy.Environment, n_cores: int, tables: dict, link_lat: np.ndarray,
                  link_flits: np.ndarray, out_service: int, message_cycles: int,
-                 soma_blocks: bool):
+                 port_service: int, port_delay: int, soma_blocks: bool):
         self.env, self.C = env, n_cores
-        self.out_service, self.message_cycles = out_service, message_cycles
+        self.message_cycles = message_cycles
+        # each network interface's service and delay before a message leaves (the port's last)
+        self.service = [out_service] * n_cores + [port_service]
+        self.delay = [message_cycles] * n_cores + [port_delay]
         self.link_flits = link_flits.tolist()
         self.soma_blocks = bool(soma_blocks)
         self.node_link = tables["node_link"].tolist()
@@ -164,8 +167,8 @@ class Arrivals:
             ready = when if when >= 0 else start + msg_soma[m] + self.message_cycles * r
             b = self.out_busy[out]
             begin = ready if ready > b else b
-            self.out_busy[out] = begin + self.out_service
-            self._fan_out(m, w["msg_node"][m], begin + self.message_cycles)
+            self.out_busy[out] = begin + self.service[out]
+            self._fan_out(m, w["msg_node"][m], begin + self.delay[out])
 
     def _serve_queued(self, t: int, c: int, now: int) -> None:
         """Without the barrier: serve at `now` the jobs of step t that reached core c while

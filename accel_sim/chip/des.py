@@ -106,7 +106,8 @@ class SimpyChip:
         self.node_base = tables["node_base"]
         self.backend, module = kernels(None, "des")
         self.arr = module.Arrivals(env, self.C, tables, plan.link_lat, plan.link_flits,
-                                   r.out_service, r.message_cycles, r.soma_blocks)
+                                   r.out_service, r.message_cycles, r.port_service,
+                                   r.port_delay, r.soma_blocks)
 
     @property
     def events(self) -> int:

@@ -3,8 +3,9 @@ solved in closed form, vectorised (the same model as the `simpy` fidelity, exact
 
 Resources, each a FIFO server that takes its work in (arrival, key) order (keys:
 chip/messages.py) and holds it for a whole number of cycles:
-- each core's network interface (and the input port): `max(flits, message_cycles)` per
-  message (`flits` at the port), the message leaving `message_cycles` after it starts;
+- each core's network interface: `max(flits, message_cycles)` per message, the message
+  leaving `message_cycles` after it starts; the input port: `max(host link flits,
+  message_cycles)`, leaving `message_cycles + host latency` after it starts;
 - each link between tiles: `flits` per message (a chip-to-chip link: its own), the
   message reaching the next router `router + link latency` cycles after it starts;
 - each core's synapse lanes and SRAM ports: first the neuron phase of the step
@@ -107,13 +108,13 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
     # an upper bound of each step's length: all its work one after another
     msg_links = n_links[dl.msg_template] if len(dl.msg_step) else np.zeros(0, np.int64)
     bound = (most + 1 + learn.max(axis=1, initial=0)
-             + np.bincount(dl.msg_step, r.out_service + r.message_cycles
+             + np.bincount(dl.msg_step, max(r.out_service, r.port_service) + r.port_delay
                            + msg_links * (int(plan.link_flits.max(initial=0))
                                           + int(plan.link_lat.max(initial=0))), T)
              + np.bincount(dl.job_step, svc + r.read_lat + dram_svc, T)).astype(np.int64)
     start = np.concatenate([[0], np.cumsum(bound)[:-1]]).astype(np.int64)
     span = int(bound.sum()) + 1
-    # network interfaces: cores' and the input port's (server C), alike
+    # network interfaces: cores' and the input port's (server C, fed by the host link)
     from_core = dl.msg_src_core >= 0
     src = np.where(from_core, dl.msg_src_core, C)
     if r.soma_blocks:  # a core's messages leave after its neuron phase, the port's after all
@@ -126,7 +127,9 @@ def event_cycles(p: Presentation, work: StepWork, plan: DeliveryPlan, r: HwRates
         rank = np.empty(len(o), np.int64)
         rank[o] = np.arange(len(o)) - firsts
         ready = start[dl.msg_step] + dl.msg_soma + r.message_cycles * rank
-    depart = _serve(src, ready, dl.msg_key, np.full(len(src), r.out_service), span)[0] + r.message_cycles
+    port = src == C
+    depart = (_serve(src, ready, dl.msg_key, np.where(port, r.port_service, r.out_service), span)[0]
+              + np.where(port, r.port_delay, r.message_cycles))
     # links, level by level: every message of every template that uses a link of the
     # level, at once (a link serves its messages in (arrival, key) order, whatever order
     # they are listed in); dep: each message's departure from each link of its template

@@ -59,6 +59,12 @@ class HwRates:
         self.flits_chip = ceil_div(n.packet_bits, hw.system.link_width_bits)
         self.message_cycles = n.message_cycles  # generation time per message at a core
         self.out_service = max(self.flits, self.message_cycles)  # a core's network interface
+        # the input port, fed by the host link: its packets' flits over the link, and the
+        # link's latency on top of the message cycles before a message leaves the port
+        host = hw.system.host_link_width_bits
+        self.port_service = max(ceil_div(n.packet_bits, host) if host else self.flits,
+                                self.message_cycles)
+        self.port_delay = self.message_cycles + hw.system.host_latency_cycles
         cycle_ns = 1e3 / hw.clock_mhz
         self.dram_bytes_per_cycle = d.bandwidth_gb_s * cycle_ns  # GB/s * ns = bytes
         # a stream's first data after a hit's latency; an activation adds tRCD, a conflict
@@ -225,7 +231,7 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     """Cycles of each step (T,), the whole-matrix passes added to the first step."""
     load = core_load(work, r)
     service = load.service
-    port = work.port_messages * r.out_service + np.where(work.port_messages > 0, r.message_cycles, 0)
+    port = work.port_messages * r.port_service + np.where(work.port_messages > 0, r.port_delay, 0)
     most = load.most_messages  # messages of the busiest network interface
     inject = most * r.out_service + np.where(most > 0, r.message_cycles, 0)
     fill = work.max_hops * r.hop_lat

@@ -202,11 +202,16 @@ class SystemConfig(Section):
     chip on a board mesh, chip k at (k % x, k // x), their tile meshes side by side as one
     mesh; a hop between two chips crosses a chip-to-chip link with its own latency and
     width (its energy: the table's `router.hop_chip`). Cores are numbered chip by chip;
-    input spikes enter at `noc.input_port` of chip 0 (the host link: `chip.input_spike`)."""
+    input spikes enter at `noc.input_port` of chip 0 over the host link (its energy:
+    `chip.input_spike`; its width and latency below, for one chip too)."""
 
     chips: Annotated[list[PosInt], Field(min_length=2, max_length=2)] = [1, 1]
     link_latency_cycles: PosInt = 1  # a chip-to-chip hop's link (the router's comes on top)
     link_width_bits: PosInt = 32  # bits a chip-to-chip link moves per cycle
+    # the host link input spikes arrive by, into the input port: bits per cycle (None: as
+    # an on-chip link, `noc.link_width_bits`) and cycles from the host to the port
+    host_link_width_bits: Optional[PosInt] = None
+    host_latency_cycles: NonNegInt = 0
 
 
 class HardwareConfig(Section):
