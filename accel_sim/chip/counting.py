@@ -492,14 +492,17 @@ class ChipCounter:
         self.chip_links, self.n_chip_links = {}, 0
         if self.hw.n_chips == 1:
             return
+        per_route: dict[int, list[int]] = {}  # a Route (shared by its sources) -> link ids
         for pr in self.spec.projections:
             rows, cols = [], []
             for i, route in enumerate(self.sources[pr.name].routes):
-                for _, tree, _ in route.messages:
-                    for link, _ in tree:
-                        if self.topo.crosses_chips(link):
-                            rows.append(i)
-                            cols.append(index.setdefault(link, len(index)))
+                ids = per_route.get(id(route))
+                if ids is None:
+                    ids = per_route[id(route)] = [
+                        index.setdefault(link, len(index)) for _, tree, _ in route.messages
+                        for link, _ in tree if self.topo.crosses_chips(link)]
+                rows.extend([i] * len(ids))
+                cols.extend(ids)
             self.chip_links[pr.name] = (rows, cols)
         self.n_chip_links = len(index)
         for pr in self.spec.projections:

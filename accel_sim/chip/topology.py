@@ -103,6 +103,43 @@ class Topology:
             y = ny
         return links
 
+    @staticmethod
+    def _tree(src: tuple[int, int], ends: list[tuple[int, int]]
+              ) -> tuple[tuple[tuple[Link, int], ...], tuple[int, ...]]:
+        """The multicast tree of the XY routes from src to every end: each link once, in
+        the order walking the routes end after end meets it, with the index of the link
+        before it (-1: the first), and each end's last link (-1: none). A route runs
+        along src's row, then along its end's column, so the links walked so far are a
+        stretch of the row each way and a stretch of each column each way: each end
+        adds only the links past them."""
+        sx, sy = src
+        tree: list[tuple[Link, int]] = []
+        at = {(sx, sy): -1}  # a tile walked to -> the index of the link that reached it
+        reach = {}  # (column or None for the row, direction) -> the farthest tile walked
+        leaves = []
+
+        def walk(key, x, y, dx, dy, to):
+            """Extend the stretch from (x, y) in direction (dx, dy) to coordinate `to`."""
+            far = reach.get(key, x if dx else y)
+            while (far - to) * (dx + dy) < 0:
+                x0, y0 = (far, y) if dx else (x, far)
+                link = (x0, y0, x0 + dx, y0 + dy)
+                at[(x0 + dx, y0 + dy)] = len(tree)
+                tree.append((link, at[(x0, y0)]))
+                far += dx + dy
+            reach[key] = far
+
+        for tx, ty in ends:
+            if (tx, ty) not in at:  # a tile not walked to yet
+                if (tx, sy) not in at:
+                    d = 1 if tx > sx else -1
+                    walk((None, d), sx, sy, d, 0, tx)
+                if ty != sy:
+                    d = 1 if ty > sy else -1
+                    walk((tx, d), tx, sy, 0, d, ty)
+            leaves.append(at[(tx, ty)])
+        return tuple(tree), tuple(leaves)
+
     def route(self, src_core: int | None, dests) -> Route:
         """The route of one spike from `src_core` (None: the input port) to the cores
         `dests` (ascending, unique). Cached: spikes of one source share it."""
@@ -115,32 +152,26 @@ class Topology:
     def _route(self, src_core: int | None, dests: tuple[int, ...]) -> Route:
         src_xy = self.port if src_core is None else self.xy(self.tile_of(src_core))
         local = tuple(d for d in dests if self.local_free and self.xy(self.tile_of(d)) == src_xy)
-        remote = [d for d in dests if d not in local]
-        paths = {d: self.path(src_xy, self.xy(self.tile_of(d))) for d in remote}
-        longest = max((len(p) for p in paths.values()), default=0)
+        near = set(local)
+        remote = [d for d in dests if d not in near]
+        ends = [self.xy(self.tile_of(d)) for d in remote]
+        longest = max((abs(x - src_xy[0]) + abs(y - src_xy[1]) for x, y in ends), default=0)
         messages = []
         if self.multicast and remote:
-            index: dict[Link, int] = {}
-            tree: list[tuple[Link, int]] = []
-            leaves = []
-            for d in remote:
-                prev = -1
-                for link in paths[d]:
-                    if link not in index:
-                        index[link] = len(tree)
-                        tree.append((link, prev))
-                    prev = index[link]
-                leaves.append(prev)
-            messages.append((tuple(remote), tuple(tree), tuple(leaves)))
+            messages.append((tuple(remote), *self._tree(src_xy, ends)))
         else:
-            for d in remote:
-                p = paths[d]
+            for d, end in zip(remote, ends):
+                p = self.path(src_xy, end)
                 messages.append(((d,), tuple((link, i - 1) for i, link in enumerate(p)),
                                  (len(p) - 1,)))
-        links = [link for _, tree, _ in messages for (link, _) in tree]
-        chip = [self.crosses_chips(link) for link in links]
-        ew = sum(1 for link, c in zip(links, chip) if link[1] == link[3] and not c)
-        ns = sum(1 for link, c in zip(links, chip) if link[0] == link[2] and not c)
-        most_chip = max((sum(map(self.crosses_chips, p)) for p in paths.values()), default=0)
-        return Route(len(messages), ew, ns, sum(chip), len(local), longest, most_chip,
+        links = np.array([link for _, tree, _ in messages for (link, _) in tree],
+                         np.int64).reshape(-1, 4)
+        w, h = self.chip_width, self.chip_height
+        chip = ((links[:, 0] // w != links[:, 2] // w) | (links[:, 1] // h != links[:, 3] // h))
+        ew = int(((links[:, 1] == links[:, 3]) & ~chip).sum())
+        ns = int(((links[:, 0] == links[:, 2]) & ~chip).sum())
+        # an XY route crosses the chip boundaries between its ends' chips once each
+        most_chip = max((abs(src_xy[0] // w - x // w) + abs(src_xy[1] // h - y // h)
+                         for x, y in ends), default=0)
+        return Route(len(messages), ew, ns, int(chip.sum()), len(local), longest, most_chip,
                      tuple(messages), local)
