@@ -578,7 +578,7 @@ class ChipCounter:
                 rc, ri = (ni, ii) if pre_updates else (ni * 0, ii[:0])
                 cc, ci = ne, ie
             step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc)
-            learn_words += 2 * per_step(tbl.sram[:, ri], step_r, T)
+            learn_words += 2 * per_step(tbl.sram, ri, step_r, T)
             dram_w = np.bincount(step_r, tbl.dram_bits[:, ri].sum(axis=0), T).astype(np.int64)
             if self.spills[pr.name] is not None:  # each row written back: read, then write
                 sp, sid = self.dram.read_streams(pr.name, ri)
@@ -781,11 +781,11 @@ class _Reached:
         return np.where(self.full, n, np.where(self.left_out, n - 1, partial)).astype(np.int64)
 
 
-def per_step(values: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
-    """Sum the columns of values (C, S), one per spike (of step `step_of`), by step -> (T, C)."""
-    C = values.shape[0]
-    out = np.zeros((T, C), np.int64)
-    c, j = np.nonzero(values)
-    if len(c):
-        np.add.at(out.reshape(-1), step_of[j] * C + c, values[c, j])
-    return out
+def per_step(values: np.ndarray, src: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
+    """Sum the columns `src` of values (C, n_src), one per spike (of step `step_of`), by
+    step -> (T, C): the spikes' (step x source) counts times the table, one sparse product."""
+    C, n_src = values.shape
+    if not len(src):
+        return np.zeros((T, C), np.int64)
+    counts = sparse.csr_matrix((np.ones(len(src), np.int64), (step_of, src)), shape=(T, n_src))
+    return np.asarray((counts @ values.T), np.int64).reshape(T, C)
