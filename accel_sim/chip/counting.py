@@ -529,13 +529,17 @@ class ChipCounter:
         if not rows:
             return None
         out = self.dram.outcomes(rows)
+        # every stream's rows are counted; the deliveries' are timed (write-backs take
+        # their bytes at the bandwidth, as the event and simpy fidelities time learning
+        # by the cores' lanes and ports)
         acts_t, conflicts_t = np.zeros(T, np.int64), np.zeros(T, np.int64)
         for b, (a, c, h) in zip(rows, out):
-            acts_t += np.bincount(b.step, a, T).astype(np.int64)
-            conflicts_t += np.bincount(b.step, c, T).astype(np.int64)
+            cnt["dram", "activate"] += int(a.sum())
+            cnt["dram", "precharge"] += int(a.sum())
             cnt["dram", "row_hit"] += int(h.sum())
-        cnt["dram", "activate"] += int(acts_t.sum())
-        cnt["dram", "precharge"] += int(acts_t.sum())
+            if b.repeat == 1:
+                acts_t += np.bincount(b.step, a, T).astype(np.int64)
+                conflicts_t += np.bincount(b.step, c, T).astype(np.int64)
         reads = [(b, o) for b, o in zip(rows, out) if b.repeat == 1]  # the deliveries
         cat = lambda parts: (np.concatenate(parts).astype(np.int64) if parts  # noqa: E731
                              else np.zeros(0, np.int64))

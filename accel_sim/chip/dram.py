@@ -67,11 +67,13 @@ class Streams:
         return cls(ptr, as64(first), as64(count), as64(bursts))
 
     def chunks_of(self) -> np.ndarray:
-        """Chunks each stream touches (a stream of its own, from closed banks, touches each
-        of them once: its activations when nothing else is open)."""
-        if len(self.ptr) == 1:
-            return np.zeros(0, np.int64)
-        return np.add.reduceat(np.append(self.count, 0), self.ptr[:-1]) * (np.diff(self.ptr) > 0)
+        """Rows each stream opens when it runs alone from closed banks: its chunks, a run
+        of accesses to one chunk counted once (the order-free bound of its activations)."""
+        n = len(self.ptr) - 1
+        owner, chunk, _ = self.chunks(np.arange(n, dtype=np.int64))
+        new = np.ones(len(chunk), bool)
+        new[1:] = (owner[1:] != owner[:-1]) | (chunk[1:] != chunk[:-1])
+        return np.bincount(owner, new, n).astype(np.int64)
 
     def chunks(self, ids: np.ndarray, repeat: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The chunk sequence of streams `ids`, each touching its chunks `repeat` times in a
@@ -113,8 +115,8 @@ class RowBatch:
 
 @dataclass
 class DramSteps:
-    """One presentation's row-buffer outcomes: per step its activations and conflicts
-    (deliveries and learning write-backs), and per delivery stream (CSR by spike, the
+    """One presentation's row-buffer outcomes: per step the deliveries' activations and
+    conflicts (what the step's time pays), and per delivery stream (CSR by spike, the
     spikes in the trace's projection-major order; cores ascending) its core,
     activations and conflicts."""
 

@@ -41,6 +41,7 @@ def _not_touched(counter: ChipCounter, q, rates: dict) -> float:
 def counts(counter: ChipCounter, act: PhaseActivity) -> Counter:
     """Expected counts of one presentation."""
     spec, hw, T, rates = counter.spec, counter.hw, act.steps, act.rates
+    burst = 8 * hw.dram.burst_bytes  # bits of a DRAM burst
     cnt: Counter = Counter()
     for pr in spec.projections:
         r = act.per_neuron(pr.src, spec.population(pr.src).size) * T  # spikes of each source
@@ -49,8 +50,10 @@ def counts(counter: ChipCounter, act: PhaseActivity) -> Counter:
         if pr.stores_weights:
             cnt["sram", "read_word"] += float(tbl.sram.sum(axis=0) @ r)
             cnt["dram", "read_bit"] += float(tbl.dram_bits.sum(axis=0) @ r)
-            cnt["dram", "activate"] += float(tbl.act.sum(axis=0) @ r)
-            cnt["dram", "precharge"] += float(tbl.act.sum(axis=0) @ r)
+            acts = float(tbl.act.sum(axis=0) @ r)
+            cnt["dram", "activate"] += acts
+            cnt["dram", "precharge"] += acts
+            cnt["dram", "row_hit"] += float(tbl.dram_bits.sum(axis=0) @ r) / burst - acts
         for action, key in ROUTER_COUNTS:
             cnt["router", action] += float(f[key] @ r)
     cnt["chip", "input_spike"] = T * sum(rates.get(q.name, 0.0) for q in spec.populations
@@ -68,6 +71,7 @@ def counts(counter: ChipCounter, act: PhaseActivity) -> Counter:
 
 def _learning(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> None:
     m, spec, T, rates = counter.m, counter.spec, act.steps, act.rates
+    burst = 8 * counter.hw.dram.burst_bytes  # bits of a DRAM burst
     post_traced = set()
     passes = act.normalised + act.decays
     for pr in spec.projections:
@@ -92,9 +96,12 @@ def _learning(counter: ChipCounter, act: PhaseActivity, cnt: Counter) -> None:
         cnt["sram", "write_word"] += words
         cnt["dram", "read_bit"] += bits
         cnt["dram", "write_bit"] += bits
-        acts = 2 * float(tbl.act.sum(axis=0) @ rows + tbl.col_act @ cols)
+        # a row written back was just read (the write finds its rows open); a column's
+        # scattered words are read, then written, each pass opening its rows
+        acts = float(tbl.act.sum(axis=0) @ rows) + 2 * float(tbl.col_act @ cols)
         cnt["dram", "activate"] += acts
         cnt["dram", "precharge"] += acts
+        cnt["dram", "row_hit"] += 2 * bits / burst - acts
         cores = counter.dst_cores[pr.dst]
         cnt["core", "trace_update"] += T * cores * (n_src + lam_src)
         post_traced.add(pr.dst)
