@@ -14,12 +14,15 @@ from snn_frontend.trace import SpikeTrace, TraceBuilder
 
 
 def dc_network(cfg, model: str | None) -> DiehlCookNetwork:
-    """D&C for MNIST from `cfg`; `model`: a run's model.npz (weights and theta)."""
+    """D&C for MNIST from `cfg`; `model`: a run's model.npz (weights, theta and, with
+    network.input_delay_max_ms, its input delays)."""
     net = DiehlCookNetwork.from_config(cfg, 784)
     if model:
         with np.load(model) as z:
             net.weights[...] = z["weights"]
             net.state.theta[:] = z["theta"]
+            if net.params.delay_slots and "input_delays" in z.files:
+                net.set_input_delays(z["input_delays"])
     return net
 
 

@@ -9,7 +9,9 @@ compiler vectorises it; spiking neurons are found by a vectorised threshold pass
 counts them, and only those are listed and reset. An input spike touches one weight
 row, an excitatory spike one weight column, inhibition is O(N) per step ("total minus
 self"), and the Poisson input is drawn in place by a counter-based RNG. Decaying state
-is flushed to zero below numerics.FLUSH_BELOW (no subnormal arithmetic).
+is flushed to zero below numerics.FLUSH_BELOW (no subnormal arithmetic). Input delays
+(p.delay_slots > 0) take their own step-5 helpers (delay_*, *_at_arrival); without them
+the input delivery is the direct add_row path.
 """
 import numpy as np
 from libc.math cimport floor
@@ -44,6 +46,7 @@ cdef struct Params:
     int lateral, depress_on_pre, update_every, rounding, commit_min_spikes
     double quant_scale, quant_max, commit_rate_ref, commit_rate_max
     double state_scale, state_lo, state_hi
+    int delay_slots
 
 
 cdef inline uint64_t mix64(uint64_t z) noexcept nogil:
@@ -97,6 +100,7 @@ cdef Params _params(p):
     c.state_hi = p.state_hi
     c.quant_scale = p.quant_scale
     c.quant_max = p.quant_max
+    c.delay_slots = p.delay_slots
     return c
 
 
@@ -296,6 +300,60 @@ cdef inline void buffer_potentiation(int n_in, int stride, double* dw, const dou
         dw[i * stride] = dw[i * stride] + nu_post * pre[i] * gain
 
 
+# ------------------------------------------- step 5 with input delays (p.delay_slots > 0)
+cdef inline void delay_arrive(int n, dptr g, dptr slot) noexcept nogil:
+    """5a: the input conductances due at this step join g_e; the ring slot empties."""
+    cdef int j
+    for j in range(n):
+        g[j] = g[j] + slot[j]
+        slot[j] = 0.0
+
+
+cdef inline void delay_send(int n, double** dest, const float* w, const uint8_t* d) noexcept nogil:
+    """5b: one input spike's weights, each to g_e now (dest[0], delay 0) or to the ring
+    slot of step t + d (dest[d]); the weight at emission."""
+    cdef int j
+    for j in range(n):
+        dest[d[j]][j] = dest[d[j]][j] + w[j]
+
+
+cdef inline int delay_record(int n_in, int n, const double* pre, const double* post1,
+                             dptr pre_hist, dptr post1_hist, const int32_t* spk_in, int count,
+                             iptr emit_idx) noexcept nogil:
+    """5c: this step's traces to the histories, its input spikes (`count`: 0 without
+    learning) to the list whose depression falls due R - 1 steps later; returns count."""
+    cdef int i, j, k
+    for i in range(n_in):
+        pre_hist[i] = pre[i]
+    for j in range(n):
+        post1_hist[j] = post1[j]
+    for k in range(count):
+        emit_idx[k] = spk_in[k]
+    return count
+
+
+cdef inline void post1_at_arrival(int n, const double* post1_hist, int R, int slot,
+                                  const uint8_t* d, dptr out) noexcept nogil:
+    """x_post1 of each excitatory j at the step the input spike emitted at ring slot `slot`
+    reached it: post1_hist[(slot + d_j) mod R][j]."""
+    cdef int j, s
+    for j in range(n):
+        s = slot + d[j]
+        s = s - R if s >= R else s
+        out[j] = post1_hist[s * n + j]
+
+
+cdef inline void pre_at_arrival(int n_in, int stride, const double* pre_hist, int R, int pos,
+                                const uint8_t* d, dptr out) noexcept nogil:
+    """The per-synapse presynaptic trace of one column: x_pre of input i d_i steps ago,
+    pre_hist[(pos - d_i) mod R][i] (d points at the column, rows `stride` apart)."""
+    cdef int i, s
+    for i in range(n_in):
+        s = pos - d[i * stride]
+        s = s + R if s < 0 else s
+        out[i] = pre_hist[s * n_in + i]
+
+
 cdef inline void inhibit_all_but_self(int n, dptr gi, int count, const int32_t* src,
                                       iptr is_src, double w) noexcept nogil:
     """g_i[k] += (count - [k spiked]) * w: every other neuron, O(N)."""
@@ -400,9 +458,27 @@ def normalise_columns(float[:, ::1] W, double total, double quant_scale=0.0,
 
 
 def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
-            double rate_scale, bint learn, buf, double w_lat=0.0, double pot_gain=1.0):
+            double rate_scale, bint learn, buf, double w_lat=0.0, double pot_gain=1.0,
+            const uint8_t[:, ::1] delays=None):
     """One presentation (input phase + rest steps) in place; see _reference.present."""
     cdef Params c = _params(p)
+    cdef int R = c.delay_slots
+    if R == 0 and delays is not None:
+        raise ValueError("input delays given but p.delay_slots is 0")
+    if R and (delays is None or delays.shape[0] != c.n_in or delays.shape[1] != c.n_exc):
+        raise ValueError(f"input delays must be a uint8 {c.n_in}x{c.n_exc} array")
+    if R and not _delays_fit(delays, R):
+        raise ValueError(f"an input delay of {int(np.max(delays))} steps does not fit {R} ring "
+                         "slots")
+    cdef double[:, ::1] in_ring = st.in_ring, pre_hist = st.pre_hist, post1_hist = st.post1_hist
+    cdef int32_t[::1] emit_cnt = st.emit_cnt, ring_pos = st.ring_pos
+    cdef int32_t[:, ::1] emit_idx = st.emit_idx
+    if R and (in_ring.shape[0] != R or in_ring.shape[1] != c.n_exc or pre_hist.shape[0] != R
+              or pre_hist.shape[1] != c.n_in or post1_hist.shape[0] != R
+              or post1_hist.shape[1] != c.n_exc or emit_cnt.shape[0] != R
+              or emit_idx.shape[0] != R or emit_idx.shape[1] != c.n_in
+              or ring_pos.shape[0] != 1 or not 0 <= ring_pos[0] < R):
+        raise ValueError("the state's delay rings do not match p.delay_slots")
     cdef double[::1] v_e = st.v_e, ge_e = st.ge_e, gi_e = st.gi_e, theta = st.theta
     cdef int32_t[::1] refrac_e = st.refrac_e, lockout_e = st.lockout_e
     cdef double[::1] v_i = st.v_i, ge_i = st.ge_i
@@ -444,13 +520,21 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
     cdef int32_t* rows_w = <int32_t*>malloc(n_in * sizeof(int32_t))
     cdef int32_t* cols_w = <int32_t*>malloc(n * sizeof(int32_t))
     cdef double* cgain = <double*>malloc(n * sizeof(double))
+    # input delays: the destination of each delay (g_e, then ring slots) and the traces at
+    # arrival of one row / column
+    cdef double** dest = <double**>malloc((R if R else 1) * sizeof(double*))
+    cdef double* post1_arr = <double*>malloc(n * sizeof(double))
+    cdef double* pre_arr = <double*>malloc(n_in * sizeof(double))
     if (not active or not thr or not hit or not fired_e or not fired_i or not spk_e
-            or not spk_i or not spk_in or not is_src or not rows_w or not cols_w or not cgain):
+            or not spk_i or not spk_in or not is_src or not rows_w or not cols_w or not cgain
+            or not dest or not post1_arr or not pre_arr):
         free(active); free(thr); free(hit); free(fired_e); free(fired_i); free(spk_e)
         free(spk_i); free(spk_in); free(is_src); free(rows_w); free(cols_w); free(cgain)
+        free(dest); free(post1_arr); free(pre_arr)
         raise MemoryError()
 
-    cdef int n_active = 0, t, i, j, k, ne, ni, nin, nr, nc
+    cdef int n_active = 0, t, i, j, k, ne, ni, nin, nr, nc, pos = 0, due, slot
+    cdef const double* pre_src
     cdef long n_in_tot = 0, n_exc_tot = 0, n_inh_tot = 0
     with nogil:
         for i in range(n_in):
@@ -510,34 +594,76 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
             # 5. delivery and plasticity: an input spike adds its row, then depresses it
             nr = 0
             nc = 0
-            for k in range(nin):
-                i = spk_in[k]
-                add_row(n, &ge_e[0], &W[i, 0])
-                if learn:
-                    pre[i] = 1.0
-                    if c.depress_on_pre:
+            if R == 0:
+                for k in range(nin):
+                    i = spk_in[k]
+                    add_row(n, &ge_e[0], &W[i, 0])
+                    if learn:
+                        pre[i] = 1.0
+                        if c.depress_on_pre:
+                            if buffered:
+                                buffer_depression(n, &dw[i, 0], &post1[0], c.nu_pre)
+                                dirty_row[i] = 1
+                            else:
+                                if fixed_w:
+                                    depress_row_fixed(n, &W[i, 0], &post1[0], &c, qkey, t, i)
+                                else:
+                                    depress_row(n, &W[i, 0], &post1[0], c.nu_pre)
+                                rows_w[nr] = i
+                                nr += 1
+            else:
+                # input delays (docs/equations.md, "Input delays"): 5a arrivals, 5b each
+                # spike's weights to g_e or the ring, 5c histories, 5d the depression of the
+                # spikes of R - 1 steps ago (all arrived), with x_post1 at each arrival
+                pos = ring_pos[0]
+                delay_arrive(n, &ge_e[0], &in_ring[pos, 0])
+                dest[0] = &ge_e[0]
+                for k in range(1, R):
+                    slot = pos + k
+                    slot = slot - R if slot >= R else slot
+                    dest[k] = &in_ring[slot, 0]
+                for k in range(nin):
+                    i = spk_in[k]
+                    delay_send(n, dest, &W[i, 0], &delays[i, 0])
+                    if learn:
+                        pre[i] = 1.0
+                if learn or t >= c.steps_total - R:  # (see _reference: the same state)
+                    emit_cnt[pos] = delay_record(n_in, n, &pre[0], &post1[0],
+                                                 &pre_hist[pos, 0], &post1_hist[pos, 0], spk_in,
+                                                 nin if learn else 0, &emit_idx[pos, 0])
+                if learn and c.depress_on_pre:
+                    due = pos + 1
+                    due = due - R if due >= R else due
+                    for k in range(emit_cnt[due]):
+                        i = emit_idx[due, k]
+                        post1_at_arrival(n, &post1_hist[0, 0], R, due, &delays[i, 0], post1_arr)
                         if buffered:
-                            buffer_depression(n, &dw[i, 0], &post1[0], c.nu_pre)
+                            buffer_depression(n, &dw[i, 0], post1_arr, c.nu_pre)
                             dirty_row[i] = 1
                         else:
                             if fixed_w:
-                                depress_row_fixed(n, &W[i, 0], &post1[0], &c, qkey, t, i)
+                                depress_row_fixed(n, &W[i, 0], post1_arr, &c, qkey, t, i)
                             else:
-                                depress_row(n, &W[i, 0], &post1[0], c.nu_pre)
+                                depress_row(n, &W[i, 0], post1_arr, c.nu_pre)
                             rows_w[nr] = i
                             nr += 1
             # an excitatory spike drives its inhibitory partner, then potentiates its column
+            # (with delays: by the per-synapse trace of the spikes that have arrived)
+            pre_src = &pre[0]
             for k in range(ne):
                 j = spk_e[k]
                 if not c.lateral:
                     ge_i[j] = ge_i[j] + c.w_ei
                 if learn:
+                    if R:
+                        pre_at_arrival(n_in, n, &pre_hist[0, 0], R, pos, &delays[0, j], pre_arr)
+                        pre_src = pre_arr
                     if buffered:
-                        buffer_potentiation(n_in, n, &dw[0, j], &pre[0], nu_post, post2[j])
+                        buffer_potentiation(n_in, n, &dw[0, j], pre_src, nu_post, post2[j])
                         dirty_col[j] = 1
                         win_count[j] += 1
                     else:
-                        potentiate_col(n_in, n, &W[0, j], &pre[0], nu_post, post2[j], &c, qkey,
+                        potentiate_col(n_in, n, &W[0, j], pre_src, nu_post, post2[j], &c, qkey,
                                        t, j)
                         cols_w[nc] = j
                         nc += 1
@@ -560,6 +686,21 @@ def present(p, float[:, ::1] W, st, const uint8_t[::1] image, uint64_t key,
             n_inh_tot = record(inh_cnt, inh_idx, t, n_inh_tot, spk_i, ni)
             n_row_tot = record(row_cnt, row_idx, t, n_row_tot, rows_w, nr)
             n_col_tot = record(col_cnt, col_idx, t, n_col_tot, cols_w, nc)
+            if R:
+                ring_pos[0] = pos + 1 if pos + 1 < R else 0
     free(active); free(thr); free(hit); free(fired_e); free(fired_i); free(spk_e)
     free(spk_i); free(spk_in); free(is_src); free(rows_w); free(cols_w); free(cgain)
+    free(dest); free(post1_arr); free(pre_arr)
     return n_in_tot, n_exc_tot, n_inh_tot
+
+
+cdef bint _delays_fit(const uint8_t[:, ::1] d, int R) noexcept:
+    """Whether every delay is below R (one vectorised pass; the kernel indexes its rings
+    with them)."""
+    cdef const uint8_t* q = &d[0, 0]
+    cdef Py_ssize_t k, total = d.shape[0] * d.shape[1]
+    cdef uint8_t bad = 0, top = <uint8_t>(R - 1)
+    with nogil:
+        for k in range(total):
+            bad |= q[k] > top
+    return bad == 0

@@ -15,6 +15,12 @@ One time step of `present` (see docs/equations.md for the equations):
   5. spikes are delivered: input -> exc conductance (one weight row per input
      spike, then depression of that row), exc -> its inhibitory partner (then
      potentiation of the neuron's weight column), inh -> every other exc.
+     With input delays (p.delay_slots = R > 0) the input part is 5a-5d instead: the
+     conductances due now arrive from a ring, each input spike's weights go to g_e
+     (delay 0) or the ring slot of step t + d, the traces go to R-step histories, and
+     the spikes of R - 1 steps ago are depressed with x_post1 of each arrival step; a
+     post spike potentiates with each synapse's trace at arrival (docs/equations.md,
+     "Input delays").
 """
 from __future__ import annotations
 
@@ -24,7 +30,8 @@ from .numerics import flush
 from .params import RNG_GAMMA, DCParams
 from .state import DCState, PresentBuffers
 
-__all__ = ["present", "normalise_columns", "poisson_thresholds", "input_spikes"]
+__all__ = ["present", "normalise_columns", "poisson_thresholds", "input_spikes",
+           "check_delays"]
 
 _TWO32 = 4294967296.0
 
@@ -113,16 +120,69 @@ def commit_gain(spikes: np.ndarray, p: DCParams) -> np.ndarray:
     return np.where(spikes < p.commit_min_spikes, 0.0, g)
 
 
+def check_delays(p: DCParams, delays) -> None:
+    """The delay matrix a presentation needs: uint8 n_in x N, every delay < p.delay_slots
+    (None exactly when p.delay_slots is 0)."""
+    if not p.delay_slots:
+        if delays is not None:
+            raise ValueError("input delays given but p.delay_slots is 0")
+        return
+    if delays is None or delays.dtype != np.uint8 or delays.shape != (p.n_in, p.n_exc):
+        raise ValueError(f"input delays must be a uint8 {p.n_in}x{p.n_exc} array")
+    if delays.size and int(delays.max()) >= p.delay_slots:
+        raise ValueError(f"an input delay of {int(delays.max())} steps does not fit "
+                         f"{p.delay_slots} ring slots")
+
+
+def delay_arrive(st: DCState, pos: int) -> None:
+    """Delays, step 5a: the input conductances due at this step join g_e; the slot empties."""
+    st.ge_e += st.in_ring[pos]
+    st.in_ring[pos] = 0.0
+
+
+def delay_send(st: DCState, w_row: np.ndarray, d_row: np.ndarray, pos: int, R: int) -> None:
+    """Delays, step 5b: one input spike's weights, each to g_e now (delay 0) or to the ring
+    slot of step t + d (the weight at emission, as Brian 1's DelayConnection)."""
+    now = d_row == 0
+    st.ge_e[now] += w_row[now]
+    later = np.flatnonzero(~now)
+    st.in_ring[(pos + d_row[later].astype(np.int64)) % R, later] += w_row[later]
+
+
+def delay_record(st: DCState, spk_in: np.ndarray, pos: int, learn: bool) -> None:
+    """Delays, step 5c: this step's trace values go to the histories, its input spikes (while
+    learning) to the list whose depression falls due R - 1 steps later."""
+    st.pre_hist[pos] = st.pre
+    st.post1_hist[pos] = st.post1
+    st.emit_cnt[pos] = len(spk_in) if learn else 0
+    st.emit_idx[pos, :st.emit_cnt[pos]] = spk_in[:st.emit_cnt[pos]]
+
+
+def post1_at_arrival(st: DCState, d_row: np.ndarray, slot: int, R: int) -> np.ndarray:
+    """x_post1 of every excitatory neuron at the step input spike (emitted at ring slot
+    `slot`) reached it: post1_hist[(slot + d_ij) mod R][j]."""
+    return st.post1_hist[(slot + d_row.astype(np.int64)) % R, np.arange(len(d_row))]
+
+
+def pre_at_arrival(st: DCState, d_col: np.ndarray, pos: int, R: int) -> np.ndarray:
+    """The per-synapse presynaptic trace of column j now: x_pre of input i d_ij steps ago,
+    pre_hist[(pos - d_ij) mod R][i] (the trace of the spikes that have arrived)."""
+    return st.pre_hist[(pos - d_col.astype(np.int64)) % R, np.arange(len(d_col))]
+
+
 def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int,
             rate_scale: float, learn: bool, buf: PresentBuffers, w_lat: float = 0.0,
-            pot_gain: float = 1.0) -> tuple[int, int, int]:
+            pot_gain: float = 1.0, delays: np.ndarray | None = None) -> tuple[int, int, int]:
     """Run one presentation (input phase, then rest steps if any) in place.
 
     `w_lat`: direct lateral inhibition strength (p.lateral); `pot_gain` multiplies
-    nu_post (adaptive potentiation). Returns (input spikes, excitatory spikes,
+    nu_post (adaptive potentiation); `delays`: the input -> exc delays in steps (uint8
+    n_in x N) when p.delay_slots > 0. Returns (input spikes, excitatory spikes,
     inhibitory spikes) and fills `buf`, including the weight rows/columns written.
     """
+    check_delays(p, delays)
     n_in, T = p.n_in, p.steps_per_attempt
+    R = p.delay_slots
     buffered = p.update_every > 0
     nu_post = p.nu_post * pot_gain
     active, thr = poisson_thresholds(image, rate_scale)
@@ -178,28 +238,41 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             st.post2[:] = flush(st.post2 * p.decay_post2)
         # 5. delivery and plasticity
         rows_w, cols_w = [], []
-        for i in spk_in:
-            st.ge_e += W[i]
-            if learn:
-                st.pre[i] = 1.0
-                if p.depress_on_pre:
-                    if buffered:
-                        st.dw[i] -= p.nu_pre * st.post1
-                        st.dirty_row[i] = 1
-                    else:
-                        W[i] = quantise(np.maximum(W[i] - p.nu_pre * st.post1, 0.0), p, key, t,
-                                        i, cols)
-                        rows_w.append(i)
+        if not R:  # an input spike adds its row at once, then depresses it
+            for i in spk_in:
+                st.ge_e += W[i]
+                if learn:
+                    st.pre[i] = 1.0
+                    if p.depress_on_pre:
+                        _depress(p, W, st, i, st.post1, buffered, key, t, cols, rows_w)
+        else:  # input delays (docs/equations.md, "Input delays")
+            pos = int(st.ring_pos[0])
+            delay_arrive(st, pos)
+            for i in spk_in:
+                delay_send(st, W[i], delays[i], pos, R)
+                if learn:
+                    st.pre[i] = 1.0
+            # without learning the traces are frozen and nothing falls due, and a slot is
+            # rewritten R steps later: only the last R steps' records remain, so only those
+            # are written (the same state as writing at every step)
+            if learn or t >= T - R:
+                delay_record(st, spk_in, pos, learn)
+            if learn and p.depress_on_pre:  # the spikes of R - 1 steps ago have all arrived
+                due = (pos + 1) % R
+                for i in st.emit_idx[due, :st.emit_cnt[due]]:
+                    _depress(p, W, st, i, post1_at_arrival(st, delays[i], due, R), buffered,
+                             key, t, cols, rows_w)
         for j in spk_e:
             if not p.lateral:
                 st.ge_i[j] += p.w_ei
             if learn:
+                pre = st.pre if not R else pre_at_arrival(st, delays[:, j], pos, R)
                 if buffered:
-                    st.dw[:, j] += nu_post * st.pre * st.post2[j]
+                    st.dw[:, j] += nu_post * pre * st.post2[j]
                     st.dirty_col[j] = 1
                     st.win_count[j] += 1
                 else:
-                    W[:, j] = quantise(np.minimum(W[:, j] + nu_post * st.pre * st.post2[j],
+                    W[:, j] = quantise(np.minimum(W[:, j] + nu_post * pre * st.post2[j],
                                                   p.w_max), p, key, t, rows, j)
                     cols_w.append(j)
                 st.post1[j] = 1.0
@@ -237,4 +310,18 @@ def present(p: DCParams, W: np.ndarray, st: DCState, image: np.ndarray, key: int
             cnt[t] = len(arr)
             idx[tot[name]:tot[name] + len(arr)] = arr
             tot[name] += len(arr)
+        if R:
+            st.ring_pos[0] = (pos + 1) % R
     return tot["in"], tot["exc"], tot["inh"]
+
+
+def _depress(p: DCParams, W: np.ndarray, st: DCState, i: int, post1: np.ndarray,
+             buffered: bool, key: int, t: int, cols: np.ndarray, rows_w: list) -> None:
+    """Row depression of input i with the post traces `post1` (now, or at each synapse's
+    arrival): W[i] -= nu_pre * post1 (written at once, or buffered)."""
+    if buffered:
+        st.dw[i] -= p.nu_pre * post1
+        st.dirty_row[i] = 1
+    else:
+        W[i] = quantise(np.maximum(W[i] - p.nu_pre * post1, 0.0), p, key, t, i, cols)
+        rows_w.append(i)

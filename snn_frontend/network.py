@@ -80,10 +80,18 @@ class DiehlCookNetwork:
     def __init__(self, params: DCParams, plan: PresentationPlan, weights: np.ndarray,
                  theta: np.ndarray, *, norm_total: float | None, state_reset: bool = True,
                  backend: str | None = None, plasticity: Plasticity = Plasticity(),
-                 idle_rest_steps: int = 0):
+                 idle_rest_steps: int = 0, input_delays: np.ndarray | None = None):
         if weights.shape != (params.n_in, params.n_exc):
             raise ValueError(f"weights must be {params.n_in}x{params.n_exc}, got {weights.shape}")
         self.params = params
+        # input -> exc delays in steps (uint8 n_in x N, each < params.delay_slots), or None
+        self.input_delays = None
+        if params.delay_slots:
+            if input_delays is None:
+                raise ValueError("params.delay_slots > 0 needs the input delays")
+            self.set_input_delays(input_delays)
+        elif input_delays is not None:
+            raise ValueError("input delays given but params.delay_slots is 0")
         self.plan = plan
         self.weights = np.ascontiguousarray(weights, dtype=np.float32)
         self.state = DCState.initial(params, 0.0)
@@ -109,6 +117,10 @@ class DiehlCookNetwork:
         syn, lr = cfg.network.synapse, cfg.learning
         rng = np.random.default_rng(cfg.seed)
         w = rng.uniform(syn.w_init_min, syn.w_init_max, size=(n_in, p.n_exc)).astype(np.float32)
+        # input delays U[0, input_delay_max_ms) truncated to whole steps: uniform integers
+        # 0 .. R-1, drawn after the weights (which stay those of a run without delays)
+        delays = (rng.integers(0, p.delay_slots, size=(n_in, p.n_exc), dtype=np.uint8)
+                  if p.delay_slots else None)
         theta = np.full(p.n_exc, cfg.network.exc.theta_init_mv)
         norm = None
         if lr.normalise:
@@ -116,12 +128,27 @@ class DiehlCookNetwork:
         return cls(p, PresentationPlan.from_config(cfg), w, theta, norm_total=norm,
                    state_reset=cfg.network.state_reset, backend=backend or cfg.run.backend,
                    plasticity=Plasticity.from_config(cfg),
-                   idle_rest_steps=round(cfg.encoding.rest_ms / cfg.encoding.dt_ms))
+                   idle_rest_steps=round(cfg.encoding.rest_ms / cfg.encoding.dt_ms),
+                   input_delays=delays)
+
+    def set_input_delays(self, delays: np.ndarray) -> None:
+        """Replace the input delays (a trained model's): uint8 n_in x N, each below
+        params.delay_slots (ValueError otherwise)."""
+        p = self.params
+        d = np.asarray(delays)
+        if d.shape != (p.n_in, p.n_exc):
+            raise ValueError(f"input delays must be {p.n_in}x{p.n_exc}, got {d.shape}")
+        if d.size and (d.min() < 0 or d.max() >= p.delay_slots):
+            raise ValueError(f"input delays must be whole steps 0..{p.delay_slots - 1} "
+                             f"(got {d.min()}..{d.max()})")
+        self.input_delays = np.ascontiguousarray(d, dtype=np.uint8)
 
     # ------------------------------------------------------------------ graph
     def spec(self, weight_bits: int, state_bits: int | None = None, **info) -> NetworkSpec:
         """This network as a graph (D&C, or direct lateral inhibition for FSpiNN/SpikeDyn)."""
         p = self.params
+        if p.delay_slots:  # as data only: the chip counts the same synaptic events
+            info = {**info, "max_delay_steps": {"input->exc": p.delay_slots - 1}}
         return dc_family_spec(p.n_in, p.n_exc, bool(p.lateral), weight_bits, state_bits, info)
 
     def trace_meta(self, spec: NetworkSpec, *, learn: bool) -> dict:
@@ -185,7 +212,8 @@ class DiehlCookNetwork:
                 st.reset(p)
             w_lat, pot = self.gains()
             totals = self._k.present(p, self.weights, st, image, sample_key(plan.seed, uid, attempt),
-                                     plan.rate_scale(attempt), True, buf, w_lat, pot)
+                                     plan.rate_scale(attempt), True, buf, w_lat, pot,
+                                     self.input_delays)
             if self.idle_rest_steps:  # the rest a reset stands for: theta decays through it
                 st.theta[:] = _reference.quantise_state(
                     flush(st.theta * p.decay_theta ** self.idle_rest_steps), p)
@@ -257,7 +285,7 @@ class DiehlCookNetwork:
                 totals = k.present(p, self.weights, st, images[s],
                                    sample_key(plan.seed, uid_base + s, attempt),
                                    plan.rate_scale(attempt), False, buf,
-                                   self.plasticity.w_lateral, 1.0)
+                                   self.plasticity.w_lateral, 1.0, self.input_delays)
                 self._count(local, totals, learn=False, normalised=False)
                 if record:
                     records.append(_snapshot(s, attempt, False, p, buf, totals, ()))

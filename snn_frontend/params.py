@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["DCParams", "RNG_GAMMA", "mix64", "sample_key"]
+__all__ = ["DCParams", "RNG_GAMMA", "MAX_DELAY_STEPS", "mix64", "sample_key", "delay_slots"]
 
 #: splitmix64 increment (golden ratio); the encoder's counter-based RNG uses it.
 RNG_GAMMA = 0x9E3779B97F4A7C15
@@ -37,6 +37,17 @@ def sample_key(seed: int, uid: int, attempt: int) -> int:
 
 def _steps(ms: float, dt_ms: float) -> int:
     return int(round(ms / dt_ms))
+
+
+#: the longest input delay in steps a uint8 delay matrix holds (R <= 256 slots)
+MAX_DELAY_STEPS = 255
+
+
+def delay_slots(max_ms: float, dt_ms: float) -> int:
+    """Ring length R of input delays U[0, max_ms) truncated to whole steps (Brian 1's
+    int(delay/dt)): delays 0 .. R-1 steps, R = max_ms / dt_ms (0: no delays). The config
+    checks that max_ms is a whole number of steps and R - 1 <= MAX_DELAY_STEPS."""
+    return int(round(max_ms / dt_ms)) if max_ms > 0 else 0
 
 
 def _quant(net) -> tuple[float, float]:
@@ -111,6 +122,9 @@ class DCParams:
     state_scale: float = 0.0  # 0: float64 state
     state_lo: float = 0.0
     state_hi: float = 0.0
+    # input -> exc delays (network.input_delay_max_ms): the ring length R = the number of
+    # distinct delays (0 .. R-1 steps); 0: no delays (the kernels' direct path)
+    delay_slots: int = 0
 
     @classmethod
     def from_config(cls, cfg, n_in: int) -> "DCParams":
@@ -165,6 +179,7 @@ class DCParams:
             state_scale=_state_quant(net)[0],
             state_lo=_state_quant(net)[1],
             state_hi=_state_quant(net)[2],
+            delay_slots=delay_slots(net.input_delay_max_ms, dt),
         )
 
     @property

@@ -15,9 +15,11 @@ import numpy as np
 from snn_frontend.counts import FrontendCounts
 from snn_frontend.datasets import Dataset, load_dataset, select, split_validation
 from snn_frontend.network import DiehlCookNetwork
+from snn_frontend.params import MAX_DELAY_STEPS
 from snn_frontend.spec import NetworkSpec
 from snn_frontend.state import DCState
 
+from ...errors import RunError
 from ...registry import register_family
 from ...run.family import NetworkFamily
 from ...run.rundir import read_npz
@@ -58,14 +60,40 @@ def load_data(cfg) -> RunData:
 
 
 def build_network(cfg, n_in: int) -> DiehlCookNetwork:
-    """The frontend network of `network.model`, initialised (from `init_model` if given)."""
+    """The frontend network of `network.model`, initialised (from `init_model` if given:
+    its weights, thresholds and input delays)."""
     net = DiehlCookNetwork.from_config(cfg, n_in)
     if cfg.network.init_model:
-        z = read_npz(Path(cfg.network.init_model), "network.init_model",
+        path = Path(cfg.network.init_model)
+        z = read_npz(path, "network.init_model",
                      {"weights": net.weights.shape, "theta": net.state.theta.shape})
         net.weights[...] = z["weights"]
         net.state.theta[:] = z["theta"]
+        _load_delays(cfg, net, path, z.get(DELAYS))
     return net
+
+
+#: the model.npz array of the input delays (in steps; only with network.input_delay_max_ms)
+DELAYS = "input_delays"
+
+
+def _load_delays(cfg, net: DiehlCookNetwork, path: Path, delays) -> None:
+    """A trained model's input delays, which its config must ask for (RunError otherwise)."""
+    on = net.params.delay_slots > 0
+    if delays is None and not on:
+        return
+    if delays is None:
+        raise RunError(f"network.init_model {path} has no '{DELAYS}': it was trained without "
+                       "input delays; set network.input_delay_max_ms: 0 (or train with them)")
+    if not on:
+        raise RunError(f"network.init_model {path} was trained with input delays of up to "
+                       f"{int(delays.max()) if delays.size else 0} steps; set "
+                       "network.input_delay_max_ms to the value it was trained with")
+    try:
+        net.set_input_delays(delays)
+    except ValueError as exc:
+        raise RunError(f"network.init_model {path}: {exc} (network.input_delay_max_ms "
+                       f"{cfg.network.input_delay_max_ms} ms)") from None
 
 
 def network_spec(cfg, net: DiehlCookNetwork) -> NetworkSpec:
@@ -103,6 +131,17 @@ class StdpFamily(NetworkFamily):
         if lr.adaptive_rates and not lr.timestep_updates:
             out.append("learning.adaptive_rates needs learning.timestep_updates (a neuron's "
                        "changes are scaled by its spikes in the window when written back)")
+        if net.input_delay_max_ms > 0:
+            dt = cfg.encoding.dt_ms
+            steps = net.input_delay_max_ms / dt
+            if abs(steps - round(steps)) > 1e-9:
+                out.append(f"network.input_delay_max_ms: {net.input_delay_max_ms:g} ms is not a "
+                           f"whole number of encoding.dt_ms steps ({steps:g} steps of "
+                           f"{dt:g} ms); the delays are whole steps 0 .. max/dt - 1")
+            elif round(steps) - 1 > MAX_DELAY_STEPS:
+                out.append(f"network.input_delay_max_ms: {net.input_delay_max_ms:g} ms is "
+                           f"{round(steps):g} steps of {dt:g} ms; at most "
+                           f"{(MAX_DELAY_STEPS + 1) * dt:g} ms ({MAX_DELAY_STEPS + 1} steps)")
         if lr.adaptive_inhibition and net.inhibition != "lateral":
             out.append("learning.adaptive_inhibition adapts the direct lateral inhibition: set "
                        "network.inhibition: lateral")
@@ -145,8 +184,12 @@ class StdpFamily(NetworkFamily):
         return net.trace_meta(spec, learn=learn), net.events() if learn else ()
 
     def state(self, net: DiehlCookNetwork) -> dict[str, np.ndarray]:
-        arrays = {f"state_{k}": v for k, v in net.state.arrays().items()}
+        delays = net.input_delays is not None
+        arrays = {f"state_{k}": v for k, v in net.state.arrays().items()
+                  if delays or k not in DCState.DELAY_FIELDS}
         arrays.update(weights=net.weights, last_activity=net.last_activity)
+        if delays:
+            arrays[DELAYS] = net.input_delays
         return arrays
 
     def load_state(self, net: DiehlCookNetwork, arrays) -> None:
@@ -154,11 +197,16 @@ class StdpFamily(NetworkFamily):
         net.state = DCState.from_arrays({k[len("state_"):]: v for k, v in arrays.items()
                                          if k.startswith("state_")})
         net.last_activity[:] = arrays["last_activity"]
+        if DELAYS in arrays:
+            net.set_input_delays(arrays[DELAYS])
 
     def model_arrays(self, run) -> dict[str, np.ndarray]:
         a = run.results.get("assignments")
-        return {"weights": run.net.weights, "theta": run.net.state.theta,
-                "assignments": a if a is not None else np.zeros(0)}
+        arrays = {"weights": run.net.weights, "theta": run.net.state.theta,
+                  "assignments": a if a is not None else np.zeros(0)}
+        if run.net.input_delays is not None:  # a trained model infers with its delays
+            arrays[DELAYS] = run.net.input_delays
+        return arrays
 
     def model_stats(self, run) -> dict:
         cfg, theta, a = run.cfg, run.net.state.theta, run.results.get("assignments")

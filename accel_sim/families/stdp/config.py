@@ -63,6 +63,10 @@ class StdpNetworkConfig(NetworkBase):
     init_model: Optional[str] = None  # model.npz of a finished run: start from its weights/theta
     inhibition: Literal["population", "lateral"] = "population"  # lateral: no inh population
     w_lateral: NonNeg = 17.0  # direct lateral inhibition: g_i += w_lateral per other spike
+    # input -> exc delays (D&C's code: U(0, 10) ms): each synapse's delay drawn once from the
+    # run seed, U[0, max) truncated to whole dt steps (0 .. max/dt - 1); 0: none. A whole
+    # number of encoding.dt_ms steps (docs/equations.md, "Input delays")
+    input_delay_max_ms: NonNeg = 0.0
     exc: ExcConfig = ExcConfig()
     inh: InhConfig = InhConfig()
     synapse: SynapseConfig = SynapseConfig()
