@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .dram import DramMap
+from .dram import DramMap, bursts
 from .mapping import Block, Mapping
 
 __all__ = ["AccessTable", "access_tables", "burst_bits"]
@@ -21,8 +21,7 @@ __all__ = ["AccessTable", "access_tables", "burst_bits"]
 
 def burst_bits(dram_words: np.ndarray, word_bits: int, dram) -> np.ndarray:
     """Bits actually moved for a stream of `dram_words` words (whole bursts)."""
-    nbytes = -(-(dram_words * word_bits) // 8)
-    return -(-nbytes // dram.burst_bytes) * dram.burst_bytes * 8
+    return bursts(dram_words, word_bits, dram.burst_bytes) * dram.burst_bytes * 8
 
 
 @dataclass

@@ -33,7 +33,13 @@ import numpy as np
 
 from .mapping import Block, Mapping
 
-__all__ = ["DramMap", "DramSteps", "RowBatch", "Streams", "row_outcomes"]
+__all__ = ["DramMap", "DramSteps", "RowBatch", "Streams", "bursts", "row_outcomes"]
+
+
+def bursts(dram_words: np.ndarray, word_bits: int, burst_bytes: int) -> np.ndarray:
+    """Whole bursts a stream of `dram_words` contiguous words moves."""
+    nbytes = -(-(np.asarray(dram_words) * word_bits) // 8)
+    return -(-nbytes // burst_bytes)
 
 
 def _gather(ptr: np.ndarray, ids: np.ndarray, repeat: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -160,7 +166,9 @@ class DramMap:
         C = m.n_cores
         for pr in m.spec.projections:
             n_src, n_dst = m.spec.population(pr.src).size, m.spec.population(pr.dst).size
-            reads, cols, blocks = [], [], []  # (stream key, first chunk, chunks) per core
+            # per core: (source, core, first chunk, chunks, bursts) of each read's word
+            # ranges, (target, first chunk, chunks, bursts) of each column's, its block's
+            reads, cols, blocks = [], [], []
             for c in range(C):
                 b: Block | None = m.blocks[pr.name][c]
                 if b is None or not b.row_dram.any():
@@ -188,8 +196,7 @@ class DramMap:
         whole bursts each moves (access.burst_bits)."""
         first = start_word * self._word // self._chunk_bits
         last = ((start_word + words) * self._word - 1) // self._chunk_bits
-        nbytes = -(-(words * self._word) // 8)
-        return first, last - first + 1, -(-nbytes // self._burst_bytes)
+        return first, last - first + 1, bursts(words, self._word, self._burst_bytes)
 
     def _address(self, c: int, b: Block) -> np.ndarray:
         """DRAM word address of each row's first spilled word on core c."""

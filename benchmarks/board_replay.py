@@ -1,0 +1,72 @@
+#!/usr/bin/env python
+"""How long D&C N=6,400 takes to build and replay on the 2,048-core `loihi_board`.
+
+    python benchmarks/board_replay.py --samples 5 --json
+
+Builds the chip (mapping, routes, tables) for the D&C graph at `--neurons` on `--chip`
+and replays `--samples` synthetic training presentations at `--fidelity` (1,000 steps:
+350 ms + 150 ms rest at 0.5 ms; seeded, ~2,300 input and ~20 excitatory spikes each,
+the trained N=6,400 network's activity), and prints the build seconds, the replay
+milliseconds per sample, the spikes and the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from accel_sim import load_hardware
+from accel_sim.chip import Chip
+from accel_sim.machine import machine_info
+from snn_frontend.models import dc_family_spec
+from snn_frontend.trace import TraceBuilder
+
+
+def synthetic_trace(spec, n_in: int, n_exc: int, samples: int, steps: int, seed: int):
+    """Training presentations with input bursts in 30 % of the steps (8 spikes each) and
+    an excitatory spike (and its inhibitory partner) in 2 %."""
+    rng = np.random.default_rng(seed)
+    tb = TraceBuilder({"spec": spec.to_dict(), "learn": True})
+    for s in range(samples):
+        exc = rng.binomial(1, 0.02, steps).astype(np.int32)
+        cnt = {"input": rng.binomial(1, 0.3, steps).astype(np.int32) * 8, "exc": exc,
+               "inh": exc.copy()}
+        fired = rng.integers(0, n_exc, int(exc.sum())).astype(np.int32)
+        idx = {"input": rng.integers(0, n_in, int(cnt["input"].sum())).astype(np.int32),
+               "exc": fired, "inh": fired.copy()}
+        tb.add(s, 0, True, steps, cnt, idx)
+    return tb.build()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--neurons", type=int, default=6400)
+    ap.add_argument("--chip", default="loihi_board")
+    ap.add_argument("--fidelity", default="timestep")
+    ap.add_argument("--samples", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    hw = load_hardware(a.chip)
+    spec = dc_family_spec(784, a.neurons, False, 32)
+    t = time.perf_counter()
+    chip = Chip(hw, spec, a.fidelity)
+    build_s = time.perf_counter() - t
+    trace = synthetic_trace(spec, 784, a.neurons, a.samples, 1000, a.seed)
+    t = time.perf_counter()
+    r = chip.replay([trace], "train")
+    replay_s = time.perf_counter() - t
+    res = {"benchmark": "board_replay", "chip": a.chip, "cores": hw.n_cores,
+           "neurons": a.neurons, "fidelity": a.fidelity, "samples": a.samples,
+           "input_spikes_per_sample": r.counts["chip.input_spike"] / a.samples,
+           "exc_spikes_per_sample": r.counts["core.spike_out"] / 2 / a.samples,
+           "build_s": build_s, "replay_ms_per_sample": replay_s / a.samples * 1e3,
+           "machine": machine_info()}
+    print(json.dumps(res, indent=None if a.json else 2))
+
+
+if __name__ == "__main__":
+    main()
