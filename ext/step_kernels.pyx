@@ -14,6 +14,7 @@ next, each `cdef inline` helper one stage of the reference:
   receive cost of each delivery;
 - `reduce_row`: the row's service and busiest interface (maxima over the cores), the
   chain, and each core's synaptic cycles added to its total, once per step of the row.
+`reduce_learning` mirrors steps.reduce_learning, a step's row at a time (`learn_row`).
 """
 import numpy as np
 
@@ -272,3 +273,68 @@ def alike_steps(const int64_t[:, ::1] ptr, const signed char[::1] rate):
                     rows[g, j + 1] = ptr[g, t + 1]
                     j += 1
     return row_of_a, rows_a, weight_a
+
+
+cdef inline void ops_row(const int64_t* ops, const int64_t[:, ::1] pre_n,
+                         const int64_t[:, ::1] pre_k, Py_ssize_t t, int64_t* out,
+                         Py_ssize_t C) noexcept nogil:
+    """One step's operations per core: `ops`'s row plus each factor pair's pre_n[p, t] x
+    pre_k[p]."""
+    cdef Py_ssize_t c, p
+    cdef int64_t n
+    for c in range(C):
+        out[c] = ops[c]
+    for p in range(pre_n.shape[0]):
+        n = pre_n[p, t]
+        if n:
+            for c in range(C):
+                out[c] += n * pre_k[p, c]
+
+
+cdef inline int64_t learn_row(const int64_t* ops, const int64_t* words, int64_t lanes,
+                              int lanes_shift, int64_t ports, int ports_shift,
+                              int64_t write_latency, int64_t* per_core,
+                              Py_ssize_t C) noexcept nogil:
+    """One step: each core's learning cycles, max(ceil(ops / lanes), ceil(words / ports) +
+    the write latency when it writes), added to its total; returns the row's maximum."""
+    cdef Py_ssize_t c
+    cdef int64_t o, w, v, most = 0
+    for c in range(C):
+        o = (ops[c] + lanes - 1) >> lanes_shift if lanes_shift >= 0 else (ops[c] + lanes - 1) // lanes
+        w = (words[c] + ports - 1) >> ports_shift if ports_shift >= 0 else (words[c] + ports - 1) // ports
+        w += write_latency * (words[c] > 0)
+        v = o if o > w else w
+        per_core[c] += v
+        most = v if v > most else most
+    return most
+
+
+def reduce_learning(const int64_t[:, ::1] ops, const int64_t[:, ::1] words,
+                    const int64_t[:, ::1] pre_n, const int64_t[:, ::1] pre_k, int64_t lanes,
+                    int64_t ports, int64_t write_latency):
+    """(slowest core's learning cycles per step, each core's summed over the steps):
+    steps.reduce_learning, one pass over the (T, C) arrays, a step's row at a time
+    (`ops_row`, then `learn_row`)."""
+    cdef Py_ssize_t T = ops.shape[0], C = ops.shape[1], t
+    if words.shape[0] != T or words.shape[1] != C:
+        raise ValueError("ops and words must have the same shape")
+    if pre_n.shape[0] != pre_k.shape[0] or (pre_n.shape[0] and (pre_n.shape[1] != T
+                                                                or pre_k.shape[1] != C)):
+        raise ValueError("pre_n must be (P, T) and pre_k (P, C)")
+    step_a = np.zeros(T, np.int64)
+    per_core_a = np.zeros(C, np.int64)
+    cdef int64_t[::1] step = step_a, per_core = per_core_a
+    cdef int lanes_shift = shift_of(lanes), ports_shift = shift_of(ports)
+    cdef int64_t* row = <int64_t*>calloc(C + 1, sizeof(int64_t))
+    if row == NULL:
+        raise MemoryError()
+    try:
+        if T and C:
+            with nogil:
+                for t in range(T):
+                    ops_row(&ops[t, 0], pre_n, pre_k, t, row, C)
+                    step[t] = learn_row(row, &words[t, 0], lanes, lanes_shift, ports,
+                                        ports_shift, write_latency, &per_core[0], C)
+    finally:
+        free(row)
+    return step_a, per_core_a

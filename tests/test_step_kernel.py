@@ -57,6 +57,48 @@ def test_hand_counted_load(module):
     assert chain.tolist() == [16, 16, 10]
 
 
+@pytest.mark.parametrize("module", _modules(), ids=lambda m: m.__name__.rsplit(".", 1)[-1])
+@pytest.mark.parametrize("lanes, ports", [(1, 1), (2, 4), (3, 3)])
+def test_hand_counted_learning(module, lanes, ports):
+    """Two steps on three cores, a write latency of 2 cycles. With 1 lane and 1 port:
+    step 0 max(5, 0) | max(0, 1 + 2) | max(4, 4 + 2) = 5 3 6; step 1 max(2, 3 + 2) |
+    0 | max(0, 0) = 5 0 0."""
+    ops = np.array([[5, 0, 4], [2, 0, 0]], np.int64)
+    words = np.array([[0, 1, 4], [3, 0, 0]], np.int64)
+    none_n, none_k = np.zeros((0, 2), np.int64), np.zeros((0, 3), np.int64)
+    step_max, per_core = module.reduce_learning(ops, words, none_n, none_k, lanes, ports, 2)
+    learn = np.maximum(-(-ops // lanes), -(-words // ports) + 2 * (words > 0))
+    assert step_max.tolist() == learn.max(axis=1).tolist()
+    assert per_core.tolist() == learn.sum(axis=0).tolist()
+    if lanes == ports == 1:
+        assert step_max.tolist() == [6, 5] and per_core.tolist() == [10, 3, 6]
+    # factors: 2 and 1 presynaptic spikes, each 1 | 3 | 0 operations on the three cores:
+    # ops become [[7, 6, 4], [3, 3, 0]]
+    pre_n, pre_k = np.array([[2, 1]], np.int64), np.array([[1, 3, 0]], np.int64)
+    step_max, per_core = module.reduce_learning(ops, words, pre_n, pre_k, 1, 1, 2)
+    assert step_max.tolist() == [7, 5] and per_core.tolist() == [12, 9, 6]
+
+
+@requires_step_kernels
+@pytest.mark.parametrize("lanes, ports", [(1, 1), (4, 2), (3, 5)])
+def test_compiled_learning_equals_the_reference(lanes, ports):
+    from accel_sim.chip import _step_kernels
+    rng = np.random.default_rng(lanes * ports)
+    ops = rng.integers(0, 50, (300, 77)) * (rng.random((300, 77)) < 0.5)
+    words = rng.integers(0, 50, (300, 77)) * (rng.random((300, 77)) < 0.5)
+    pre_n, pre_k = rng.integers(0, 4, (2, 300)), rng.integers(0, 9, (2, 77))
+    for n, k in ((pre_n, pre_k), (pre_n[:0], pre_k[:0])):
+        for got, want in zip(_step_kernels.reduce_learning(ops, words, n, k, lanes, ports, 3),
+                             steps.reduce_learning(ops, words, n, k, lanes, ports, 3)):
+            assert got.tolist() == want.tolist()
+    empty = np.zeros((0, 4), np.int64)
+    assert [a.tolist() for a in _step_kernels.reduce_learning(
+        empty, empty, np.zeros((0, 0), np.int64), np.zeros((0, 4), np.int64), 1, 1, 1)] == \
+        [[], [0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="pre_n must be"):
+        _step_kernels.reduce_learning(ops, words, pre_n, pre_k[:1], lanes, ports, 3)
+
+
 def test_alike_steps_are_one_row_weighted_by_their_steps():
     n_rate, n_own = np.array([2, 0, 2, 1, 3, 2]), np.array([0, 0, 1, 0, 2, 0])
     ptr = np.zeros((2, 7), np.int64)

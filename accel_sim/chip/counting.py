@@ -102,7 +102,9 @@ class StepWork:
     """Per-step (rows) and per-core (columns) work of one presentation."""
 
     deliveries: Deliveries | None  # the synaptic deliveries (None: `load` given instead)
-    learn_ops: np.ndarray | None  # (T, C) stdp_update; None when not learning
+    # (T, C) stdp_update (plus `learn_pre`'s outer products: `learn_ops_total`); None
+    # when not learning
+    learn_ops: np.ndarray | None
     learn_words: np.ndarray | None  # (T, C) SRAM words read + written by learning
     dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
     dram_streams: np.ndarray  # (T,) access streams that touched DRAM
@@ -136,6 +138,21 @@ class StepWork:
     # fidelities that follow each message read it)
     soma_positions: Callable[[], dict] | None = field(default=None, repr=False)
     _spike_soma: dict | None = field(default=None, repr=False)
+    # learning's cycles once reduced (timing.learn_load); not carried by dataclasses.replace
+    _learn_load: tuple | None = field(default=None, init=False, repr=False)
+    # stdp_update of every core holding a projection's targets at each presynaptic spike,
+    # kept as its factors: ((T,) spikes per step, (C,) operations per spike on each core)
+    learn_pre: list = field(default_factory=list)
+
+    def learn_ops_total(self) -> np.ndarray | None:
+        """(T, C) every stdp_update: `learn_ops` plus `learn_pre`'s outer products."""
+        if self.learn_ops is None or not self.learn_pre:
+            return self.learn_ops
+        return self.learn_ops + sum(np.outer(n, k) for n, k in self.learn_pre)
+
+    def learn_ops_per_core(self) -> np.ndarray:
+        """(C,) stdp_update of each core over the presentation."""
+        return self.learn_ops.sum(axis=0) + sum(int(n.sum()) * k for n, k in self.learn_pre)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -197,6 +214,9 @@ class ChipCounter:
         # projections with spilled words: DRAM bits and access streams per source
         self.spills = {name: ((t.dram_bits.sum(axis=0), (t.dram > 0).sum(axis=0))
                               if t.dram.any() else None) for name, t in self.tables.items()}
+        # the SRAM words of each STDP projection's rows, source-major (per_step's product)
+        self.sram_by_src = {pr.name: np.ascontiguousarray(self.tables[pr.name].sram.T)
+                            for pr in spec.projections if pr.plastic == "stdp"}
         # a whole-matrix pass of each STDP projection: its activations and row hits
         self.pass_rows = {pr.name: self._pass_rows(pr.name) for pr in spec.projections
                           if pr.plastic == "stdp"}
@@ -387,8 +407,9 @@ class ChipCounter:
         if learn:
             learn_ops = np.zeros((T, C), np.int64)
             learn_words = np.zeros((T, C), np.int64)
+            learn_pre: list = []
             dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
-                                                   learn_ops, learn_words, rows)
+                                                   learn_ops, learn_pre, learn_words, rows)
             if self.backprop is not None:
                 words, ops, bits = self.backprop.count(p, spikes, steps, T, cnt, learn_ops,
                                                        learn_words, dram_bits)
@@ -425,6 +446,8 @@ class ChipCounter:
                         max_chip_hops=max_chip if self.hw.n_chips > 1 else None,
                         chip_link_messages=(chip_load.max(axis=1).astype(np.int64)
                                             if chip_load is not None else None))
+        if learn:
+            work.learn_pre = learn_pre
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
         work.fired, work.fired_steps, work.reached = spikes, steps, reached
         if self.soma is not None:
@@ -551,10 +574,11 @@ class ChipCounter:
                          cat([o[0] for _, o in reads]), cat([o[1] for _, o in reads]))
 
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
-                  state_reset: bool, learn_ops: np.ndarray, learn_words: np.ndarray,
-                  batches: list[RowBatch]) -> np.ndarray:
-        """STDP counts of every plastic projection; returns the extra DRAM bits per step and
-        adds the write-backs' DRAM streams to `batches`."""
+                  state_reset: bool, learn_ops: np.ndarray, learn_pre: list,
+                  learn_words: np.ndarray, batches: list[RowBatch]) -> np.ndarray:
+        """STDP counts of every plastic projection (the presynaptic spikes' arithmetic as
+        factors in `learn_pre`, the rest in `learn_ops`); returns the extra DRAM bits per
+        step and adds the write-backs' DRAM streams to `batches`."""
         m, spec = self.m, self.spec
         dram = np.zeros(T, np.int64)
         post_traced = set()
@@ -569,7 +593,7 @@ class ChipCounter:
             ne, ie = spikes[pr.dst]
             # STDP arithmetic at the spikes (accumulated with timestep-based updates) ...
             if pre_updates:
-                learn_ops += np.outer(ni, m.k[pr.dst])
+                learn_pre.append((ni, m.k[pr.dst]))
             if len(ie):
                 np.add.at(learn_ops, (steps[pr.dst], m.core[pr.dst][ie]), n_src)
             # ... and the read-modify-write of what was written back (the learning events)
@@ -582,9 +606,11 @@ class ChipCounter:
                 rc, ri = (ni, ii) if pre_updates else (ni * 0, ii[:0])
                 cc, ci = ne, ie
             step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc)
-            learn_words += 2 * per_step(tbl.sram, ri, step_r, T)
-            dram_w = np.bincount(step_r, tbl.dram_bits[:, ri].sum(axis=0), T).astype(np.int64)
-            if self.spills[pr.name] is not None:  # each row written back: read, then write
+            learn_words += per_step(self.sram_by_src[pr.name], ri, step_r, T, times=2)
+            spill = self.spills[pr.name]
+            dram_w = (np.bincount(step_r, spill[0][ri], T).astype(np.int64) if spill is not None
+                      else np.zeros(T, np.int64))
+            if spill is not None:  # each row written back: read, then write
                 sp, sid = self.dram.read_streams(pr.name, ri)
                 batches.append(RowBatch(step_r[sp], P + 2 * g, self.dram.reads[pr.name][2], sid, 2))
                 batches.append(RowBatch(step_c, P + 2 * g + 1, self.dram.columns[pr.name], ci, 2))
@@ -598,7 +624,8 @@ class ChipCounter:
             cores = self.dst_cores[pr.dst]
             cnt["core", "trace_update"] += T * cores * n_src + int(ni.sum()) * cores
             post_traced.add(pr.dst)
-        cnt["core", "stdp_update"] = int(learn_ops.sum())
+        cnt["core", "stdp_update"] = int(learn_ops.sum()) + sum(int(n.sum()) * int(k.sum())
+                                                                for n, k in learn_pre)
         rmw = int(learn_words.sum()) // 2
         cnt["sram", "read_word"] += rmw
         cnt["sram", "write_word"] += rmw
@@ -785,11 +812,14 @@ class _Reached:
         return np.where(self.full, n, np.where(self.left_out, n - 1, partial)).astype(np.int64)
 
 
-def per_step(values: np.ndarray, src: np.ndarray, step_of: np.ndarray, T: int) -> np.ndarray:
-    """Sum the columns `src` of values (C, n_src), one per spike (of step `step_of`), by
-    step -> (T, C): the spikes' (step x source) counts times the table, one sparse product."""
-    C, n_src = values.shape
+def per_step(values: np.ndarray, src: np.ndarray, step_of: np.ndarray, T: int, *,
+             times: int = 1) -> np.ndarray:
+    """Sum the rows `src` of values (n_src, C), `times` per spike (of step `step_of`), by
+    step -> (T, C): the spikes' (step x source) counts times the table, one sparse product
+    (a C-contiguous table: scipy would copy a transposed view at every call)."""
+    n_src, C = values.shape
     if not len(src):
         return np.zeros((T, C), np.int64)
-    counts = sparse.csr_matrix((np.ones(len(src), np.int64), (step_of, src)), shape=(T, n_src))
-    return np.asarray((counts @ values.T), np.int64).reshape(T, C)
+    counts = sparse.csr_matrix((np.full(len(src), times, np.int64), (step_of, src)),
+                               shape=(T, n_src))
+    return np.asarray((counts @ values), np.int64).reshape(T, C)

@@ -146,7 +146,7 @@ class InstanceCounter:
     def _learning(self, p, work, spikes, learning, state_reset) -> None:
         counter = self.chip.counter
         m, spec, T = counter.m, counter.spec, p.n_steps
-        self._core("core.stdp_update", work.learn_ops.sum(axis=0))
+        self._core("core.stdp_update", work.learn_ops_per_core())
         rmw = work.learn_words.sum(axis=0) // 2
         passes = int(p.normalised) + p.decays
         post = set()

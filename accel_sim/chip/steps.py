@@ -25,6 +25,16 @@ depends on their counts alone, so every step with the same counts has the same l
 such class is one row of the reduction, weighted by its steps in the per-core sums (a
 D&C MNIST presentation of 700 steps of Poisson input reduces ~25 rows instead of 700).
 
+Learning's cycles (`reduce_learning`) from its (T, C) STDP operations and read-modify-write
+words, per step t and core c, the operations given as a (T, C) array plus the outer
+products of P factors (pre_n (P, T) spikes per step, pre_k (P, C) operations per spike):
+
+    ops[t, c]   = ops[t, c] + sum over p of pre_n[p, t] x pre_k[p, c]
+    learn[t, c] = max(ceil(ops[t, c] / learn_lanes),
+                      ceil(words[t, c] / ports) + write_latency if words[t, c] > 0 else 0)
+
+reduced to the slowest core of each step (max over c) and each core's sum over the steps.
+
 The compiled kernel (ext/step_kernels.pyx, `accel_sim.chip._step_kernels`) computes the
 same row by row from C-long rows, without the (T, C) arrays built here.
 """
@@ -32,7 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["alike_steps", "ceil_div", "reduce_arrays", "reduce_steps"]
+__all__ = ["alike_steps", "ceil_div", "reduce_arrays", "reduce_learning", "reduce_steps"]
 
 
 def ceil_div(a, b):
@@ -141,3 +151,14 @@ def reduce_steps(ptr, src, rate, unit, row_base, syn_tab, sram_tab, msg_core, ms
     return reduce_arrays(synop_cycles, sram, deliveries, messages, neurons, ports=ports,
                          read_latency=read_latency, receive_cycles=receive_cycles,
                          message_cycles=message_cycles, chain=chain, weight=weight)
+
+
+def reduce_learning(ops, words, pre_n, pre_k, lanes: int, ports: int,
+                    write_latency: int) -> tuple:
+    """(slowest core's learning cycles per step (T,), each core's summed over the steps
+    (C,)) of (T, C) STDP operations (plus the outer products of the factors pre_n (P, T)
+    and pre_k (P, C)) and read-modify-write words (module docstring)."""
+    ops = ops + pre_n.T @ pre_k
+    learn = np.maximum(ceil_div(ops, lanes),
+                       ceil_div(words, ports) + np.where(words > 0, write_latency, 0))
+    return learn.max(axis=1, initial=0), learn.sum(axis=0)

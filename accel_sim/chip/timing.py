@@ -33,6 +33,7 @@ __all__ = [
     "core_busy_cycles",
     "core_load",
     "learn_cycles_per_core",
+    "learn_load",
     "pass_cycles",
     "tiles_in_use",
     "timestep_cycles",
@@ -157,9 +158,31 @@ def learn_cycles_per_core(work: StepWork, r: HwRates) -> np.ndarray:
     """(T, C): STDP arithmetic vs read-modify-write words, the write latency at the end."""
     if work.learn_ops is None:
         return np.zeros(work.shape, np.int64)
-    ops = ceil_div(work.learn_ops, r.learn_lanes)
+    ops = ceil_div(work.learn_ops_total(), r.learn_lanes)
     mem = ceil_div(work.learn_words, r.ports) + np.where(work.learn_words > 0, r.write_lat, 0)
     return np.maximum(ops, mem)
+
+
+def learn_load(work: StepWork, r: HwRates) -> tuple[np.ndarray, np.ndarray]:
+    """((T,) the slowest core's learning cycles in each step, (C,) each core's summed over
+    the steps): `learn_cycles_per_core` reduced in one pass (steps.reduce_learning, compiled
+    for integer counts), once per presentation (kept on `work`)."""
+    if work._learn_load is None:
+        ops, words = work.learn_ops, work.learn_words
+        if ops is None:
+            T, C = work.shape
+            work._learn_load = (np.zeros(T, np.int64), np.zeros(C, np.int64))
+        else:
+            T, C = ops.shape
+            pre_n = np.array([n for n, _ in work.learn_pre], np.int64).reshape(-1, T)
+            pre_k = np.array([k for _, k in work.learn_pre], np.int64).reshape(-1, C)
+            module = steps
+            if ops.dtype == np.int64 and words.dtype == np.int64:
+                _, module = kernels(None, "steps")
+                ops, words = np.ascontiguousarray(ops), np.ascontiguousarray(words)
+            work._learn_load = module.reduce_learning(ops, words, pre_n, pre_k, r.learn_lanes,
+                                                      r.ports, r.write_lat)
+    return work._learn_load
 
 
 def pass_cycles(work: StepWork, r: HwRates) -> int:
@@ -220,7 +243,7 @@ def core_busy_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     share of the whole-matrix passes."""
     busy = r.neuron_phase_per_core(work) + core_load(work, r).synaptic_per_core
     if work.learn_ops is not None:
-        busy = busy + learn_cycles_per_core(work, r).sum(axis=0)
+        busy = busy + learn_load(work, r)[1]
     if work.pass_words.any() or work.pass_ops.any():
         busy = busy + np.maximum(ceil_div(2 * work.pass_words, r.ports),
                                  ceil_div(work.pass_ops, r.learn_lanes))
@@ -249,7 +272,7 @@ def timestep_cycles(work: StepWork, r: HwRates) -> np.ndarray:
     else:  # the soma chain (with the messages it sends) and delivery overlap
         steps = np.maximum(load.chain, deliver) + r.barrier
     if work.learn_ops is not None:
-        steps += learn_cycles_per_core(work, r).max(axis=1, initial=0)
+        steps += learn_load(work, r)[0]
     if len(steps):
         steps[0] += pass_cycles(work, r)
     return steps
