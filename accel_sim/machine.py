@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import platform
+import resource
+import sys
 
-__all__ = ["cpu_model", "machine_info"]
+__all__ = ["cpu_model", "machine_info", "peak_rss_mib"]
 
 
 def cpu_model(cpuinfo: str = "/proc/cpuinfo") -> str:
@@ -28,3 +30,12 @@ def machine_info() -> dict:
     """{cpu_model, cpu_count, machine, platform}: where a timing was taken."""
     return {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
             "machine": platform.machine(), "platform": platform.platform()}
+
+
+def peak_rss_mib() -> dict:
+    """{this_process, largest_child}: the peak resident memory (MiB) of this process and of
+    the largest child process it has waited for (the chip replay's finished workers)."""
+    unit = 1 / 2**20 if sys.platform == "darwin" else 1 / 2**10  # ru_maxrss: bytes | KiB
+    return {"this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit, 1),
+            "largest_child": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit,
+                                   1)}

@@ -3,7 +3,8 @@
 Each claim reads the stats of one or two runs of the shipped configs (`configs/`,
 installed as `accel_sim.presets`). `papers` runs the configs it has no finished run of
 into one folder (`<out>/<config name>`), reuses the finished ones (a run whose resolved
-config is another one is an error: the table would mix protocols), and writes
+config is another one is an error: the table would mix protocols; keys that change only
+how a run executes, `config.EXECUTION_ONLY`, may differ), and writes
 `<out>/papers.md`: per claim the paper, what it claims, its number, ours, and the commands
 that reproduce ours. `--quick` runs every config as its network family's smoke run
 (`NetworkFamily.quick_overrides`: a few hundred samples, minutes each) in another
@@ -18,12 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import registry
-from .config import load_config, load_resolved
-from .config.loader import dump_config, shipped_config
+from .config import EXECUTION_ONLY, config_to_dict, load_config, load_resolved
+from .config.loader import shipped_config
 from .errors import RunError
 from .report import write_text
 from .run import run_experiment
 from .run.rundir import RESOLVED, finished
+from .sweep.spec import without_keys
 
 __all__ = ["CLAIMS", "Claim", "papers"]
 
@@ -58,6 +60,7 @@ def _change(a: float, b: float) -> str:
 
 
 _DC, _FS = "mnist_dc400.yaml", "papers/fspinn_mnist400.yaml"
+_DC49, _FS49 = "papers/dc_mnist4900.yaml", "papers/fspinn_mnist4900.yaml"
 _ASP, _SD = "papers/asp_ci400.yaml", "papers/spikedyn_ci400.yaml"
 _DENSE, _SPARSE = "papers/ssgd_fmnist200_dense.yaml", "papers/ssgd_fmnist200_sparse.yaml"
 _DC_PAPER = "Diehl & Cook 2015"
@@ -71,6 +74,17 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(_DC_PAPER, "test accuracy, N=400", "87.0 %", (_DC,), _accuracy),
     Claim(_DC_PAPER, "test accuracy, N=1,600 (on loihi_like, whose SRAM holds it)", "91.9 %",
           ("mnist_dc1600.yaml",), _accuracy),
+    Claim(_DC_PAPER, "test accuracy, N=6,400 (on loihi_board: 16 loihi_like chips)", "95.0 %",
+          ("mnist_dc6400.yaml",), _accuracy),
+    Claim(_FS_PAPER, "memory saving, N=4,900 (both on loihi_board)", "7.5x", (_DC49, _FS49),
+          lambda a, b: _ratio(a["memory"]["total_bytes"], b["memory"]["total_bytes"])),
+    Claim(_FS_PAPER, "training energy saving, N=4,900 (ours: on loihi_board; 20,000 samples)",
+          "3.5x (GPU)", (_DC49, _FS49),
+          lambda a, b: _ratio(_energy(a, "train"), _energy(b, "train"))),
+    Claim(_FS_PAPER, "inference energy saving, N=4,900 (ours: on loihi_board)", "1.8x (GPU)",
+          (_DC49, _FS49), lambda a, b: _ratio(_energy(a, "infer"), _energy(b, "infer"))),
+    Claim(_FS_PAPER, "accuracy change, N=4,900", "no loss", (_DC49, _FS49),
+          lambda a, b: _points(a["accuracy"]["test"], b["accuracy"]["test"])),
     Claim(_FS_PAPER, "memory saving (ours at N=400)", "7.5x (N=4,900)", (_DC, _FS),
           lambda a, b: _ratio(a["memory"]["total_bytes"], b["memory"]["total_bytes"])),
     Claim(_FS_PAPER, "training energy saving (ours: N=400 on the chip)", "3.5x (N=4,900, GPU)",
@@ -128,6 +142,12 @@ def papers(out: str | Path, *, quick: bool = False, only: str | None = None,
     return path
 
 
+def _results_of(cfg) -> dict:
+    """The config without the keys that change how a run executes but not its results
+    (threads, the replay's workers, progress, checkpoints, saved traces)."""
+    return without_keys(config_to_dict(cfg), EXECUTION_ONLY)
+
+
 def _run(name: str, out: Path, quick: bool, progress: bool | None) -> tuple[dict, str]:
     """The stats of the run of shipped config `name` in `out` (run now when missing), and
     the command that makes it."""
@@ -140,7 +160,7 @@ def _run(name: str, out: Path, quick: bool, progress: bool | None) -> tuple[dict
     command = " ".join(["accel-sim run", f"configs/{name}", *(f"--set '{s}'" for s in sets),
                         f"--out {run_dir}"])
     if finished(run_dir):
-        if dump_config(load_resolved(run_dir / RESOLVED)) != dump_config(cfg):
+        if _results_of(load_resolved(run_dir / RESOLVED)) != _results_of(cfg):
             raise RunError(f"{run_dir} is a finished run of another config than {command!r}: "
                            "move it away or give papers another --out")
     else:

@@ -5,9 +5,10 @@
 
 Builds the chip (mapping, routes, tables) for the D&C graph at `--neurons` on `--chip`
 and replays `--samples` synthetic training presentations at `--fidelity` (1,000 steps:
-350 ms + 150 ms rest at 0.5 ms; seeded, ~2,300 input and ~20 excitatory spikes each,
-the trained N=6,400 network's activity), and prints the build seconds, the replay
-milliseconds per sample, the spikes and the machine.
+350 ms + 150 ms rest at 0.5 ms; seeded, MNIST-like: Poisson(3.3) input spikes in each
+step of the 700 presented, ~2,300 per sample, none in the rest, and 22 excitatory
+spikes, the trained N=6,400 network's activity), and prints the build seconds, the
+replay milliseconds per sample, the spikes and the machine.
 """
 from __future__ import annotations
 
@@ -24,15 +25,19 @@ from snn_frontend.models import dc_family_spec
 from snn_frontend.trace import TraceBuilder
 
 
-def synthetic_trace(spec, n_in: int, n_exc: int, samples: int, steps: int, seed: int):
-    """Training presentations with input bursts in 30 % of the steps (8 spikes each) and
-    an excitatory spike (and its inhibitory partner) in 2 %."""
+def synthetic_trace(spec, n_in: int, n_exc: int, samples: int, steps: int, seed: int,
+                    presented: int = 700, exc_spikes: int = 22):
+    """Training presentations: Poisson(3.3) input spikes in each of the first `presented`
+    steps (MNIST's ~2,300 per sample at pixel/4 Hz), `exc_spikes` excitatory spikes (and
+    their inhibitory partners) at random presented steps."""
     rng = np.random.default_rng(seed)
     tb = TraceBuilder({"spec": spec.to_dict(), "learn": True})
     for s in range(samples):
-        exc = rng.binomial(1, 0.02, steps).astype(np.int32)
-        cnt = {"input": rng.binomial(1, 0.3, steps).astype(np.int32) * 8, "exc": exc,
-               "inh": exc.copy()}
+        inputs = np.zeros(steps, np.int32)
+        inputs[:presented] = rng.poisson(3.3, presented)
+        exc = np.zeros(steps, np.int32)
+        np.add.at(exc, rng.integers(0, presented, exc_spikes), 1)
+        cnt = {"input": inputs, "exc": exc, "inh": exc.copy()}
         fired = rng.integers(0, n_exc, int(exc.sum())).astype(np.int32)
         idx = {"input": rng.integers(0, n_in, int(cnt["input"].sum())).astype(np.int32),
                "exc": fired, "inh": fired.copy()}

@@ -11,6 +11,7 @@ from accel_sim.config import load_config
 from accel_sim.config.loader import shipped_config
 from accel_sim.papers import CLAIMS, papers
 from accel_sim.registry import family_of
+from accel_sim.run.rundir import RESOLVED
 
 
 def test_every_claim_reads_shipped_configs_with_quick_overrides():
@@ -37,6 +38,14 @@ def test_quick_runs_write_the_table_and_are_reused(tmp_path, capsys):
     assert "Diehl & Cook 2015" in capsys.readouterr().out
     before = (out / "mnist_dc100" / "stats.json").stat().st_mtime_ns
     papers(out, quick=True, only="test accuracy, N=100", progress=False)  # reused, not re-run
+    assert (out / "mnist_dc100" / "stats.json").stat().st_mtime_ns == before
+    # a run made with other threads and replay workers has the same results: reused too
+    resolved = out / "mnist_dc100" / RESOLVED
+    text = resolved.read_text()
+    assert "  threads: 0\n" in text and "  chip_workers: 0\n" in text
+    resolved.write_text(text.replace("  threads: 0\n", "  threads: 1\n")
+                        .replace("  chip_workers: 0\n", "  chip_workers: 2\n"))
+    papers(out, quick=True, only="test accuracy, N=100", progress=False)
     assert (out / "mnist_dc100" / "stats.json").stat().st_mtime_ns == before
     with pytest.raises(papers_module.RunError, match="another config"):
         papers(out, quick=False, only="test accuracy, N=100")  # the full protocol: not these

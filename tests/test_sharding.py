@@ -140,7 +140,13 @@ def test_a_run_with_chip_workers_writes_the_serial_runs_figures(traces, tmp_path
     assert sharded["hardware"]["phases"] == serial["hardware"]["phases"]
     assert sharded["frontend"] == serial["frontend"]
     info = json.loads((tmp_path / "r" / "run.json").read_text())
-    assert info["timing_s"]["simulate"] >= 0
+    # the workers' own replay seconds are recorded; the serial run has none
+    assert info["timing_s"]["simulate"] >= 0 and info["timing_s"]["simulate_workers"] > 0
+    assert "simulate_workers" not in json.loads((traces[0] / "run.json").read_text())[
+        "timing_s"]
+    # peak memory: this process's, and the largest worker's once the pool has stopped
+    assert info["peak_rss_mib"]["this_process"] > 10
+    assert info["peak_rss_mib"]["largest_child"] > 10
 
 
 @pytest.mark.slow

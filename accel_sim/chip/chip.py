@@ -154,6 +154,8 @@ class Chip:
 
 
 class PhaseReplay:
+    worker_s = 0.0  # the replay runs in this process (ShardedReplay: its workers' seconds)
+
     def __init__(self, chip: Chip, name: str):
         self.chip = chip
         self.result = PhaseResult(name, hardware=chip.hw)  # cycles: this phase's own

@@ -14,8 +14,8 @@ from .loader import (
                      preset_names,
                      read_yaml,
 )
-from .schema import PHASES, Config, config_model
+from .schema import EXECUTION_ONLY, PHASES, Config, config_model
 
-__all__ = ["Config", "ConfigError", "PHASES", "config_model", "load_config", "load_resolved",
+__all__ = ["Config", "ConfigError", "EXECUTION_ONLY", "PHASES", "config_model", "load_config", "load_resolved",
            "parse_config", "read_yaml", "apply_overrides", "config_to_dict", "dump_config",
            "load_section", "preset_names", "file_kind", "MODIFIED"]

@@ -23,8 +23,8 @@ from .base import LearningBase, NetworkBase, NonNeg, Pos, PosInt, Section
 from .energy import EnergyTableConfig
 from .hardware import HardwareConfig
 
-__all__ = ["Config", "DataConfig", "EncodingConfig", "RunConfig", "PHASES", "config_model",
-           "cross_checks"]
+__all__ = ["Config", "DataConfig", "EncodingConfig", "EXECUTION_ONLY", "RunConfig", "PHASES",
+           "config_model", "cross_checks"]
 
 
 class DataConfig(Section):
@@ -87,6 +87,12 @@ class ChipSample(Section):
         if (self.presentations is None) == (self.fraction is None):
             raise ValueError("give exactly one of presentations (a count) and fraction")
         return self
+
+
+#: `run` keys that change how a run executes, never its results: the kernels are
+#: bit-identical at any thread count, the sharded replay adds its shards' totals in order
+EXECUTION_ONLY = ("run.progress", "run.threads", "run.trace_phases", "run.checkpoint_every",
+                  "run.chip_workers", "run.chip_executor", "run.chip_scheduler")
 
 
 class RunConfig(Section):

@@ -75,6 +75,12 @@ class Phase:
         """The share of the phase's time spent replaying its trace on the chip."""
         return self.replay.result.wall_s if self.replay is not None else 0.0
 
+    @property
+    def replay_worker_s(self) -> float:
+        """Seconds the replay's worker processes spent on the phase's shards (0: it ran
+        here, or it was sampled)."""
+        return getattr(self.replay, "worker_s", 0.0) if self.replay is not None else 0.0
+
     def state(self) -> dict:
         """For a checkpoint: what was done so far (the trace's parts flushed first)."""
         if self.trace is not None:

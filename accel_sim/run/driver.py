@@ -172,11 +172,16 @@ def _finish(run: Run, prep: Prepared, accuracy: dict, started: str, t0: float) -
 
 def timing(run: Run, load_s: float, total_s: float) -> dict:
     """Wall seconds: loading, each phase's frontend (its time minus the chip replay that
-    ran inside it), the replay of all phases, and the whole run. None is negative."""
+    ran inside it), the replay of all phases (with replay workers: this process's time
+    submitting and waiting for them; `simulate_workers`: the workers' own), and the whole
+    run. None is negative."""
     out = {"load": load_s}
     out.update({name: max(ph.elapsed_s - ph.replay_s, 0.0) for name, ph in run.phases.items()})
     if run.setup is not None:
         out["simulate"] = sum(ph.replay_s for ph in run.phases.values())
+        workers = sum(ph.replay_worker_s for ph in run.phases.values())
+        if workers:
+            out["simulate_workers"] = workers
     out["total"] = total_s
     return out
 

@@ -25,7 +25,7 @@ from snn_frontend.files import atomic_write
 
 from ..config import Config, load_resolved
 from ..errors import RunError
-from ..machine import cpu_model
+from ..machine import cpu_model, peak_rss_mib
 from ..report import format_summary, format_tasks, read_json, write_json, write_text
 from ..version import __version__
 
@@ -161,7 +161,8 @@ def save_npz(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 # ---------------------------------------------------------------------------- files
 def run_info(cfg: Config, *, backend: str, samples: dict, timing: dict, started: str,
              ended: str | None, resumed: bool) -> dict:
-    """run.json: what ran where: versions, machine, config names, timing, samples."""
+    """run.json: what ran where: versions, machine, config names, timing, samples, and the
+    peak memory so far."""
     import numpy
     import pydantic
 
@@ -176,7 +177,7 @@ def run_info(cfg: Config, *, backend: str, samples: dict, timing: dict, started:
                      "numpy": numpy.__version__, "pydantic": pydantic.__version__},
         "platform": platform.platform(), "cpu_model": cpu_model(), "command": sys.argv,
         "start_time": started, "end_time": ended, "resumed": resumed,
-        "timing_s": timing, "samples": samples,
+        "timing_s": timing, "samples": samples, "peak_rss_mib": peak_rss_mib(),
     }
 
 

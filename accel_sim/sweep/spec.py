@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from ..config import Config, ConfigError, config_to_dict, load_config, read_yaml
+from ..config import EXECUTION_ONLY, Config, ConfigError, config_to_dict, load_config, read_yaml
 from ..version import __version__
 
 __all__ = [
@@ -43,10 +43,8 @@ __all__ = [
 ]
 
 #: config keys that never change what the frontend computes: points that differ only in
-#: these share one frontend run (threads: the kernels are bit-identical at any count)
-FRONTEND_FREE = ("name", "hardware", "energy", "run.fidelity", "run.progress", "run.threads",
-                 "run.trace_phases", "run.checkpoint_every", "run.chip_workers",
-                 "run.chip_executor", "run.chip_scheduler", "run.chip_sample")
+#: these share one frontend run
+FRONTEND_FREE = ("name", "hardware", "energy", "run.fidelity", "run.chip_sample", *EXECUTION_ONLY)
 
 
 class SweepFile(BaseModel):
