@@ -34,7 +34,8 @@ def machine_info() -> dict:
 
 def peak_rss_mib() -> dict:
     """{this_process, largest_child}: the peak resident memory (MiB) of this process and of
-    the largest child process it has waited for (the chip replay's finished workers)."""
+    the largest child process it has waited for (the chip replay's finished workers; a
+    forked helper counts the memory it shared with this process)."""
     unit = 1 / 2**20 if sys.platform == "darwin" else 1 / 2**10  # ru_maxrss: bytes | KiB
     return {"this_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit, 1),
             "largest_child": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * unit,

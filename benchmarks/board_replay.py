@@ -6,9 +6,9 @@
 Builds the chip (mapping, routes, tables) for the D&C graph at `--neurons` on `--chip`
 and replays `--samples` synthetic training presentations at `--fidelity` (1,000 steps:
 350 ms + 150 ms rest at 0.5 ms; seeded, MNIST-like: Poisson(3.3) input spikes in each
-step of the 700 presented, ~2,300 per sample, none in the rest, and 22 excitatory
-spikes, the trained N=6,400 network's activity), and prints the build seconds, the
-replay milliseconds per sample, the spikes and the machine.
+step of the 700 presented, ~2,300 per sample, none in the rest, and 120 excitatory
+spikes: the N=6,400 run's training activity, 2,286 and 120 per sample), and prints the
+build seconds, the replay milliseconds per sample, the spikes and the machine.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from snn_frontend.trace import TraceBuilder
 
 
 def synthetic_trace(spec, n_in: int, n_exc: int, samples: int, steps: int, seed: int,
-                    presented: int = 700, exc_spikes: int = 22):
+                    presented: int = 700, exc_spikes: int = 120):
     """Training presentations: Poisson(3.3) input spikes in each of the first `presented`
     steps (MNIST's ~2,300 per sample at pixel/4 Hz), `exc_spikes` excitatory spikes (and
     their inhibitory partners) at random presented steps."""
