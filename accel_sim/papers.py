@@ -59,6 +59,18 @@ def _change(a: float, b: float) -> str:
     return f"{100 * (b / a - 1):+.0f} %"
 
 
+def _memory_saving(a: dict, b: dict) -> str:
+    return _ratio(a["memory"]["total_bytes"], b["memory"]["total_bytes"])
+
+
+def _energy_saving(phase: str) -> Callable[[dict, dict], str]:
+    return lambda a, b: _ratio(_energy(a, phase), _energy(b, phase))
+
+
+def _accuracy_change(a: dict, b: dict) -> str:
+    return _points(a["accuracy"]["test"], b["accuracy"]["test"])
+
+
 _DC, _FS = "mnist_dc400.yaml", "papers/fspinn_mnist400.yaml"
 _DC49, _FS49 = "papers/dc_mnist4900.yaml", "papers/fspinn_mnist4900.yaml"
 _ASP, _SD = "papers/asp_ci400.yaml", "papers/spikedyn_ci400.yaml"
@@ -77,22 +89,19 @@ CLAIMS: tuple[Claim, ...] = (
     Claim(_DC_PAPER, "test accuracy, N=6,400 (on loihi_board: 16 loihi_like chips)", "95.0 %",
           ("mnist_dc6400.yaml",), _accuracy),
     Claim(_FS_PAPER, "memory saving, N=4,900 (both on loihi_board)", "7.5x", (_DC49, _FS49),
-          lambda a, b: _ratio(a["memory"]["total_bytes"], b["memory"]["total_bytes"])),
+          _memory_saving),
     Claim(_FS_PAPER, "training energy saving, N=4,900 (ours: on loihi_board; 20,000 samples)",
-          "3.5x (GPU)", (_DC49, _FS49),
-          lambda a, b: _ratio(_energy(a, "train"), _energy(b, "train"))),
+          "3.5x (GPU)", (_DC49, _FS49), _energy_saving("train")),
     Claim(_FS_PAPER, "inference energy saving, N=4,900 (ours: on loihi_board)", "1.8x (GPU)",
-          (_DC49, _FS49), lambda a, b: _ratio(_energy(a, "infer"), _energy(b, "infer"))),
-    Claim(_FS_PAPER, "accuracy change, N=4,900", "no loss", (_DC49, _FS49),
-          lambda a, b: _points(a["accuracy"]["test"], b["accuracy"]["test"])),
+          (_DC49, _FS49), _energy_saving("infer")),
+    Claim(_FS_PAPER, "accuracy change, N=4,900", "no loss", (_DC49, _FS49), _accuracy_change),
     Claim(_FS_PAPER, "memory saving (ours at N=400)", "7.5x (N=4,900)", (_DC, _FS),
-          lambda a, b: _ratio(a["memory"]["total_bytes"], b["memory"]["total_bytes"])),
+          _memory_saving),
     Claim(_FS_PAPER, "training energy saving (ours: N=400 on the chip)", "3.5x (N=4,900, GPU)",
-          (_DC, _FS), lambda a, b: _ratio(_energy(a, "train"), _energy(b, "train"))),
+          (_DC, _FS), _energy_saving("train")),
     Claim(_FS_PAPER, "inference energy saving (ours: N=400 on the chip)", "1.8x (N=4,900, GPU)",
-          (_DC, _FS), lambda a, b: _ratio(_energy(a, "infer"), _energy(b, "infer"))),
-    Claim(_FS_PAPER, "accuracy change", "no loss (N=4,900)", (_DC, _FS),
-          lambda a, b: _points(a["accuracy"]["test"], b["accuracy"]["test"])),
+          (_DC, _FS), _energy_saving("infer")),
+    Claim(_FS_PAPER, "accuracy change", "no loss (N=4,900)", (_DC, _FS), _accuracy_change),
     Claim(_SD_PAPER, "newest-task accuracy, N=400", "+21 points", (_ASP, _SD),
           lambda a, b: _points(a["accuracy"]["newest_mean"], b["accuracy"]["newest_mean"])),
     Claim(_SD_PAPER, "earlier-task accuracy, N=400", "+8 points", (_ASP, _SD),

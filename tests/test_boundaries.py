@@ -80,8 +80,9 @@ def test_a_locked_run_directory_refuses_report_naming_the_holder(tmp_path, capsy
 @pytest.mark.slow
 def test_ctrl_c_says_where_the_run_is_and_how_to_resume(tmp_path):
     out = tmp_path / "int"
-    p = _cli("run", DEFAULT, *_sets(SMALL + ["data.train_samples=400"]), "--out", str(out),
-             "--no-progress")
+    # long enough after its first checkpoint (sample 10) that the signal finds it running
+    p = _cli("run", DEFAULT, *_sets(SMALL + ["data.train_samples=400", "encoding.present_ms=200"]),
+             "--out", str(out), "--no-progress")
     deadline = time.time() + 120
     while not (out / "checkpoint.npz").exists() and time.time() < deadline:
         time.sleep(0.05)

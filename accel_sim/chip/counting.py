@@ -401,13 +401,13 @@ class ChipCounter:
             cnt["chip", "barrier"] = T
 
         learn_ops = learn_words = None
+        learn_pre: list = []  # the presynaptic STDP arithmetic's factors (StepWork.learn_pre)
         pass_words = np.zeros(C, np.int64)
         pass_ops = np.zeros(C, np.int64)
         pass_bits = 0
         if learn:
             learn_ops = np.zeros((T, C), np.int64)
             learn_words = np.zeros((T, C), np.int64)
-            learn_pre: list = []
             dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
                                                    learn_ops, learn_pre, learn_words, rows)
             if self.backprop is not None:
@@ -445,9 +445,8 @@ class ChipCounter:
                         dram_rows=self._rows(cnt, rows, row_spikes, T, base),
                         max_chip_hops=max_chip if self.hw.n_chips > 1 else None,
                         chip_link_messages=(chip_load.max(axis=1).astype(np.int64)
-                                            if chip_load is not None else None))
-        if learn:
-            work.learn_pre = learn_pre
+                                            if chip_load is not None else None),
+                        learn_pre=learn_pre)
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
         work.fired, work.fired_steps, work.reached = spikes, steps, reached
         if self.soma is not None:

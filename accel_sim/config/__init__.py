@@ -16,6 +16,6 @@ from .loader import (
 )
 from .schema import EXECUTION_ONLY, PHASES, Config, config_model
 
-__all__ = ["Config", "ConfigError", "EXECUTION_ONLY", "PHASES", "config_model", "load_config", "load_resolved",
-           "parse_config", "read_yaml", "apply_overrides", "config_to_dict", "dump_config",
+__all__ = ["Config", "ConfigError", "EXECUTION_ONLY", "PHASES", "config_model", "load_config",
+           "load_resolved", "parse_config", "read_yaml", "apply_overrides", "config_to_dict", "dump_config",
            "load_section", "preset_names", "file_kind", "MODIFIED"]
