@@ -81,8 +81,11 @@ def test_a_locked_run_directory_refuses_report_naming_the_holder(tmp_path, capsy
 def test_ctrl_c_says_where_the_run_is_and_how_to_resume(tmp_path):
     out = tmp_path / "int"
     # long enough after its first checkpoint (sample 10) that the signal finds it running
+    # a terminal's foreground job takes Ctrl-C by default; a suite started in the background
+    # (`pytest &`) hands its children SIGINT ignored, so the child restores the default
     p = _cli("run", DEFAULT, *_sets(SMALL + ["data.train_samples=400", "encoding.present_ms=200"]),
-             "--out", str(out), "--no-progress")
+             "--out", str(out), "--no-progress",
+             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (out / "checkpoint.npz").exists() and time.time() < deadline:
         time.sleep(0.05)
