@@ -14,7 +14,8 @@ next, each `cdef inline` helper one stage of the reference:
   receive cost of each delivery;
 - `reduce_row`: the row's service and busiest interface (maxima over the cores), the
   chain, and each core's synaptic cycles added to its total, once per step of the row.
-`reduce_learning` mirrors steps.reduce_learning, a step's row at a time (`learn_row`).
+`reduce_learning` mirrors steps.reduce_learning, a step's row at a time: the operations'
+and the words' rows with their factors' products (`factored_row`), then `learn_row`.
 """
 import numpy as np
 
@@ -275,20 +276,20 @@ def alike_steps(const int64_t[:, ::1] ptr, const signed char[::1] rate):
     return row_of_a, rows_a, weight_a
 
 
-cdef inline void ops_row(const int64_t* ops, const int64_t[:, ::1] pre_n,
-                         const int64_t[:, ::1] pre_k, Py_ssize_t t, int64_t* out,
-                         Py_ssize_t C) noexcept nogil:
-    """One step's operations per core: `ops`'s row plus each factor pair's pre_n[p, t] x
-    pre_k[p]."""
+cdef inline void factored_row(const int64_t* dense, const int64_t[:, ::1] fac_n,
+                              const int64_t[:, ::1] fac_k, Py_ssize_t t, int64_t* out,
+                              Py_ssize_t C) noexcept nogil:
+    """One step's row per core: `dense`'s row plus each factor pair's fac_n[p, t] x
+    fac_k[p]."""
     cdef Py_ssize_t c, p
     cdef int64_t n
     for c in range(C):
-        out[c] = ops[c]
-    for p in range(pre_n.shape[0]):
-        n = pre_n[p, t]
+        out[c] = dense[c]
+    for p in range(fac_n.shape[0]):
+        n = fac_n[p, t]
         if n:
             for c in range(C):
-                out[c] += n * pre_k[p, c]
+                out[c] += n * fac_k[p, c]
 
 
 cdef inline int64_t learn_row(const int64_t* ops, const int64_t* words, int64_t lanes,
@@ -309,31 +310,41 @@ cdef inline int64_t learn_row(const int64_t* ops, const int64_t* words, int64_t 
     return most
 
 
+cdef inline void check_factors(const int64_t[:, ::1] fac_n, const int64_t[:, ::1] fac_k,
+                               Py_ssize_t T, Py_ssize_t C, str names) except *:
+    if fac_n.shape[0] != fac_k.shape[0] or (fac_n.shape[0] and (fac_n.shape[1] != T
+                                                                or fac_k.shape[1] != C)):
+        raise ValueError(f"{names} must be (P, T) and (P, C)")
+
+
 def reduce_learning(const int64_t[:, ::1] ops, const int64_t[:, ::1] words,
-                    const int64_t[:, ::1] pre_n, const int64_t[:, ::1] pre_k, int64_t lanes,
+                    const int64_t[:, ::1] pre_n, const int64_t[:, ::1] pre_k,
+                    const int64_t[:, ::1] word_n, const int64_t[:, ::1] word_k, int64_t lanes,
                     int64_t ports, int64_t write_latency):
     """(slowest core's learning cycles per step, each core's summed over the steps):
     steps.reduce_learning, one pass over the (T, C) arrays, a step's row at a time
-    (`ops_row`, then `learn_row`)."""
+    (`factored_row` for the operations and for the words, then `learn_row`)."""
     cdef Py_ssize_t T = ops.shape[0], C = ops.shape[1], t
     if words.shape[0] != T or words.shape[1] != C:
         raise ValueError("ops and words must have the same shape")
-    if pre_n.shape[0] != pre_k.shape[0] or (pre_n.shape[0] and (pre_n.shape[1] != T
-                                                                or pre_k.shape[1] != C)):
-        raise ValueError("pre_n must be (P, T) and pre_k (P, C)")
+    check_factors(pre_n, pre_k, T, C, "pre_n and pre_k")
+    check_factors(word_n, word_k, T, C, "word_n and word_k")
     step_a = np.zeros(T, np.int64)
     per_core_a = np.zeros(C, np.int64)
     cdef int64_t[::1] step = step_a, per_core = per_core_a
     cdef int lanes_shift = shift_of(lanes), ports_shift = shift_of(ports)
-    cdef int64_t* row = <int64_t*>calloc(C + 1, sizeof(int64_t))
+    cdef int64_t* row = <int64_t*>calloc(2 * (C + 1), sizeof(int64_t))
+    cdef int64_t* word_row
     if row == NULL:
         raise MemoryError()
+    word_row = row + C + 1
     try:
         if T and C:
             with nogil:
                 for t in range(T):
-                    ops_row(&ops[t, 0], pre_n, pre_k, t, row, C)
-                    step[t] = learn_row(row, &words[t, 0], lanes, lanes_shift, ports,
+                    factored_row(&ops[t, 0], pre_n, pre_k, t, row, C)
+                    factored_row(&words[t, 0], word_n, word_k, t, word_row, C)
+                    step[t] = learn_row(row, word_row, lanes, lanes_shift, ports,
                                         ports_shift, write_latency, &per_core[0], C)
     finally:
         free(row)

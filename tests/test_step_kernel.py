@@ -66,7 +66,8 @@ def test_hand_counted_learning(module, lanes, ports):
     ops = np.array([[5, 0, 4], [2, 0, 0]], np.int64)
     words = np.array([[0, 1, 4], [3, 0, 0]], np.int64)
     none_n, none_k = np.zeros((0, 2), np.int64), np.zeros((0, 3), np.int64)
-    step_max, per_core = module.reduce_learning(ops, words, none_n, none_k, lanes, ports, 2)
+    step_max, per_core = module.reduce_learning(ops, words, none_n, none_k, none_n, none_k,
+                                                 lanes, ports, 2)
     learn = np.maximum(-(-ops // lanes), -(-words // ports) + 2 * (words > 0))
     assert step_max.tolist() == learn.max(axis=1).tolist()
     assert per_core.tolist() == learn.sum(axis=0).tolist()
@@ -75,8 +76,14 @@ def test_hand_counted_learning(module, lanes, ports):
     # factors: 2 and 1 presynaptic spikes, each 1 | 3 | 0 operations on the three cores:
     # ops become [[7, 6, 4], [3, 3, 0]]
     pre_n, pre_k = np.array([[2, 1]], np.int64), np.array([[1, 3, 0]], np.int64)
-    step_max, per_core = module.reduce_learning(ops, words, pre_n, pre_k, 1, 1, 2)
+    step_max, per_core = module.reduce_learning(ops, words, pre_n, pre_k, none_n, none_k,
+                                                1, 1, 2)
     assert step_max.tolist() == [7, 5] and per_core.tolist() == [12, 9, 6]
+    # and words: 1 and 0 rows of 0 | 2 | 1 words: words become [[0, 3, 5], [3, 0, 0]], so
+    # step 0 max(7, 0) | max(6, 3 + 2) | max(4, 5 + 2) = 7 6 7
+    step_max, per_core = module.reduce_learning(ops, words, pre_n, pre_k, np.array([[1, 0]]),
+                                                np.array([[0, 2, 1]], np.int64), 1, 1, 2)
+    assert step_max.tolist() == [7, 5] and per_core.tolist() == [12, 9, 7]
 
 
 @requires_step_kernels
@@ -87,16 +94,23 @@ def test_compiled_learning_equals_the_reference(lanes, ports):
     ops = rng.integers(0, 50, (300, 77)) * (rng.random((300, 77)) < 0.5)
     words = rng.integers(0, 50, (300, 77)) * (rng.random((300, 77)) < 0.5)
     pre_n, pre_k = rng.integers(0, 4, (2, 300)), rng.integers(0, 9, (2, 77))
+    word_n, word_k = rng.integers(0, 3, (3, 300)), rng.integers(0, 20, (3, 77))
     for n, k in ((pre_n, pre_k), (pre_n[:0], pre_k[:0])):
-        for got, want in zip(_step_kernels.reduce_learning(ops, words, n, k, lanes, ports, 3),
-                             steps.reduce_learning(ops, words, n, k, lanes, ports, 3)):
-            assert got.tolist() == want.tolist()
-    empty = np.zeros((0, 4), np.int64)
+        for wn, wk in ((word_n, word_k), (word_n[:0], word_k[:0])):
+            args = (ops, words, n, k, wn, wk, lanes, ports, 3)
+            for got, want in zip(_step_kernels.reduce_learning(*args),
+                                 steps.reduce_learning(*args)):
+                assert got.tolist() == want.tolist()
+    empty, none_n, none_k = np.zeros((0, 4), np.int64), np.zeros((0, 0), np.int64), \
+        np.zeros((0, 4), np.int64)
     assert [a.tolist() for a in _step_kernels.reduce_learning(
-        empty, empty, np.zeros((0, 0), np.int64), np.zeros((0, 4), np.int64), 1, 1, 1)] == \
-        [[], [0, 0, 0, 0]]
-    with pytest.raises(ValueError, match="pre_n must be"):
-        _step_kernels.reduce_learning(ops, words, pre_n, pre_k[:1], lanes, ports, 3)
+        empty, empty, none_n, none_k, none_n, none_k, 1, 1, 1)] == [[], [0, 0, 0, 0]]
+    with pytest.raises(ValueError, match="pre_n and pre_k must be"):
+        _step_kernels.reduce_learning(ops, words, pre_n, pre_k[:1], word_n, word_k, lanes,
+                                      ports, 3)
+    with pytest.raises(ValueError, match="word_n and word_k must be"):
+        _step_kernels.reduce_learning(ops, words, pre_n, pre_k, word_n, word_k[:2], lanes,
+                                      ports, 3)
 
 
 def test_alike_steps_are_one_row_weighted_by_their_steps():

@@ -97,6 +97,18 @@ class Deliveries:
     tables: DeliveryTables
 
 
+def _with_outers(dense: np.ndarray | None, factors: list) -> np.ndarray | None:
+    """(T, C) `dense` plus the outer products of its factors [((T,), (C,))]."""
+    if dense is None or not factors:
+        return dense
+    return dense + sum(np.outer(n, k) for n, k in factors)
+
+
+def _per_core(dense: np.ndarray, factors: list) -> np.ndarray:
+    """(C,) `dense` plus its factors' outer products, summed over the steps."""
+    return dense.sum(axis=0) + sum(int(n.sum()) * k for n, k in factors)
+
+
 @dataclass
 class StepWork:
     """Per-step (rows) and per-core (columns) work of one presentation."""
@@ -105,7 +117,9 @@ class StepWork:
     # (T, C) stdp_update (plus `learn_pre`'s outer products: `learn_ops_total`); None
     # when not learning
     learn_ops: np.ndarray | None
-    learn_words: np.ndarray | None  # (T, C) SRAM words read + written by learning
+    # (T, C) SRAM words read + written by learning (plus `learn_words_pre`'s outer
+    # products: `learn_words_total`)
+    learn_words: np.ndarray | None
     dram_bits: np.ndarray  # (T,) bits moved over the DRAM interface
     dram_streams: np.ndarray  # (T,) access streams that touched DRAM
     port_messages: np.ndarray  # (T,) packets sent through the input port
@@ -143,16 +157,26 @@ class StepWork:
     # stdp_update of every core holding a projection's targets at each presynaptic spike,
     # kept as its factors: ((T,) spikes per step, (C,) operations per spike on each core)
     learn_pre: list = field(default_factory=list)
+    # the read-modify-write words of presynaptic spikes whose sources all hold the same
+    # words on each core (a dense projection from the port), as factors: ((T,) words
+    # rows per step, (C,) words of one row on each core)
+    learn_words_pre: list = field(default_factory=list)
 
     def learn_ops_total(self) -> np.ndarray | None:
         """(T, C) every stdp_update: `learn_ops` plus `learn_pre`'s outer products."""
-        if self.learn_ops is None or not self.learn_pre:
-            return self.learn_ops
-        return self.learn_ops + sum(np.outer(n, k) for n, k in self.learn_pre)
+        return _with_outers(self.learn_ops, self.learn_pre)
 
     def learn_ops_per_core(self) -> np.ndarray:
         """(C,) stdp_update of each core over the presentation."""
-        return self.learn_ops.sum(axis=0) + sum(int(n.sum()) * k for n, k in self.learn_pre)
+        return _per_core(self.learn_ops, self.learn_pre)
+
+    def learn_words_total(self) -> np.ndarray | None:
+        """(T, C) every learning word: `learn_words` plus `learn_words_pre`'s outer products."""
+        return _with_outers(self.learn_words, self.learn_words_pre)
+
+    def learn_words_per_core(self) -> np.ndarray:
+        """(C,) learning words of each core over the presentation."""
+        return _per_core(self.learn_words, self.learn_words_pre)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -217,6 +241,7 @@ class ChipCounter:
         # the SRAM words of each STDP projection's rows, source-major (per_step's product)
         self.sram_by_src = {pr.name: np.ascontiguousarray(self.tables[pr.name].sram.T)
                             for pr in spec.projections if pr.plastic == "stdp"}
+        self.row_words = {name: t.sum(axis=1) for name, t in self.sram_by_src.items()}
         # a whole-matrix pass of each STDP projection: its activations and row hits
         self.pass_rows = {pr.name: self._pass_rows(pr.name) for pr in spec.projections
                           if pr.plastic == "stdp"}
@@ -300,7 +325,7 @@ class ChipCounter:
         port = np.zeros(T, np.int64)
         max_hops = np.zeros(T, np.int64)
         max_chip = np.zeros(T, np.int64)
-        chip_load = np.zeros((T, self.n_chip_links)) if self.n_chip_links else None
+        chip_load = np.zeros((T, self.n_chip_links), np.int64) if self.n_chip_links else None
         rows: list[RowBatch] = []  # the DRAM streams, for the row buffers
         row_spikes: list[np.ndarray] = []  # each delivery stream's spike (trace order)
         routers = dict.fromkeys(_ROUTER_ACTIONS, 0)
@@ -324,9 +349,7 @@ class ChipCounter:
             st, tbl, src = steps[pr.src], self.tables[pr.name], self.sources[pr.name]
             f = src.fields
             if chip_load is not None:  # messages over each chip-to-chip link, per step
-                per_spike = sparse.csr_matrix((np.ones(len(idx)), (st, np.arange(len(idx)))),
-                                              shape=(T, len(idx)))
-                chip_load += (per_spike @ self.chip_links[pr.name][idx]).toarray()
+                self._add_chip_load(chip_load, pr.name, src.alike, n, st, idx)
             unit = synapse_unit(pr)
             if src.alike:  # spikes x the one source's figures
                 total = int(n.sum())
@@ -342,13 +365,18 @@ class ChipCounter:
             # sums over the spikes of per-source figures: by source (a histogram) when the
             # spikes are many, else spike by spike (the same sums)
             hist = np.bincount(idx, minlength=len(src.routes)) if 4 * len(idx) > len(src.routes) else None
+            # the few spikes' rows of the source-major delivery tables (a column gather of
+            # the core-major access table would stride through all of it)
+            rows_of = self.delivery_tables.row_base[g] + idx
             if pr.connectivity == "dense":
                 pc = int(n.sum()) * m.k[pr.dst].astype(np.int64)
             else:
-                pc = tbl.synops[:, idx].sum(axis=1) if hist is None else tbl.synops @ hist
+                pc = (self.delivery_tables.syn_tab[rows_of].sum(axis=0) if hist is None
+                      else tbl.synops @ hist)
             self._add_unit(unit, pc, unit_pc)
             if pr.stores_weights:
-                sram_pc += tbl.sram[:, idx].sum(axis=1) if hist is None else tbl.sram @ hist
+                sram_pc += (self.delivery_tables.sram_tab[rows_of].sum(axis=0) if hist is None
+                            else tbl.sram @ hist)
                 spill = self.spills[pr.name]
                 if spill is not None:  # bits and access streams per source; the streams
                     dram_bits += np.bincount(st, spill[0][idx], T).astype(np.int64)
@@ -401,7 +429,10 @@ class ChipCounter:
             cnt["chip", "barrier"] = T
 
         learn_ops = learn_words = None
-        learn_pre: list = []  # the presynaptic STDP arithmetic's factors (StepWork.learn_pre)
+        # the presynaptic spikes' STDP arithmetic and words as factors (StepWork.learn_pre,
+        # learn_words_pre)
+        learn_pre: list = []
+        words_pre: list = []
         pass_words = np.zeros(C, np.int64)
         pass_ops = np.zeros(C, np.int64)
         pass_bits = 0
@@ -409,7 +440,8 @@ class ChipCounter:
             learn_ops = np.zeros((T, C), np.int64)
             learn_words = np.zeros((T, C), np.int64)
             dram_bits = dram_bits + self._learning(p, cnt, spikes, steps, T, learning, state_reset,
-                                                   learn_ops, learn_pre, learn_words, rows)
+                                                   learn_ops, learn_pre, learn_words, words_pre,
+                                                   rows)
             if self.backprop is not None:
                 words, ops, bits = self.backprop.count(p, spikes, steps, T, cnt, learn_ops,
                                                        learn_words, dram_bits)
@@ -444,14 +476,30 @@ class ChipCounter:
                         max_hops, pass_words, pass_ops, pass_bits,
                         dram_rows=self._rows(cnt, rows, row_spikes, T, base),
                         max_chip_hops=max_chip if self.hw.n_chips > 1 else None,
-                        chip_link_messages=(chip_load.max(axis=1).astype(np.int64)
+                        chip_link_messages=(chip_load.max(axis=1)
                                             if chip_load is not None else None),
-                        learn_pre=learn_pre)
+                        learn_pre=learn_pre, learn_words_pre=words_pre)
         work.unit_per_core, work.sram_per_core, work.updated = unit_pc, sram_pc, updated
         work.fired, work.fired_steps, work.reached = spikes, steps, reached
         if self.soma is not None:
             self._soma(p, spikes, steps, T, work)
         return cnt, work
+
+    def _add_chip_load(self, load: np.ndarray, name: str, alike: bool, n: np.ndarray,
+                       step_of: np.ndarray, src: np.ndarray) -> None:
+        """Add one projection's messages over each chip-to-chip link per step to `load`
+        (T, links): the (step x source) spike counts times the sources' link rows; sources
+        alike cross the same links, so their load is the spikes per step times one row."""
+        links = self.chip_links[name]
+        if not links.nnz:
+            return
+        if alike:
+            load += np.outer(n, links.getrow(0).toarray()[0])
+            return
+        counts = sparse.csr_matrix((np.ones(len(src), np.int64), (step_of, src)),
+                                   shape=(len(n), links.shape[0]))
+        per_step = (counts @ links).tocoo()  # canonical: no duplicate (step, link)
+        load[per_step.row, per_step.col] += per_step.data
 
     @staticmethod
     def _add_unit(unit: str, per_core: np.ndarray, unit_pc: dict) -> None:
@@ -530,7 +578,7 @@ class ChipCounter:
         for pr in self.spec.projections:
             rows, cols = self.chip_links[pr.name]
             self.chip_links[pr.name] = sparse.csr_matrix(
-                (np.ones(len(rows)), (rows, cols)),
+                (np.ones(len(rows), np.int64), (rows, cols)),
                 shape=(len(self.sources[pr.name].routes), max(self.n_chip_links, 1)))
 
     def _pass_rows(self, name: str) -> tuple[int, int]:
@@ -574,12 +622,15 @@ class ChipCounter:
 
     def _learning(self, p: Presentation, cnt: Counter, spikes, steps, T: int, learning: dict,
                   state_reset: bool, learn_ops: np.ndarray, learn_pre: list,
-                  learn_words: np.ndarray, batches: list[RowBatch]) -> np.ndarray:
+                  learn_words: np.ndarray, words_pre: list,
+                  batches: list[RowBatch]) -> np.ndarray:
         """STDP counts of every plastic projection (the presynaptic spikes' arithmetic as
-        factors in `learn_pre`, the rest in `learn_ops`); returns the extra DRAM bits per
-        step and adds the write-backs' DRAM streams to `batches`."""
+        factors in `learn_pre`, the rest in `learn_ops`; the words of rows alike on every
+        core as factors in `words_pre`, the rest in `learn_words`); returns the extra DRAM
+        bits per step and adds the write-backs' DRAM streams to `batches`."""
         m, spec = self.m, self.spec
         dram = np.zeros(T, np.int64)
+        ops_total = words_total = 0
         post_traced = set()
         P = len(spec.projections)
         for g, pr in enumerate(spec.projections):
@@ -595,6 +646,7 @@ class ChipCounter:
                 learn_pre.append((ni, m.k[pr.dst]))
             if len(ie):
                 np.add.at(learn_ops, (steps[pr.dst], m.core[pr.dst][ie]), n_src)
+                ops_total += len(ie) * n_src
             # ... and the read-modify-write of what was written back (the learning events)
             rows, cols = stdp_event_streams(pr.name)
             if rows in p.counts:
@@ -605,7 +657,11 @@ class ChipCounter:
                 rc, ri = (ni, ii) if pre_updates else (ni * 0, ii[:0])
                 cc, ci = ne, ie
             step_r, step_c = np.repeat(np.arange(T), rc), np.repeat(np.arange(T), cc)
-            learn_words += per_step(self.sram_by_src[pr.name], ri, step_r, T, times=2)
+            if self.sources[pr.name].alike:  # every row the same words on each core
+                words_pre.append((2 * rc, self.sram_by_src[pr.name][0]))
+            else:
+                learn_words += per_step(self.sram_by_src[pr.name], ri, step_r, T, times=2)
+            words_total += 2 * int(self.row_words[pr.name][ri].sum())
             spill = self.spills[pr.name]
             dram_w = (np.bincount(step_r, spill[0][ri], T).astype(np.int64) if spill is not None
                       else np.zeros(T, np.int64))
@@ -615,6 +671,7 @@ class ChipCounter:
                 batches.append(RowBatch(step_c, P + 2 * g + 1, self.dram.columns[pr.name], ci, 2))
             if len(ci):
                 np.add.at(learn_words, (step_c, m.core[pr.dst][ci]), 2 * tbl.col_sram[ci])
+                words_total += 2 * int(tbl.col_sram[ci].sum())
                 dram_w += np.bincount(step_c, tbl.col_dram_bits[ci], T).astype(np.int64)
             cnt["dram", "read_bit"] += int(dram_w.sum())
             cnt["dram", "write_bit"] += int(dram_w.sum())
@@ -623,9 +680,9 @@ class ChipCounter:
             cores = self.dst_cores[pr.dst]
             cnt["core", "trace_update"] += T * cores * n_src + int(ni.sum()) * cores
             post_traced.add(pr.dst)
-        cnt["core", "stdp_update"] = int(learn_ops.sum()) + sum(int(n.sum()) * int(k.sum())
-                                                                for n, k in learn_pre)
-        rmw = int(learn_words.sum()) // 2
+        cnt["core", "stdp_update"] = ops_total + sum(int(n.sum()) * int(k.sum())
+                                                     for n, k in learn_pre)
+        rmw = words_total // 2
         cnt["sram", "read_word"] += rmw
         cnt["sram", "write_word"] += rmw
         for name in post_traced:  # postsynaptic traces decay every step, set at a spike

@@ -147,7 +147,7 @@ class InstanceCounter:
         counter = self.chip.counter
         m, spec, T = counter.m, counter.spec, p.n_steps
         self._core("core.stdp_update", work.learn_ops_per_core())
-        rmw = work.learn_words.sum(axis=0) // 2
+        rmw = work.learn_words_per_core() // 2
         passes = int(p.normalised) + p.decays
         post = set()
         for pr in spec.projections:

@@ -112,7 +112,7 @@ class SramPower:
                 cores = dst_core[p.indices[col].astype(np.int64)]
                 np.bitwise_or.at(out, (steps, cores), self.used_mask[cores])
         if self.learning_touches_all and work.learn_words is not None:
-            learns = work.learn_words > 0
+            learns = work.learn_words_total() > 0
             out[learns] |= np.broadcast_to(self.used_mask, (T, C))[learns]
         if T and (work.pass_words.any() or work.pass_ops.any()):
             out[0] |= np.where(work.pass_words > 0, self.used_mask, np.uint64(0))

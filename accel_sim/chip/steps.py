@@ -153,12 +153,14 @@ def reduce_steps(ptr, src, rate, unit, row_base, syn_tab, sram_tab, msg_core, ms
                          message_cycles=message_cycles, chain=chain, weight=weight)
 
 
-def reduce_learning(ops, words, pre_n, pre_k, lanes: int, ports: int,
+def reduce_learning(ops, words, pre_n, pre_k, word_n, word_k, lanes: int, ports: int,
                     write_latency: int) -> tuple:
     """(slowest core's learning cycles per step (T,), each core's summed over the steps
     (C,)) of (T, C) STDP operations (plus the outer products of the factors pre_n (P, T)
-    and pre_k (P, C)) and read-modify-write words (module docstring)."""
+    and pre_k (P, C)) and read-modify-write words (plus those of word_n (Q, T) and
+    word_k (Q, C)) (module docstring)."""
     ops = ops + pre_n.T @ pre_k
+    words = words + word_n.T @ word_k
     learn = np.maximum(ceil_div(ops, lanes),
                        ceil_div(words, ports) + np.where(words > 0, write_latency, 0))
     return learn.max(axis=1, initial=0), learn.sum(axis=0)

@@ -158,8 +158,9 @@ def learn_cycles_per_core(work: StepWork, r: HwRates) -> np.ndarray:
     """(T, C): STDP arithmetic vs read-modify-write words, the write latency at the end."""
     if work.learn_ops is None:
         return np.zeros(work.shape, np.int64)
+    words = work.learn_words_total()
     ops = ceil_div(work.learn_ops_total(), r.learn_lanes)
-    mem = ceil_div(work.learn_words, r.ports) + np.where(work.learn_words > 0, r.write_lat, 0)
+    mem = ceil_div(words, r.ports) + np.where(words > 0, r.write_lat, 0)
     return np.maximum(ops, mem)
 
 
@@ -174,15 +175,20 @@ def learn_load(work: StepWork, r: HwRates) -> tuple[np.ndarray, np.ndarray]:
             work._learn_load = (np.zeros(T, np.int64), np.zeros(C, np.int64))
         else:
             T, C = ops.shape
-            pre_n = np.array([n for n, _ in work.learn_pre], np.int64).reshape(-1, T)
-            pre_k = np.array([k for _, k in work.learn_pre], np.int64).reshape(-1, C)
+            pre = [_factor_arrays(f, T, C) for f in (work.learn_pre, work.learn_words_pre)]
             module = steps
             if ops.dtype == np.int64 and words.dtype == np.int64:
                 _, module = kernels(None, "steps")
                 ops, words = np.ascontiguousarray(ops), np.ascontiguousarray(words)
-            work._learn_load = module.reduce_learning(ops, words, pre_n, pre_k, r.learn_lanes,
-                                                      r.ports, r.write_lat)
+            work._learn_load = module.reduce_learning(ops, words, *pre[0], *pre[1],
+                                                      r.learn_lanes, r.ports, r.write_lat)
     return work._learn_load
+
+
+def _factor_arrays(factors: list, T: int, C: int) -> tuple[np.ndarray, np.ndarray]:
+    """Outer-product factors [((T,), (C,))] as two arrays (P, T) and (P, C)."""
+    return (np.array([n for n, _ in factors], np.int64).reshape(-1, T),
+            np.array([k for _, k in factors], np.int64).reshape(-1, C))
 
 
 def pass_cycles(work: StepWork, r: HwRates) -> int:
